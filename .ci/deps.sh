@@ -1,0 +1,60 @@
+#!/usr/bin/env bash
+# Installs what SecLlama's build, tests and quickstart need, idempotently: Debian packages only
+# when missing, cargo tools only when absent, the default model only when not cached.
+#
+#   bash .ci/deps.sh            # everything the test suite needs
+#   bash .ci/deps.sh runtime    # only what `examples/quickstart.sh` needs (build + model)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+what=${1:-all}
+
+say() { printf '\033[1m[deps]\033[0m %s\n' "$*" >&2; }
+
+sudo_cmd=()
+if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
+
+# Build: llama.cpp (llama-cpp-sys-2) needs cmake and clang's libclang for bindgen.
+pkgs=(cmake clang libclang-dev pkg-config build-essential)
+if [ "$what" = all ]; then
+    # Keystore tests: a real Secret Service (gnome-keyring) on a private session bus, the
+    # kernel keyring tools, and secret-tool to read entries back from outside the crate.
+    pkgs+=(dbus dbus-daemon gnome-keyring libsecret-tools keyutils libdbus-1-dev)
+    # Sandbox tests: util-linux (unshare, setpriv), iproute2 (ip), python3 for helper scripts.
+    pkgs+=(util-linux iproute2 procps)
+    # ffi bindings: C (compiler + valgrind), Go (cgo) and Python (pytest).
+    pkgs+=(gcc valgrind golang-go)
+fi
+
+missing=()
+for p in "${pkgs[@]}"; do
+    if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+        missing+=("$p")
+    fi
+done
+if [ ${#missing[@]} -gt 0 ]; then
+    say "installing Debian packages: ${missing[*]}"
+    "${sudo_cmd[@]}" apt-get update -qq
+    DEBIAN_FRONTEND=noninteractive "${sudo_cmd[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if ! command -v cargo >/dev/null 2>&1; then
+    say "cargo not found: install Rust (https://rustup.rs) and run this again"
+    exit 1
+fi
+
+if [ "$what" = all ]; then
+    if ! command -v cargo-nextest >/dev/null 2>&1; then
+        say "installing cargo-nextest"
+        cargo install --locked cargo-nextest
+    fi
+    if ! python3 -c 'import pytest' >/dev/null 2>&1; then
+        say "installing pytest"
+        python3 -m pip install --quiet pytest
+    fi
+fi
+
+# The default model (Gemma 3 270M Q4_K_M), pinned by SHA-256.
+if [ -x examples/fetch-model.sh ]; then
+    bash examples/fetch-model.sh
+fi

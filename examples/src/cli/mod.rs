@@ -1,0 +1,25 @@
+//! The command-line grammar: one root parser and one module per subcommand.
+
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+/// Errors a subcommand reports: printed as one line on stderr, exit code 1.
+pub(crate) type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
+
+/// SecLlama: run local LLMs sandboxed, with every message sealed by AES-256-GCM.
+#[derive(Debug, Parser)]
+#[command(name = "secllama", version, about, long_about = None)]
+pub(crate) struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {}
+
+impl Cli {
+    pub(crate) fn exec(self) -> CliResult {
+        match self.command {}
+    }
+}
