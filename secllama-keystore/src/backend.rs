@@ -1,0 +1,220 @@
+//! Opening the keyring-core store for a backend, and probing that it really works.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use keyring_core::{CredentialStore, Entry};
+
+use crate::config::{Backend, KEYSTORE_ENV};
+use crate::error::KeystoreError;
+
+/// The description prefix of keyutils entries: `secllama:<user>@<service>`.
+pub const KEYUTILS_PREFIX: &str = "secllama:";
+
+/// A keyring-core store plus what we need to know about it.
+#[derive(Clone)]
+pub(crate) struct Store {
+    pub(crate) backend: Backend,
+    pub(crate) inner: Arc<CredentialStore>,
+    /// Whether entries get a `label` modifier (Secret Service items show it in UIs).
+    labels: bool,
+}
+
+impl std::fmt::Debug for Store {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Store")
+            .field("backend", &self.backend)
+            .finish()
+    }
+}
+
+impl Store {
+    /// Wraps a store built elsewhere (e.g. keyring-core's mock store in tests).
+    pub(crate) fn custom(backend: Backend, inner: Arc<CredentialStore>) -> Store {
+        Store {
+            backend,
+            inner,
+            labels: false,
+        }
+    }
+
+    /// Builds the entry `user` of `service`.
+    pub(crate) fn entry(&self, service: &str, user: &str) -> Result<Entry, KeystoreError> {
+        let built = if self.labels {
+            let label = format!("SecLlama {service} {user}");
+            let mods = HashMap::from([("label", label.as_str())]);
+            self.inner.build(service, user, Some(&mods))
+        } else {
+            self.inner.build(service, user, None)
+        };
+        built.map_err(|e| KeystoreError::from_keyring(self.backend, e))
+    }
+
+    /// Every entry of `service` whose user is `pred`-approved, for stores that can search
+    /// (Secret Service, the mock); `None` when the store cannot search (keyutils).
+    pub(crate) fn search_service(
+        &self,
+        service: &str,
+        pred: impl Fn(&str) -> bool,
+    ) -> Option<Vec<Entry>> {
+        let found = self
+            .inner
+            .search(&HashMap::from([("service", service)]))
+            .ok()?;
+        Some(
+            found
+                .into_iter()
+                .filter(|e| {
+                    e.get_specifiers()
+                        .is_some_and(|(s, u)| s == service && pred(&u))
+                })
+                .collect(),
+        )
+    }
+}
+
+/// Opens `backend`, checking that it can actually be used; the error says what to do.
+pub(crate) fn open(backend: Backend) -> Result<Store, KeystoreError> {
+    let inner = open_store(backend)?;
+    let store = Store {
+        backend,
+        inner,
+        labels: backend == Backend::SecretService,
+    };
+    probe(&store)?;
+    Ok(store)
+}
+
+/// Reads an entry that does not exist: `NoEntry` means the backend works.
+fn probe(store: &Store) -> Result<(), KeystoreError> {
+    let entry = store
+        .entry("secllama-probe", "probe")
+        .map_err(|e| no_backend(store.backend, e.to_string()))?;
+    match entry.get_secret() {
+        Ok(secret) => {
+            drop(zeroize::Zeroizing::new(secret));
+            Ok(())
+        }
+        Err(keyring_core::Error::NoEntry) => Ok(()),
+        Err(keyring_core::Error::NoStorageAccess(e)) if store.backend == Backend::Keyutils => {
+            Err(no_backend(store.backend, format!("access denied ({e})")))
+        }
+        Err(e) => Err(KeystoreError::from_keyring(store.backend, e)),
+    }
+}
+
+/// The `NoBackend` error for `backend` failing with `why`.
+pub(crate) fn no_backend(backend: Backend, why: String) -> KeystoreError {
+    let hint = match backend {
+        Backend::SecretService => format!(
+            "no Secret Service on the session bus: start gnome-keyring-daemon (or another \
+             Secret Service) in a D-Bus session, or set {KEYSTORE_ENV}=keyutils"
+        ),
+        Backend::Keyutils => "the kernel keyring refused access: run inside a session keyring \
+                              (`keyctl session -`) or a login session"
+            .to_owned(),
+        Backend::Keychain => "the macOS Keychain is not available to this process".to_owned(),
+        Backend::CredentialManager => {
+            "the Windows Credential Manager is not available to this process".to_owned()
+        }
+    };
+    KeystoreError::NoBackend {
+        tried: vec![format!("{backend}: {why}")],
+        hint,
+    }
+}
+
+#[cfg(target_os = "linux")]
+fn open_store(backend: Backend) -> Result<Arc<CredentialStore>, KeystoreError> {
+    match backend {
+        Backend::SecretService => {
+            // Without a session bus libdbus may try to autolaunch one through X11; say plainly
+            // what is missing instead.
+            if std::env::var_os("DBUS_SESSION_BUS_ADDRESS").is_none_or(|a| a.is_empty()) {
+                return Err(no_backend(
+                    backend,
+                    "DBUS_SESSION_BUS_ADDRESS is not set".to_owned(),
+                ));
+            }
+            let store = dbus_secret_service_keyring_store::Store::new()
+                .map_err(|e| no_backend(backend, e.to_string()))?;
+            Ok(store)
+        }
+        Backend::Keyutils => {
+            let config = HashMap::from([
+                ("prefix", KEYUTILS_PREFIX),
+                ("divider", "@"),
+                ("suffix", ""),
+                ("service_no_divider", "true"),
+            ]);
+            let store = linux_keyutils_keyring_store::Store::new_with_configuration(&config)
+                .map_err(|e| no_backend(backend, e.to_string()))?;
+            Ok(store)
+        }
+        other => Err(unsupported(other)),
+    }
+}
+
+#[cfg(target_os = "macos")]
+fn open_store(backend: Backend) -> Result<Arc<CredentialStore>, KeystoreError> {
+    match backend {
+        Backend::Keychain => {
+            let store = apple_native_keyring_store::keychain::Store::new()
+                .map_err(|e| no_backend(backend, e.to_string()))?;
+            Ok(store)
+        }
+        other => Err(unsupported(other)),
+    }
+}
+
+#[cfg(windows)]
+fn open_store(backend: Backend) -> Result<Arc<CredentialStore>, KeystoreError> {
+    match backend {
+        Backend::CredentialManager => {
+            let store = windows_native_keyring_store::Store::new()
+                .map_err(|e| no_backend(backend, e.to_string()))?;
+            Ok(store)
+        }
+        other => Err(unsupported(other)),
+    }
+}
+
+#[cfg(not(any(target_os = "linux", target_os = "macos", windows)))]
+fn open_store(backend: Backend) -> Result<Arc<CredentialStore>, KeystoreError> {
+    Err(unsupported(backend))
+}
+
+fn unsupported(backend: Backend) -> KeystoreError {
+    let available: Vec<&str> = if cfg!(target_os = "linux") {
+        vec!["secret-service", "keyutils"]
+    } else if cfg!(target_os = "macos") {
+        vec!["keychain"]
+    } else if cfg!(windows) {
+        vec!["credential-manager"]
+    } else {
+        vec![]
+    };
+    KeystoreError::NoBackend {
+        tried: vec![format!("{backend}: not available on this operating system")],
+        hint: if available.is_empty() {
+            "this operating system has no supported keychain".to_owned()
+        } else {
+            format!("set {KEYSTORE_ENV} to one of: {}", available.join(", "))
+        },
+    }
+}
+
+#[cfg(all(test, target_os = "linux"))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_keychain_backend_is_refused_on_linux_with_the_linux_choices() {
+        let err = open(Backend::Keychain).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "no usable keychain backend (tried keychain: not available on this operating \
+             system): set SECLLAMA_KEYSTORE to one of: secret-service, keyutils"
+        );
+    }
+}
