@@ -1,0 +1,5 @@
+mod common;
+mod keyutils;
+mod no_disk;
+mod secret_service;
+mod storm;
