@@ -1,0 +1,280 @@
+//! macOS: a Seatbelt profile generated from the policy, run through `/usr/bin/sandbox-exec`.
+//!
+//! Everything here except [`apply_seatbelt`] is ordinary code compiled and unit-tested on every
+//! OS: the profile builder ([`SeatbeltProfile`]) and the command rewrapping. Only the final call
+//! that decides to use them is `cfg(target_os = "macos")`.
+
+mod seatbelt;
+
+use std::ffi::{OsStr, OsString};
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+pub use seatbelt::{
+    MACOS_BASELINE_READ_ONLY, MACOS_BASELINE_READ_WRITE, METAL_IOKIT_CLIENTS, METAL_MACH_SERVICES,
+    METAL_READ_ONLY, SANDBOX_EXEC, SYSCTL_NAMES, SYSCTL_PREFIXES, SeatbeltIpc, SeatbeltProfile,
+};
+
+use crate::{Layer, LayerState, SandboxError, SandboxPolicy, SandboxReport, Strictness};
+
+/// What the Seatbelt layer needs beyond the policy.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeatbeltOptions {
+    /// How the runner talks to its host (default: an inherited descriptor, so no network).
+    pub ipc: SeatbeltIpc,
+    /// Add the Metal rules (default off).
+    pub gpu: bool,
+}
+
+impl Default for SeatbeltOptions {
+    fn default() -> Self {
+        SeatbeltOptions {
+            ipc: SeatbeltIpc::InheritedFd,
+            gpu: false,
+        }
+    }
+}
+
+/// Resolves symlinks of paths that exist (Seatbelt matches resolved paths: `/tmp` is
+/// `/private/tmp`, `/var` is `/private/var`); paths that do not exist are kept as given.
+pub(crate) fn canonical_or_given(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| p.to_path_buf())
+}
+
+/// A copy of `policy` with every existing path canonicalized.
+pub(crate) fn canonical_policy(policy: &SandboxPolicy) -> SandboxPolicy {
+    let mut out = SandboxPolicy::new()
+        .limits(policy.resource_limits())
+        .strictness(policy.strictness_level());
+    if !policy.uses_baseline() {
+        out = out.without_baseline();
+    }
+    for p in policy.read_only_paths() {
+        out = out.read_only(canonical_or_given(p));
+    }
+    for p in policy.read_write_paths() {
+        out = out.read_write(canonical_or_given(p));
+    }
+    for p in policy.devices() {
+        out = out.device(canonical_or_given(p));
+    }
+    for e in policy.env_allow_list() {
+        out = out.allow_env(e.clone());
+    }
+    out
+}
+
+/// Builds the command that runs what `cmd` describes under `profile`: program
+/// `/usr/bin/sandbox-exec`, the profile's argv, the same current directory, and an environment
+/// reduced to `env_allow` (values from `cmd` if it sets them, else from `lookup`).
+///
+/// `std::process::Command` cannot report its stdio settings or `pre_exec` hooks, so those are
+/// not carried over: set them on the command after the sandbox is applied.
+pub(crate) fn wrap_command(
+    cmd: &Command,
+    program: &Path,
+    profile: &SeatbeltProfile,
+    env_allow: &[String],
+    lookup: impl Fn(&str) -> Option<OsString>,
+) -> Command {
+    let argv = profile.argv(program, cmd.get_args());
+    let mut out = Command::new(&argv[0]);
+    out.args(&argv[1..]);
+    if let Some(dir) = cmd.get_current_dir() {
+        out.current_dir(dir);
+    }
+    out.env_clear();
+    let explicit: Vec<(&OsStr, Option<&OsStr>)> = cmd.get_envs().collect();
+    for name in env_allow {
+        let set_on_cmd = explicit.iter().find(|(k, _)| *k == OsStr::new(name));
+        let value = match set_on_cmd {
+            Some((_, v)) => v.map(OsStr::to_owned),
+            None => lookup(name),
+        };
+        if let Some(v) = value {
+            out.env(name, v);
+        }
+    }
+    out
+}
+
+/// The logic of [`apply_seatbelt`], with the presence of `sandbox-exec` as a parameter so that it
+/// is tested on every OS.
+#[cfg_attr(not(target_os = "macos"), allow(dead_code))]
+pub(crate) fn wrap_with_seatbelt(
+    policy: &SandboxPolicy,
+    cmd: &mut Command,
+    options: &SeatbeltOptions,
+    sandbox_exec_present: bool,
+) -> Result<SandboxReport, SandboxError> {
+    let mut report = SandboxReport::default();
+    let lookup = |n: &str| std::env::var_os(n);
+    if !sandbox_exec_present {
+        let reason = format!("{SANDBOX_EXEC} is missing");
+        if policy.strictness_level() == Strictness::Strict {
+            return Err(SandboxError::NetworkIsolationUnavailable {
+                layer: Layer::Seatbelt,
+                reason,
+            });
+        }
+        let program = PathBuf::from(cmd.get_program());
+        let mut plain = Command::new(&program);
+        plain.args(cmd.get_args());
+        if let Some(dir) = cmd.get_current_dir() {
+            plain.current_dir(dir);
+        }
+        plain.env_clear();
+        for name in policy.env_allow_list() {
+            if let Some(v) = lookup(name) {
+                plain.env(name, v);
+            }
+        }
+        *cmd = plain;
+        report.push(Layer::Seatbelt, LayerState::Unavailable(reason));
+        report.push(Layer::Environment, LayerState::Enforced);
+        report.emit_audit_events();
+        return Ok(report);
+    }
+    let program = canonical_or_given(Path::new(cmd.get_program()));
+    let policy = canonical_policy(policy);
+    let ipc = match &options.ipc {
+        SeatbeltIpc::UnixSocket(p) => SeatbeltIpc::UnixSocket(canonical_or_given(p)),
+        other => other.clone(),
+    };
+    let profile = SeatbeltProfile::build(&policy, &program, &ipc, options.gpu)?;
+    *cmd = wrap_command(cmd, &program, &profile, policy.env_allow_list(), lookup);
+    report.push(Layer::Seatbelt, LayerState::Enforced);
+    report.push(Layer::Environment, LayerState::Enforced);
+    let l = policy.resource_limits();
+    if l.address_space.is_some() || l.cpu_seconds.is_some() || l.open_files.is_some() {
+        report.push(
+            Layer::ResourceLimits,
+            LayerState::Unavailable("resource limits are not applied on macOS yet".into()),
+        );
+    }
+    report.emit_audit_events();
+    Ok(report)
+}
+
+/// What Seatbelt could enforce on this machine, in the layer-by-layer report format: enforced
+/// when `sandbox-exec` is present at its absolute path.
+pub fn seatbelt_check() -> SandboxReport {
+    seatbelt_check_at(Path::new(SANDBOX_EXEC))
+}
+
+pub(crate) fn seatbelt_check_at(sandbox_exec: &Path) -> SandboxReport {
+    let mut r = SandboxReport::default();
+    let state = if sandbox_exec.is_file() {
+        LayerState::Enforced
+    } else {
+        LayerState::Unavailable(format!("{} is missing", sandbox_exec.display()))
+    };
+    r.push(Layer::Seatbelt, state);
+    r.push(Layer::Environment, LayerState::Enforced);
+    r
+}
+
+/// macOS only: prepares `cmd` to run under Seatbelt — the profile from `policy` + `options`,
+/// launched by the absolute `/usr/bin/sandbox-exec`, environment reduced to the allow-list.
+/// [`SandboxPolicy::apply_to`] on macOS is this with the default [`SeatbeltOptions`]; call it
+/// directly for a unix-socket IPC or the Metal (GPU) rules.
+///
+/// The command is rebuilt: program, arguments, current directory and the allowed environment
+/// are kept; stdio settings and `pre_exec` hooks are not (`Command` cannot report them), so set
+/// those afterwards. Without `sandbox-exec`, [`Strictness::Strict`] refuses with
+/// [`SandboxError::NetworkIsolationUnavailable`]; best-effort runs unsandboxed (environment
+/// still reduced) and reports the layer unavailable with a warning audit event.
+///
+/// # Errors
+/// As above, and [`SandboxError::UnrepresentablePath`] for a path Seatbelt cannot take.
+#[cfg(target_os = "macos")]
+pub fn apply_seatbelt(
+    policy: &SandboxPolicy,
+    cmd: &mut Command,
+    options: &SeatbeltOptions,
+) -> Result<SandboxReport, SandboxError> {
+    let present = Path::new(SANDBOX_EXEC).is_file();
+    wrap_with_seatbelt(policy, cmd, options, present)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wrapped_command_runs_sandbox_exec_with_profile_params_and_only_allowed_env() {
+        let policy = SandboxPolicy::new()
+            .read_only("/models/gemma.gguf")
+            .allow_env("RUST_LOG");
+        let mut cmd = Command::new("/opt/runner");
+        cmd.args(["--fd", "3"]).env("RUST_LOG", "debug").env("SECRET", "x");
+        cmd.current_dir("/");
+        let profile = SeatbeltProfile::build(
+            &policy,
+            Path::new("/opt/runner"),
+            &SeatbeltIpc::InheritedFd,
+            false,
+        )
+        .unwrap();
+        let lookup = |n: &str| (n == "PATH").then(|| OsString::from("/usr/bin:/bin"));
+        let out = wrap_command(&cmd, Path::new("/opt/runner"), &profile, policy.env_allow_list(), lookup);
+        assert_eq!(out.get_program(), SANDBOX_EXEC);
+        let args: Vec<&OsStr> = out.get_args().collect();
+        assert_eq!(args[0], "-p");
+        assert_eq!(args[1], profile.text());
+        let tail: Vec<&OsStr> = args[args.len() - 4..].to_vec();
+        assert_eq!(tail, ["--", "/opt/runner", "--fd", "3"]);
+        assert!(args.contains(&OsStr::new("RO_0=/models/gemma.gguf")));
+        let envs: Vec<(String, Option<String>)> = out
+            .get_envs()
+            .map(|(k, v)| {
+                (
+                    k.to_string_lossy().into_owned(),
+                    v.map(|v| v.to_string_lossy().into_owned()),
+                )
+            })
+            .collect();
+        assert_eq!(
+            envs,
+            [
+                ("PATH".to_owned(), Some("/usr/bin:/bin".to_owned())),
+                ("RUST_LOG".to_owned(), Some("debug".to_owned()))
+            ]
+        );
+        assert_eq!(out.get_current_dir(), Some(Path::new("/")));
+    }
+
+    #[test]
+    fn strict_mode_refuses_without_sandbox_exec_and_best_effort_reports_it() {
+        let mut cmd = Command::new("/opt/runner");
+        let err = wrap_with_seatbelt(&SandboxPolicy::new(), &mut cmd, &SeatbeltOptions::default(), false)
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            SandboxError::NetworkIsolationUnavailable { layer: Layer::Seatbelt, .. }
+        ));
+        let policy = SandboxPolicy::new().strictness(Strictness::BestEffort);
+        let report = wrap_with_seatbelt(&policy, &mut cmd, &SeatbeltOptions::default(), false).unwrap();
+        assert!(matches!(report.state(Layer::Seatbelt), Some(LayerState::Unavailable(r)) if r.contains("sandbox-exec")));
+        assert_eq!(cmd.get_program(), "/opt/runner");
+    }
+
+    #[test]
+    fn enforced_wrap_replaces_the_program_with_absolute_sandbox_exec() {
+        let mut cmd = Command::new("/opt/runner");
+        cmd.arg("x");
+        let report = wrap_with_seatbelt(&SandboxPolicy::new(), &mut cmd, &SeatbeltOptions::default(), true)
+            .unwrap();
+        assert_eq!(report.state(Layer::Seatbelt), Some(&LayerState::Enforced));
+        assert_eq!(cmd.get_program(), "/usr/bin/sandbox-exec");
+        assert_eq!(cmd.get_args().last(), Some(OsStr::new("x")));
+    }
+
+    #[test]
+    fn check_reports_seatbelt_unavailable_when_sandbox_exec_is_missing() {
+        let r = seatbelt_check_at(Path::new("/nonexistent/sandbox-exec"));
+        assert!(matches!(r.state(Layer::Seatbelt), Some(LayerState::Unavailable(m)) if m.contains("/nonexistent/sandbox-exec is missing")));
+        let r = seatbelt_check_at(Path::new("/bin/sh"));
+        assert_eq!(r.state(Layer::Seatbelt), Some(&LayerState::Enforced));
+    }
+}
