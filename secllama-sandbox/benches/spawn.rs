@@ -1,0 +1,2 @@
+//! Spawn + wait of `/bin/true`: a plain `Command` vs the same command sandboxed.
+fn main() {}

@@ -1,0 +1,467 @@
+//! The Linux sandbox: the orchestrator of the per-layer modules.
+//!
+//! Layers, in the order they are applied: [`namespaces`] (user + network), [`limits`]
+//! (rlimits), [`caps`] (no_new_privs, capabilities, dumpable, parent-death signal),
+//! [`landlock`], [`seccomp`]. Seccomp comes last because it forbids `unshare`, and Landlock
+//! after the namespaces because it would forbid writing `/proc/self/uid_map`.
+//!
+//! [`apply_to`] prepares every layer in the parent (all allocation, all path opening, the BPF
+//! compilation) and hands the child a closure that performs only raw, async-signal-safe system
+//! calls on that prepared data, in the order above. If any step fails in the child, the
+//! closure returns the errno and `Command::spawn` fails: the program never runs with less than
+//! the report promised.
+
+mod caps;
+mod landlock;
+mod limits;
+mod namespaces;
+#[doc(hidden)]
+pub mod seccomp;
+
+use std::io;
+use std::os::unix::process::CommandExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::OnceLock;
+
+use crate::error::SandboxError;
+use crate::policy::{SandboxPolicy, Strictness};
+use crate::probe::Capabilities;
+use crate::report::{Layer, LayerState, SandboxReport};
+
+/// Tiny wrappers turning `-1` into `io::Error` (no allocation: `Os` errors are inline).
+pub(crate) mod sys {
+    use std::io;
+
+    pub(crate) fn check(rc: libc::c_int) -> io::Result<libc::c_int> {
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(rc)
+        }
+    }
+
+    pub(crate) fn check_long(rc: libc::c_long) -> io::Result<libc::c_long> {
+        if rc < 0 {
+            Err(io::Error::last_os_error())
+        } else {
+            Ok(rc)
+        }
+    }
+
+    pub(crate) fn errno() -> libc::c_int {
+        io::Error::last_os_error().raw_os_error().unwrap_or(0)
+    }
+}
+
+/// The cached result of [`probe`].
+static CAPABILITIES: OnceLock<Capabilities> = OnceLock::new();
+
+pub(crate) fn probe() -> Capabilities {
+    CAPABILITIES.get_or_init(probe_uncached).clone()
+}
+
+fn probe_uncached() -> Capabilities {
+    // SAFETY: geteuid cannot fail.
+    let root = unsafe { libc::geteuid() } == 0;
+    let (user_namespaces, network_namespaces, namespace_error) = probe_namespaces();
+    Capabilities {
+        os: "linux",
+        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
+            .ok()
+            .map(|s| s.trim().to_owned()),
+        root,
+        landlock_abi: landlock::kernel_abi(),
+        seccomp_filter: seccomp::available(),
+        user_namespaces,
+        network_namespaces,
+        namespace_error,
+    }
+}
+
+/// Forks a child that tries exactly what the sandbox will do: a user + network namespace and
+/// the uid/gid maps. The child only makes async-signal-safe calls on data prepared here.
+fn probe_namespaces() -> (bool, bool, Option<String>) {
+    let ns = namespaces::Prepared::new(true);
+    let net_only = namespaces::Prepared::new(false);
+    let try_child = |p: &namespaces::Prepared| -> Result<(), i32> {
+        // SAFETY: the child calls only async-signal-safe functions (raw syscalls on data
+        // prepared before the fork) and leaves with _exit.
+        let pid = unsafe { libc::fork() };
+        if pid < 0 {
+            return Err(sys::errno());
+        }
+        if pid == 0 {
+            let code = match p.apply() {
+                Ok(()) => 0,
+                Err(e) => e.raw_os_error().unwrap_or(255).clamp(1, 255),
+            };
+            // SAFETY: _exit is async-signal-safe and never returns.
+            unsafe { libc::_exit(code) };
+        }
+        let mut status = 0;
+        // SAFETY: waiting for the child just forked; status is a valid out pointer.
+        if unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
+            return Err(sys::errno());
+        }
+        match libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)) {
+            Some(0) => Ok(()),
+            Some(errno) => Err(errno),
+            None => Err(libc::ECHILD),
+        }
+    };
+    match try_child(&ns) {
+        Ok(()) => (true, true, None),
+        Err(e) => {
+            let why = format!(
+                "creating a user namespace failed: {} (check kernel.unprivileged_userns_clone, \
+                 user.max_user_namespaces, or an AppArmor userns restriction)",
+                io::Error::from_raw_os_error(e)
+            );
+            // Root can still make a network namespace without a user namespace.
+            let net = try_child(&net_only).is_ok();
+            (false, net, Some(why))
+        }
+    }
+}
+
+/// Everything the child needs, prepared before `fork`.
+struct Plan {
+    report: SandboxReport,
+    namespaces: Option<namespaces::Prepared>,
+    limits: limits::Prepared,
+    caps: caps::Prepared,
+    require_empty_bounding: bool,
+    landlock: Option<landlock::Prepared>,
+    seccomp: Option<seccomp::Prepared>,
+}
+
+fn unavailable(policy: &SandboxPolicy, layer: Layer, real: Option<String>) -> Option<String> {
+    if policy.is_simulated_unavailable(layer) {
+        Some(format!(
+            "simulated: {layer} switched off by the test-only override"
+        ))
+    } else {
+        real
+    }
+}
+
+/// Builds the plan and the report. `threads`: how many threads the target process has
+/// (1 for a freshly forked child).
+fn plan(
+    policy: &SandboxPolicy,
+    caps_for: caps::Prepared,
+    threads: usize,
+    extra_read_only: &[PathBuf],
+) -> Result<Plan, SandboxError> {
+    let c = probe();
+    let mut report = SandboxReport::default();
+
+    // Layer 1: namespaces.
+    let multi = (threads > 1).then(|| {
+        format!("the process has {threads} threads; namespaces can only be entered by a single-threaded process")
+    });
+    let user_missing = unavailable(
+        policy,
+        Layer::UserNamespace,
+        multi.clone().or_else(|| {
+            (!c.user_namespaces).then(|| c.namespace_error.clone().unwrap_or_default())
+        }),
+    );
+    let net_missing = unavailable(
+        policy,
+        Layer::NetworkNamespace,
+        multi.or_else(|| {
+            (!c.network_namespaces).then(|| c.namespace_error.clone().unwrap_or_default())
+        }),
+    );
+    let namespaces = match (&user_missing, &net_missing) {
+        (None, None) => Some(namespaces::Prepared::new(true)),
+        (Some(_), None) if c.root => Some(namespaces::Prepared::new(false)),
+        _ => None,
+    };
+    let user_state = match &user_missing {
+        None if namespaces.is_some() => LayerState::Enforced,
+        None => LayerState::Unavailable("skipped: the network namespace cannot be created".into()),
+        Some(r) => LayerState::Unavailable(r.clone()),
+    };
+    let net_state = match (&net_missing, &namespaces) {
+        (None, Some(_)) => LayerState::Enforced,
+        (None, None) => LayerState::Unavailable(
+            "without a user namespace only root can create a network namespace".into(),
+        ),
+        (Some(r), _) => LayerState::Unavailable(r.clone()),
+    };
+    report.push(Layer::UserNamespace, user_state);
+    report.push(Layer::NetworkNamespace, net_state);
+
+    // Layer 2: limits.
+    let limits = limits::Prepared::new(policy.resource_limits());
+    let limits_state = if let Some(r) = unavailable(policy, Layer::ResourceLimits, None) {
+        LayerState::Unavailable(r)
+    } else if c.root && policy.resource_limits().processes.is_some() {
+        LayerState::Degraded(
+            "running as uid 0: the kernel does not apply the process limit (RLIMIT_NPROC) to root"
+                .into(),
+        )
+    } else {
+        LayerState::Enforced
+    };
+    let limits_on = !policy.is_simulated_unavailable(Layer::ResourceLimits);
+    report.push(Layer::ResourceLimits, limits_state);
+
+    // Layer 3: privileges. The bounding set can be emptied with CAP_SETPCAP, which a fresh
+    // user namespace or root has.
+    let has_setpcap = (namespaces.as_ref().is_some() && user_missing.is_none()) || c.root;
+    report.push(
+        Layer::NoNewPrivileges,
+        if threads > 1 {
+            LayerState::Degraded(format!(
+                "applied to the calling thread only ({} other threads exist)",
+                threads - 1
+            ))
+        } else {
+            LayerState::Enforced
+        },
+    );
+    report.push(
+        Layer::Capabilities,
+        if threads > 1 {
+            LayerState::Degraded(format!("dropped in the calling thread only ({} other threads exist)", threads - 1))
+        } else if has_setpcap {
+            LayerState::Enforced
+        } else {
+            LayerState::Degraded(
+                "bounding set kept (no CAP_SETPCAP without a user namespace); no_new_privs keeps execve from granting anything".into(),
+            )
+        },
+    );
+
+    // Layer 4: Landlock.
+    let abi = if policy.is_simulated_unavailable(Layer::LandlockFilesystem) {
+        None
+    } else {
+        c.landlock_abi
+    };
+    let landlock = match abi {
+        Some(abi) => {
+            let mut ro = policy.effective_read_only_paths();
+            ro.extend(extra_read_only.iter().cloned());
+            Some(landlock::prepare(
+                &ro,
+                &policy.effective_read_write_paths(),
+                policy.devices(),
+                abi,
+            )?)
+        }
+        None => None,
+    };
+    for (layer, mut state) in landlock::states(abi) {
+        if abi.is_none() && policy.is_simulated_unavailable(Layer::LandlockFilesystem) {
+            state = LayerState::Unavailable(format!(
+                "simulated: {layer} switched off by the test-only override"
+            ));
+        } else if threads > 1 && state.is_enforced() {
+            state = LayerState::Degraded(format!(
+                "applies to the calling thread only ({} other threads exist)",
+                threads - 1
+            ));
+        }
+        report.push(layer, state);
+    }
+
+    // Layer 5: seccomp.
+    let seccomp_missing = unavailable(
+        policy,
+        Layer::Seccomp,
+        (!c.seccomp_filter).then(|| "the kernel does not accept seccomp filters".to_owned()),
+    );
+    let seccomp = match &seccomp_missing {
+        None => Some(seccomp::Prepared::new()?),
+        Some(_) => None,
+    };
+    report.push(
+        Layer::Seccomp,
+        match seccomp_missing {
+            None => LayerState::Enforced,
+            Some(r) => LayerState::Unavailable(r),
+        },
+    );
+    report.push(Layer::Environment, LayerState::Enforced);
+
+    // Strictness: network isolation = network namespace + seccomp socket filter.
+    for layer in [Layer::NetworkNamespace, Layer::Seccomp] {
+        if let Some(state) = report.state(layer).filter(|s| !s.is_enforced()) {
+            let reason = match state {
+                LayerState::Degraded(r) | LayerState::Unavailable(r) => r.clone(),
+                LayerState::Enforced => String::new(),
+            };
+            match policy.strictness_level() {
+                Strictness::Strict => {
+                    tracing::error!(target: "secllama::audit", event = "sandbox-refused", layer = layer.name(), reason = %reason);
+                    return Err(SandboxError::NetworkIsolationUnavailable { layer, reason });
+                }
+                Strictness::BestEffort => tracing::warn!(
+                    target: "secllama::audit",
+                    event = "sandbox-network-isolation-degraded",
+                    layer = layer.name(),
+                    reason = %reason,
+                    "best-effort sandbox: network isolation is NOT fully enforced"
+                ),
+            }
+        }
+    }
+
+    let require_empty_bounding = has_setpcap && threads <= 1;
+    Ok(Plan {
+        report,
+        namespaces,
+        limits: if limits_on {
+            limits
+        } else {
+            limits::Prepared::new(Default::default())
+        },
+        caps: caps_for,
+        require_empty_bounding,
+        landlock,
+        seccomp,
+    })
+}
+
+impl Plan {
+    /// Runs every layer. In the forked child this must stay async-signal-safe: every callee
+    /// documents that it only makes raw system calls on data prepared before `fork`.
+    fn enforce(&self, own_proc_rule: bool, all_threads: bool) -> io::Result<()> {
+        if let Some(ns) = &self.namespaces {
+            ns.apply()?;
+        }
+        self.limits.apply()?;
+        if let Some(ll) = &self.landlock
+            && own_proc_rule
+        {
+            ll.allow_own_proc()?;
+        }
+        let outcome = self.caps.apply()?;
+        if self.require_empty_bounding && !outcome.bounding_empty {
+            return Err(io::Error::from_raw_os_error(libc::EPERM));
+        }
+        if let Some(ll) = &self.landlock {
+            ll.restrict_self()?;
+        }
+        if let Some(sc) = &self.seccomp {
+            sc.install(all_threads)?;
+        }
+        Ok(())
+    }
+}
+
+/// Resolves the program `cmd` will run, so the policy can grant it read + execute.
+fn resolve_program(cmd: &Command) -> Option<PathBuf> {
+    let program = Path::new(cmd.get_program());
+    if program.components().count() > 1 || program.is_absolute() {
+        let p = match cmd.get_current_dir() {
+            Some(dir) if program.is_relative() => dir.join(program),
+            _ => program.to_path_buf(),
+        };
+        return p.canonicalize().ok();
+    }
+    let path = std::env::var_os("PATH")?;
+    std::env::split_paths(&path)
+        .map(|d| d.join(program))
+        .find(|p| p.is_file())
+        .and_then(|p| p.canonicalize().ok())
+}
+
+/// Reduces the command's environment to the allow-list.
+fn restrict_env(policy: &SandboxPolicy, cmd: &mut Command) {
+    let explicit: Vec<(std::ffi::OsString, Option<std::ffi::OsString>)> = cmd
+        .get_envs()
+        .map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned())))
+        .collect();
+    cmd.env_clear();
+    for name in policy.env_allow_list() {
+        match explicit
+            .iter()
+            .find(|(k, _)| k.as_os_str() == name.as_str())
+        {
+            Some((_, Some(v))) => {
+                cmd.env(name, v);
+            }
+            Some((_, None)) => {}
+            None => {
+                if let Some(v) = std::env::var_os(name) {
+                    cmd.env(name, v);
+                }
+            }
+        }
+    }
+}
+
+pub(crate) fn apply_to(
+    policy: &SandboxPolicy,
+    cmd: &mut Command,
+) -> Result<SandboxReport, SandboxError> {
+    let program: Vec<PathBuf> = resolve_program(cmd).into_iter().collect();
+    let plan = plan(policy, caps::Prepared::for_child(), 1, &program)?;
+    restrict_env(policy, cmd);
+    let report = plan.report.clone();
+    // SAFETY: the closure runs between fork and exec in the child. Plan::enforce only makes
+    // raw system calls (unshare, open/write/close, prlimit64, prctl, capget/capset, getppid,
+    // landlock_add_rule, landlock_restrict_self, seccomp) on memory allocated before the fork,
+    // and builds errors with io::Error::last_os_error/from_raw_os_error, which do not allocate.
+    unsafe {
+        cmd.pre_exec(move || plan.enforce(true, false));
+    }
+    report.emit_audit_events();
+    Ok(report)
+}
+
+fn thread_count() -> usize {
+    std::fs::read_dir("/proc/self/task")
+        .map(|d| d.count())
+        .unwrap_or(usize::MAX)
+}
+
+pub(crate) fn enforce_current_process(
+    policy: &SandboxPolicy,
+) -> Result<SandboxReport, SandboxError> {
+    let threads = thread_count();
+    let current = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.canonicalize().ok());
+    let extra: Vec<PathBuf> = current.into_iter().collect();
+    let plan = plan(
+        policy,
+        caps::Prepared::for_current_process(),
+        threads,
+        &extra,
+    )?;
+    if threads <= 1 {
+        let keep: Vec<_> = policy.env_allow_list().to_vec();
+        for (k, _) in std::env::vars_os() {
+            if !keep.iter().any(|n| k.as_os_str() == n.as_str()) {
+                // SAFETY: the process is single-threaded (checked above), so nothing reads the
+                // environment concurrently.
+                unsafe { std::env::remove_var(&k) };
+            }
+        }
+    }
+    plan.enforce(true, true)
+        .map_err(|source| SandboxError::Os {
+            step: "enforce the sandbox on the current process",
+            source,
+        })?;
+    let mut report = plan.report;
+    if threads > 1
+        && let Some(l) = report
+            .layers
+            .iter_mut()
+            .find(|l| l.layer == Layer::Environment)
+    {
+        l.state = LayerState::Unavailable(
+            "the process is multi-threaded; its environment was left as is".into(),
+        );
+    }
+    report.emit_audit_events();
+    Ok(report)
+}
