@@ -4,6 +4,8 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod key;
+
 /// Errors a subcommand reports: printed as one line on stderr, exit code 1.
 pub(crate) type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
@@ -16,10 +18,15 @@ pub(crate) struct Cli {
 }
 
 #[derive(Debug, Subcommand)]
-enum Command {}
+enum Command {
+    /// Manage the keys that seal your data, kept in the OS keychain.
+    Key(key::KeyCommand),
+}
 
 impl Cli {
     pub(crate) fn exec(self) -> CliResult {
-        match self.command {}
+        match self.command {
+            Command::Key(cmd) => cmd.exec(),
+        }
     }
 }

@@ -1,0 +1,279 @@
+//! `secllama key`: the real binary against the real kernel keyring and Secret Service.
+//!
+//! Backend tests skip visibly when the backend is not reachable, and fail instead when
+//! `SECLLAMA_TEST_SECRET_SERVICE` is set (CI runs them inside `dbus-run-session` with
+//! gnome-keyring unlocked and `keyctl session -`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::process::Command;
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use serde_json::Value;
+
+fn secllama() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_secllama"));
+    cmd.env_remove("SECLLAMA_KEYSTORE");
+    cmd
+}
+
+fn service(tag: &str) -> String {
+    let nanos = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .subsec_nanos();
+    format!("secllama-cli-{tag}-{}-{nanos}", std::process::id())
+}
+
+struct Out {
+    ok: bool,
+    code: Option<i32>,
+    stdout: String,
+    stderr: String,
+}
+
+fn run<S: AsRef<std::ffi::OsStr>>(args: &[S]) -> Out {
+    let out = secllama()
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    Out {
+        ok: out.status.success(),
+        code: out.status.code(),
+        stdout: String::from_utf8(out.stdout).unwrap(),
+        stderr: String::from_utf8(out.stderr).unwrap(),
+    }
+}
+
+/// Whether `backend` works here; panics when CI requires it and it does not.
+fn backend_or_skip(backend: &str, test: &str) -> bool {
+    let probe = run(&[
+        "key",
+        "status",
+        "--backend",
+        backend,
+        "--service",
+        &service("probe"),
+    ]);
+    if probe.stderr.contains("has no keys yet") {
+        return true;
+    }
+    if std::env::var_os("SECLLAMA_TEST_SECRET_SERVICE").is_some() {
+        panic!(
+            "SECLLAMA_TEST_SECRET_SERVICE is set but {backend} is unusable: {}",
+            probe.stderr
+        );
+    }
+    eprintln!(
+        "SKIPPED {test}: the {backend} backend is not usable here: {}",
+        probe.stderr
+    );
+    false
+}
+
+fn status_json(backend: &str, svc: &str) -> Value {
+    let out = run(&[
+        "key",
+        "status",
+        "--json",
+        "--backend",
+        backend,
+        "--service",
+        svc,
+    ]);
+    assert!(out.ok, "{}", out.stderr);
+    serde_json::from_str(&out.stdout).unwrap()
+}
+
+#[test]
+fn key_status_without_a_session_bus_fails_with_the_no_backend_hint() {
+    let out = secllama()
+        .args(["key", "status"])
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert_eq!(
+        String::from_utf8(out.stderr).unwrap(),
+        "secllama: no usable keychain backend (tried secret-service: DBUS_SESSION_BUS_ADDRESS \
+         is not set): no Secret Service on the session bus: start gnome-keyring-daemon (or \
+         another Secret Service) in a D-Bus session, or set SECLLAMA_KEYSTORE=keyutils\n"
+    );
+}
+
+#[test]
+fn an_unknown_backend_is_a_usage_error_naming_the_real_ones() {
+    let out = run(&["key", "status", "--backend", "file"]);
+    assert_eq!(out.code, Some(2));
+    assert!(
+        out.stderr
+            .contains("use one of secret-service, keyutils, keychain, credential-manager"),
+        "{}",
+        out.stderr
+    );
+}
+
+#[test]
+fn a_service_name_with_a_slash_is_refused() {
+    let out = run(&["key", "status", "--backend", "keyutils", "--service", "a/b"]);
+    assert_eq!(out.code, Some(1));
+    assert!(
+        out.stderr
+            .starts_with("secllama: invalid service name \"a/b\""),
+        "{}",
+        out.stderr
+    );
+}
+
+fn lifecycle(backend: &str, test: &str) {
+    if !backend_or_skip(backend, test) {
+        return;
+    }
+    let svc = service(test);
+    let b = ["--backend", backend, "--service", svc.as_str()];
+    let with =
+        |args: &[&str]| -> Vec<String> { args.iter().chain(&b).map(|s| (*s).to_owned()).collect() };
+
+    let init = run(&with(&["key", "init"]));
+    assert!(init.ok, "{}", init.stderr);
+    assert!(init.stdout.starts_with(&format!(
+        "service {svc} initialized in the {backend} keychain: primary key "
+    )));
+    assert_eq!(
+        init.stderr.contains("lost when the machine reboots"),
+        backend == "keyutils"
+    );
+
+    let again = run(&with(&["key", "init"]));
+    assert_eq!(again.code, Some(1));
+    assert!(
+        again.stderr.contains("already has keys"),
+        "{}",
+        again.stderr
+    );
+    assert!(
+        run(&with(&["key", "init", "--reuse"]))
+            .stdout
+            .contains("already initialized")
+    );
+
+    let s = status_json(backend, &svc);
+    assert_eq!(s["backend"], backend);
+    assert_eq!(s["service"], svc.as_str());
+    let first = s["primary"].as_u64().unwrap();
+    assert_eq!(s["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(s["keys"][0]["id"].as_u64().unwrap(), first);
+    assert_eq!(s["keys"][0]["status"], "enabled");
+    assert!(s["keys"][0]["created"].as_u64().unwrap() > 1_700_000_000);
+
+    let rot = run(&with(&["key", "rotate"]));
+    assert!(rot.ok, "{}", rot.stderr);
+    let s = status_json(backend, &svc);
+    let second = s["primary"].as_u64().unwrap();
+    assert_ne!(second, first);
+    assert_eq!(
+        rot.stdout,
+        format!("rotated: key {second} is the new primary\n")
+    );
+
+    let primary_disable = run(&with(&["key", "disable", &second.to_string()]));
+    assert_eq!(primary_disable.code, Some(1));
+
+    assert!(run(&with(&["key", "disable", &first.to_string()])).ok);
+    assert_eq!(status_json(backend, &svc)["keys"][0]["status"], "disabled");
+    assert!(run(&with(&["key", "destroy", &first.to_string()])).ok);
+    assert_eq!(status_json(backend, &svc)["keys"][0]["status"], "destroyed");
+
+    let text = run(&with(&["key", "status"]));
+    assert!(
+        text.stdout.contains(&format!("primary  {second}")),
+        "{}",
+        text.stdout
+    );
+
+    // Not on a terminal and no --yes: refused, with the warning, keys untouched.
+    let refused = run(&with(&["key", "delete"]));
+    assert_eq!(refused.code, Some(1));
+    assert!(
+        refused.stderr.contains("becomes unreadable forever"),
+        "{}",
+        refused.stderr
+    );
+    assert!(
+        refused.stderr.contains("without --yes"),
+        "{}",
+        refused.stderr
+    );
+    assert_eq!(
+        status_json(backend, &svc)["primary"].as_u64().unwrap(),
+        second
+    );
+
+    let deleted = run(&with(&["key", "delete", "--yes"]));
+    assert!(deleted.ok, "{}", deleted.stderr);
+    assert_eq!(
+        deleted.stdout,
+        format!("deleted 2 keychain entries of service {svc}\n")
+    );
+    let gone = run(&with(&["key", "status"]));
+    assert_eq!(gone.code, Some(1));
+    assert_eq!(
+        gone.stderr,
+        format!(
+            "secllama: service \"{svc}\" has no keys yet: run `secllama key init --service {svc}`\n"
+        )
+    );
+}
+
+#[test]
+fn the_key_commands_manage_a_keyset_in_the_kernel_keyring() {
+    lifecycle("keyutils", "cli-keyutils");
+}
+
+#[test]
+fn the_key_commands_manage_a_keyset_in_the_secret_service() {
+    lifecycle("secret-service", "cli-secret-service");
+}
+
+#[test]
+fn a_key_made_by_the_cli_is_in_the_secret_service_for_secret_tool_to_read() {
+    if !backend_or_skip("secret-service", "cli-secret-tool") {
+        return;
+    }
+    let svc = service("secret-tool");
+    assert!(
+        run(&[
+            "key",
+            "init",
+            "--backend",
+            "secret-service",
+            "--service",
+            &svc
+        ])
+        .ok
+    );
+    let id = status_json("secret-service", &svc)["primary"]
+        .as_u64()
+        .unwrap();
+    let out = Command::new("secret-tool")
+        .args(["lookup", "service", &svc, "username", &format!("key-{id}")])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let b64 = String::from_utf8(out.stdout).unwrap();
+    assert_eq!(b64.trim_end().len(), 44);
+    assert!(b64.trim_end().ends_with('='));
+    assert!(
+        run(&[
+            "key",
+            "delete",
+            "--yes",
+            "--backend",
+            "secret-service",
+            "--service",
+            &svc
+        ])
+        .ok
+    );
+}
