@@ -6,6 +6,8 @@ use clap::{Parser, Subcommand};
 
 mod key;
 
+mod sandbox;
+
 /// Errors a subcommand reports: printed as one line on stderr, exit code 1.
 pub(crate) type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
@@ -21,12 +23,15 @@ pub(crate) struct Cli {
 enum Command {
     /// Manage the keys that seal your data, kept in the OS keychain.
     Key(key::KeyCommand),
+    /// Inspect the OS sandbox or run a program inside it.
+    Sandbox(sandbox::SandboxArgs),
 }
 
 impl Cli {
     pub(crate) fn exec(self) -> CliResult {
         match self.command {
             Command::Key(cmd) => cmd.exec(),
+            Command::Sandbox(args) => args.exec(),
         }
     }
 }

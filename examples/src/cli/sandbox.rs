@@ -1,0 +1,165 @@
+//! `secllama sandbox check|exec`: what this machine can enforce, and running any program under
+//! a sandbox policy.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::process::{Command, ExitCode};
+
+use clap::{Args, Subcommand};
+use secllama_sandbox::{
+    ResourceLimits, SandboxError, SandboxPolicy, SandboxReport, SandboxSettings, Strictness,
+};
+
+use super::CliResult;
+
+/// Inspect the OS sandbox or run a program inside it.
+#[derive(Debug, Args)]
+pub(crate) struct SandboxArgs {
+    #[command(subcommand)]
+    command: SandboxCommand,
+}
+
+#[derive(Debug, Subcommand)]
+enum SandboxCommand {
+    /// Show what this machine can enforce and what a default runner policy gets, layer by layer.
+    Check {
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run PROGRAM inside the sandbox and exit with its status (128+N if killed by signal N).
+    Exec(ExecArgs),
+}
+
+#[derive(Debug, Args)]
+struct ExecArgs {
+    /// Grant read and execute access to PATH (file or directory tree); repeatable.
+    #[arg(long = "ro", value_name = "PATH")]
+    read_only: Vec<PathBuf>,
+    /// Grant read-write access to PATH; repeatable.
+    #[arg(long = "rw", value_name = "PATH")]
+    read_write: Vec<PathBuf>,
+    /// Allow the device node PATH, including its ioctls (e.g. /dev/dri/renderD128); repeatable.
+    #[arg(long = "dev", value_name = "PATH")]
+    devices: Vec<PathBuf>,
+    /// Keep environment variable NAME (PATH, LANG and LC_ALL are always kept); repeatable.
+    #[arg(long = "env", value_name = "NAME")]
+    env: Vec<String>,
+    /// Run even when network isolation cannot be fully enforced (a warning is logged).
+    #[arg(long)]
+    best_effort: bool,
+    /// Address-space limit in bytes.
+    #[arg(long, value_name = "BYTES")]
+    mem: Option<u64>,
+    /// CPU-time limit in seconds.
+    #[arg(long, value_name = "N")]
+    cpu_seconds: Option<u64>,
+    /// Process/thread limit (not applied by the kernel to uid 0).
+    #[arg(long, value_name = "N")]
+    processes: Option<u64>,
+    /// Print the layer-by-layer report on stderr before running.
+    #[arg(long)]
+    report: bool,
+    /// The program and its arguments.
+    #[arg(last = true, required = true, value_name = "PROGRAM")]
+    command: Vec<OsString>,
+}
+
+impl SandboxArgs {
+    pub(crate) fn exec(self) -> CliResult {
+        match self.command {
+            SandboxCommand::Check { json } => check(json),
+            SandboxCommand::Exec(args) => run(args),
+        }
+    }
+}
+
+/// The report a default runner policy gets here, or the reason strict mode refuses it.
+fn default_policy_report(strictness: Strictness) -> Result<SandboxReport, SandboxError> {
+    let mut cmd = Command::new("/bin/true");
+    // Configures the command only; it is never spawned.
+    SandboxPolicy::new()
+        .strictness(strictness)
+        .apply_to(&mut cmd)
+}
+
+fn check(json: bool) -> CliResult {
+    let settings = SandboxSettings::from_env()?;
+    let caps = secllama_sandbox::probe();
+    let strict = default_policy_report(Strictness::Strict);
+    let best_effort = default_policy_report(Strictness::BestEffort)?;
+    let strict_error = strict.as_ref().err().map(ToString::to_string);
+    if json {
+        let v = serde_json::json!({
+            "settings": settings,
+            "capabilities": caps,
+            "default_policy": best_effort,
+            "strict_mode_error": strict_error,
+        });
+        println!("{}", serde_json::to_string_pretty(&v)?);
+    } else {
+        println!("{caps}");
+        println!("default runner policy:");
+        print!("{best_effort}");
+        match strict_error {
+            None => println!("\nstrict mode: OK (network isolation fully enforced)"),
+            Some(e) => println!("\nstrict mode: REFUSED: {e}"),
+        }
+        if !settings.enabled {
+            println!("WARNING: SECLLAMA_ENABLE_SANDBOX=false: runners start without a sandbox");
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn run(args: ExecArgs) -> CliResult {
+    let settings = SandboxSettings::from_env()?;
+    let strictness = if args.best_effort {
+        Strictness::BestEffort
+    } else {
+        settings.strictness()
+    };
+    let mut policy = SandboxPolicy::new()
+        .strictness(strictness)
+        .limits(ResourceLimits {
+            address_space: args.mem,
+            cpu_seconds: args.cpu_seconds,
+            open_files: None,
+            processes: args.processes,
+        });
+    for p in args.read_only {
+        policy = policy.read_only(p);
+    }
+    for p in args.read_write {
+        policy = policy.read_write(p);
+    }
+    for p in args.devices {
+        policy = policy.device(p);
+    }
+    for e in args.env {
+        policy = policy.allow_env(e);
+    }
+    let (program, rest) = args
+        .command
+        .split_first()
+        .ok_or("no program given after --")?;
+    let mut cmd = Command::new(program);
+    cmd.args(rest);
+    let report = policy.apply_to(&mut cmd)?;
+    if args.report {
+        eprint!("{report}");
+    }
+    let status = cmd
+        .status()
+        .map_err(|e| format!("cannot run {}: {e}", program.to_string_lossy()))?;
+    #[cfg(unix)]
+    let signal = std::os::unix::process::ExitStatusExt::signal(&status);
+    #[cfg(not(unix))]
+    let signal: Option<i32> = None;
+    let code = match (status.code(), signal) {
+        (Some(c), _) => c,
+        (None, Some(sig)) => 128 + sig,
+        (None, None) => 1,
+    };
+    Ok(ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1)))
+}

@@ -1,0 +1,118 @@
+//! `secllama sandbox check|exec`, run as the real binary.
+
+#![allow(clippy::unwrap_used)] // a test helper: an unbuildable binary should fail loudly
+
+use assert_cmd::Command;
+
+fn secllama() -> Command {
+    let mut c = Command::cargo_bin("secllama").unwrap();
+    c.env_remove("SECLLAMA_STRICT_NETWORK_ISOLATION")
+        .env_remove("SECLLAMA_ENABLE_SANDBOX");
+    c
+}
+
+#[test]
+fn exec_passes_the_programs_exit_status_through() {
+    let out = secllama()
+        .args(["sandbox", "exec", "--", "/bin/sh", "-c", "exit 7"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(7), "{out:?}");
+}
+
+#[test]
+fn exec_reports_death_by_signal_as_128_plus_the_signal() {
+    let out = secllama()
+        .args(["sandbox", "exec", "--", "/bin/sh", "-c", "kill -TERM $$"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(128 + 15), "{out:?}");
+}
+
+#[test]
+fn exec_denies_a_file_outside_the_policy_and_grants_one_given_with_ro() {
+    let dir = tempfile::tempdir().unwrap();
+    let secret = dir.path().join("secret.txt");
+    std::fs::write(&secret, "hunter2").unwrap();
+
+    let denied = secllama()
+        .args(["sandbox", "exec", "--", "/bin/cat"])
+        .arg(&secret)
+        .output()
+        .unwrap();
+    assert_eq!(denied.status.code(), Some(1), "{denied:?}");
+    assert!(
+        String::from_utf8_lossy(&denied.stderr).contains("Permission denied"),
+        "{denied:?}"
+    );
+    assert!(denied.stdout.is_empty());
+
+    let granted = secllama()
+        .args(["sandbox", "exec", "--ro"])
+        .arg(&secret)
+        .args(["--", "/bin/cat"])
+        .arg(&secret)
+        .output()
+        .unwrap();
+    assert_eq!(granted.status.code(), Some(0), "{granted:?}");
+    assert_eq!(granted.stdout, b"hunter2");
+}
+
+#[test]
+fn exec_with_report_prints_every_layer_on_stderr() {
+    let out = secllama()
+        .args(["sandbox", "exec", "--report", "--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let err = String::from_utf8_lossy(&out.stderr);
+    for layer in [
+        "user namespace",
+        "network namespace",
+        "resource limits",
+        "no new privileges",
+        "capabilities",
+        "landlock file system",
+        "seccomp",
+        "environment",
+    ] {
+        assert!(err.contains(layer), "{layer} missing in {err}");
+    }
+}
+
+#[test]
+fn exec_without_a_program_is_a_usage_error() {
+    let out = secllama().args(["sandbox", "exec"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "{out:?}");
+}
+
+#[test]
+fn exec_rejects_an_invalid_strictness_setting_in_one_line() {
+    let out = secllama()
+        .env("SECLLAMA_STRICT_NETWORK_ISOLATION", "perhaps")
+        .args(["sandbox", "exec", "--", "/bin/true"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "secllama: SECLLAMA_STRICT_NETWORK_ISOLATION has invalid value \"perhaps\": use true or false\n"
+    );
+}
+
+#[test]
+fn check_json_lists_capabilities_and_the_default_policy_layers() {
+    let out = secllama()
+        .args(["sandbox", "check", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{out:?}");
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["capabilities"]["os"], "linux");
+    assert!(
+        v["capabilities"]["landlock_abi"].is_u64() || v["capabilities"]["landlock_abi"].is_null()
+    );
+    let layers = v["default_policy"]["layers"].as_array().unwrap();
+    assert!(layers.iter().any(|l| l["layer"] == "seccomp"));
+    assert!(layers.iter().any(|l| l["layer"] == "network-namespace"));
+}
