@@ -50,6 +50,25 @@ pub enum SandboxError {
         /// Its value.
         value: String,
     },
+    /// A path cannot be expressed safely for this OS's sandbox mechanism (Seatbelt parameters
+    /// must be UTF-8; netsh cannot carry some characters): refused, never approximated.
+    #[error("sandbox path {} cannot be used: {reason}", path.display())]
+    UnrepresentablePath {
+        /// The path.
+        path: PathBuf,
+        /// Why it cannot be used.
+        reason: &'static str,
+    },
+    /// A runner id cannot name a Windows firewall rule.
+    #[error("invalid runner id {id:?}: use 1 to 64 ascii letters, digits, '-' or '_'")]
+    InvalidRunnerId {
+        /// The id given (truncated).
+        id: String,
+    },
+    /// A [`LocalhostClient`](crate::LocalhostClient) request failed or was refused.
+    #[cfg(feature = "http")]
+    #[error(transparent)]
+    Http(#[from] crate::HttpError),
     /// This operating system has no implementation of the requested operation.
     #[error("not supported: {what}")]
     Unsupported {

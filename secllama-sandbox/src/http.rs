@@ -14,9 +14,7 @@ use std::time::Duration;
 
 use ureq::http::{self, HeaderValue, Method, Uri};
 use ureq::unversioned::resolver::{DefaultResolver, ResolvedSocketAddrs, Resolver};
-use ureq::unversioned::transport::{
-    ConnectionDetails, Connector, NextTimeout, TcpConnector,
-};
+use ureq::unversioned::transport::{ConnectionDetails, Connector, NextTimeout, TcpConnector};
 use zeroize::Zeroizing;
 
 use crate::SandboxError;
@@ -88,7 +86,9 @@ pub enum HttpError {
         limit: u32,
     },
     /// The response body is larger than the configured limit; it was not read further.
-    #[error("response body exceeds the limit of {limit} bytes; raise max_response_bytes if expected")]
+    #[error(
+        "response body exceeds the limit of {limit} bytes; raise max_response_bytes if expected"
+    )]
     ResponseTooLarge {
         /// The configured limit.
         limit: u64,
@@ -158,7 +158,11 @@ fn check_all_loopback(host: &str, addrs: &[IpAddr]) -> Result<(), HttpError> {
 /// Host of a URI without IPv6 brackets.
 fn bare_host(uri: &Uri) -> Option<&str> {
     let h = uri.host()?;
-    Some(h.strip_prefix('[').and_then(|s| s.strip_suffix(']')).unwrap_or(h))
+    Some(
+        h.strip_prefix('[')
+            .and_then(|s| s.strip_suffix(']'))
+            .unwrap_or(h),
+    )
 }
 
 fn http_err(e: HttpError) -> ureq::Error {
@@ -240,7 +244,9 @@ impl Resolver for LoopbackResolver {
         config: &ureq::config::Config,
         timeout: NextTimeout,
     ) -> Result<ResolvedSocketAddrs, ureq::Error> {
-        let addrs = self.resolve_checked(uri, config, timeout).map_err(http_err)?;
+        let addrs = self
+            .resolve_checked(uri, config, timeout)
+            .map_err(http_err)?;
         let mut out = self.empty();
         // ureq keeps at most 16 addresses; all of them were checked above.
         for a in addrs.into_iter().take(16) {
@@ -467,10 +473,12 @@ impl HttpResponse {
 }
 
 fn parse_url(url: &str) -> Result<Uri, HttpError> {
-    let uri: Uri = url.parse().map_err(|e: http::uri::InvalidUri| HttpError::InvalidUrl {
-        url: url.to_owned(),
-        reason: e.to_string(),
-    })?;
+    let uri: Uri = url
+        .parse()
+        .map_err(|e: http::uri::InvalidUri| HttpError::InvalidUrl {
+            url: url.to_owned(),
+            reason: e.to_string(),
+        })?;
     match uri.scheme_str() {
         Some("http") => {}
         Some(s) => {
@@ -627,7 +635,9 @@ impl LocalhostClient {
         body: Option<(&str, &[u8])>,
         send_token: bool,
     ) -> Result<http::Response<ureq::Body>, SandboxError> {
-        let mut builder = http::Request::builder().method(method.clone()).uri(uri.clone());
+        let mut builder = http::Request::builder()
+            .method(method.clone())
+            .uri(uri.clone());
         if let (Some(token), true) = (&self.token, send_token) {
             let value = Zeroizing::new(format!("Bearer {}", token.as_str()));
             let mut hv = HeaderValue::from_str(&value).map_err(|_| HttpError::InvalidToken)?;
@@ -680,7 +690,13 @@ mod tests {
 
     #[test]
     fn loopback_is_exactly_127_slash_8_and_ipv6_localhost() {
-        for ok in ["127.0.0.1", "127.0.0.0", "127.255.255.255", "127.1.2.3", "::1"] {
+        for ok in [
+            "127.0.0.1",
+            "127.0.0.0",
+            "127.255.255.255",
+            "127.1.2.3",
+            "::1",
+        ] {
             assert!(is_loopback(ip(ok)), "{ok}");
         }
         for bad in [
@@ -700,7 +716,8 @@ mod tests {
 
     #[test]
     fn a_single_non_loopback_address_among_loopback_ones_is_refused() {
-        let err = check_all_loopback("mixed.test", &[ip("127.0.0.1"), ip("2001:db8::1")]).unwrap_err();
+        let err =
+            check_all_loopback("mixed.test", &[ip("127.0.0.1"), ip("2001:db8::1")]).unwrap_err();
         assert!(matches!(err, HttpError::NotLoopback { addr, .. } if addr == ip("2001:db8::1")));
         assert!(matches!(
             check_all_loopback("none.test", &[]),
@@ -715,10 +732,19 @@ mod tests {
         let r = |l: &str| resolve_location(&base, l, 302).map(|u| u.to_string());
         assert_eq!(r("http://[::1]:9/a").unwrap(), "http://[::1]:9/a");
         assert_eq!(r("/root").unwrap(), "http://127.0.0.1:8080/root");
-        assert_eq!(r("other?y=2").unwrap(), "http://127.0.0.1:8080/api/v1/other?y=2");
+        assert_eq!(
+            r("other?y=2").unwrap(),
+            "http://127.0.0.1:8080/api/v1/other?y=2"
+        );
         assert_eq!(r("//localhost:1/p").unwrap(), "http://localhost:1/p");
-        assert!(matches!(r("https://127.0.0.1/"), Err(HttpError::UnsupportedScheme { .. })));
-        assert!(matches!(r(""), Err(HttpError::BadRedirect { status: 302, .. })));
+        assert!(matches!(
+            r("https://127.0.0.1/"),
+            Err(HttpError::UnsupportedScheme { .. })
+        ));
+        assert!(matches!(
+            r(""),
+            Err(HttpError::BadRedirect { status: 302, .. })
+        ));
     }
 
     #[test]
@@ -734,7 +760,10 @@ mod tests {
     #[test]
     fn tokens_that_cannot_be_a_header_value_are_refused() {
         for bad in ["", "a b", "line\nbreak", "ünï"] {
-            let err = LocalhostClient::builder().bearer_token(bad).build().unwrap_err();
+            let err = LocalhostClient::builder()
+                .bearer_token(bad)
+                .build()
+                .unwrap_err();
             assert!(
                 matches!(err, SandboxError::Http(HttpError::InvalidToken)),
                 "{bad:?}: {err}"

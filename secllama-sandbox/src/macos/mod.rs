@@ -162,6 +162,30 @@ pub fn seatbelt_check() -> SandboxReport {
     seatbelt_check_at(Path::new(SANDBOX_EXEC))
 }
 
+/// What this OS's non-Linux sandbox could enforce, layer by layer (`secllama sandbox check`):
+/// macOS → Seatbelt (is `sandbox-exec` present); Windows → the firewall (netsh present,
+/// elevated) and the job object. `None` on other systems (Linux reports through
+/// [`probe`](crate::probe) and `apply_to`).
+#[cfg(target_os = "macos")]
+pub fn platform_sandbox_check() -> Option<SandboxReport> {
+    Some(seatbelt_check())
+}
+
+/// See the macOS variant.
+#[cfg(windows)]
+pub fn platform_sandbox_check() -> Option<SandboxReport> {
+    Some(crate::windows::firewall_check())
+}
+
+/// What this OS's non-Linux sandbox could enforce, layer by layer (`secllama sandbox check`):
+/// macOS → Seatbelt (is `sandbox-exec` present); Windows → the firewall (netsh present,
+/// elevated) and the job object. `None` here (Linux reports through [`probe`](crate::probe)
+/// and `apply_to`).
+#[cfg(not(any(target_os = "macos", windows)))]
+pub fn platform_sandbox_check() -> Option<SandboxReport> {
+    None
+}
+
 pub(crate) fn seatbelt_check_at(sandbox_exec: &Path) -> SandboxReport {
     let mut r = SandboxReport::default();
     let state = if sandbox_exec.is_file() {
@@ -207,7 +231,9 @@ mod tests {
             .read_only("/models/gemma.gguf")
             .allow_env("RUST_LOG");
         let mut cmd = Command::new("/opt/runner");
-        cmd.args(["--fd", "3"]).env("RUST_LOG", "debug").env("SECRET", "x");
+        cmd.args(["--fd", "3"])
+            .env("RUST_LOG", "debug")
+            .env("SECRET", "x");
         cmd.current_dir("/");
         let profile = SeatbeltProfile::build(
             &policy,
@@ -217,7 +243,13 @@ mod tests {
         )
         .unwrap();
         let lookup = |n: &str| (n == "PATH").then(|| OsString::from("/usr/bin:/bin"));
-        let out = wrap_command(&cmd, Path::new("/opt/runner"), &profile, policy.env_allow_list(), lookup);
+        let out = wrap_command(
+            &cmd,
+            Path::new("/opt/runner"),
+            &profile,
+            policy.env_allow_list(),
+            lookup,
+        );
         assert_eq!(out.get_program(), SANDBOX_EXEC);
         let args: Vec<&OsStr> = out.get_args().collect();
         assert_eq!(args[0], "-p");
@@ -247,15 +279,26 @@ mod tests {
     #[test]
     fn strict_mode_refuses_without_sandbox_exec_and_best_effort_reports_it() {
         let mut cmd = Command::new("/opt/runner");
-        let err = wrap_with_seatbelt(&SandboxPolicy::new(), &mut cmd, &SeatbeltOptions::default(), false)
-            .unwrap_err();
+        let err = wrap_with_seatbelt(
+            &SandboxPolicy::new(),
+            &mut cmd,
+            &SeatbeltOptions::default(),
+            false,
+        )
+        .unwrap_err();
         assert!(matches!(
             err,
-            SandboxError::NetworkIsolationUnavailable { layer: Layer::Seatbelt, .. }
+            SandboxError::NetworkIsolationUnavailable {
+                layer: Layer::Seatbelt,
+                ..
+            }
         ));
         let policy = SandboxPolicy::new().strictness(Strictness::BestEffort);
-        let report = wrap_with_seatbelt(&policy, &mut cmd, &SeatbeltOptions::default(), false).unwrap();
-        assert!(matches!(report.state(Layer::Seatbelt), Some(LayerState::Unavailable(r)) if r.contains("sandbox-exec")));
+        let report =
+            wrap_with_seatbelt(&policy, &mut cmd, &SeatbeltOptions::default(), false).unwrap();
+        assert!(
+            matches!(report.state(Layer::Seatbelt), Some(LayerState::Unavailable(r)) if r.contains("sandbox-exec"))
+        );
         assert_eq!(cmd.get_program(), "/opt/runner");
     }
 
@@ -263,8 +306,13 @@ mod tests {
     fn enforced_wrap_replaces_the_program_with_absolute_sandbox_exec() {
         let mut cmd = Command::new("/opt/runner");
         cmd.arg("x");
-        let report = wrap_with_seatbelt(&SandboxPolicy::new(), &mut cmd, &SeatbeltOptions::default(), true)
-            .unwrap();
+        let report = wrap_with_seatbelt(
+            &SandboxPolicy::new(),
+            &mut cmd,
+            &SeatbeltOptions::default(),
+            true,
+        )
+        .unwrap();
         assert_eq!(report.state(Layer::Seatbelt), Some(&LayerState::Enforced));
         assert_eq!(cmd.get_program(), "/usr/bin/sandbox-exec");
         assert_eq!(cmd.get_args().last(), Some(OsStr::new("x")));
@@ -273,7 +321,9 @@ mod tests {
     #[test]
     fn check_reports_seatbelt_unavailable_when_sandbox_exec_is_missing() {
         let r = seatbelt_check_at(Path::new("/nonexistent/sandbox-exec"));
-        assert!(matches!(r.state(Layer::Seatbelt), Some(LayerState::Unavailable(m)) if m.contains("/nonexistent/sandbox-exec is missing")));
+        assert!(
+            matches!(r.state(Layer::Seatbelt), Some(LayerState::Unavailable(m)) if m.contains("/nonexistent/sandbox-exec is missing"))
+        );
         let r = seatbelt_check_at(Path::new("/bin/sh"));
         assert_eq!(r.state(Layer::Seatbelt), Some(&LayerState::Enforced));
     }

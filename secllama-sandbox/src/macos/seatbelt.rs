@@ -104,10 +104,12 @@ fn path_param(
     name: String,
     path: &Path,
 ) -> Result<String, SandboxError> {
-    let value = path.to_str().ok_or_else(|| SandboxError::UnrepresentablePath {
-        path: path.to_path_buf(),
-        reason: "a Seatbelt profile parameter must be valid UTF-8",
-    })?;
+    let value = path
+        .to_str()
+        .ok_or_else(|| SandboxError::UnrepresentablePath {
+            path: path.to_path_buf(),
+            reason: "a Seatbelt profile parameter must be valid UTF-8",
+        })?;
     if !path.is_absolute() {
         return Err(SandboxError::UnrepresentablePath {
             path: path.to_path_buf(),
@@ -242,7 +244,9 @@ impl SeatbeltProfile {
         t.push_str(")\n");
 
         if gpu {
-            t.push_str("\n;; GPU (Metal): the AGX and IOSurface user clients, the shader compiler\n");
+            t.push_str(
+                "\n;; GPU (Metal): the AGX and IOSurface user clients, the shader compiler\n",
+            );
             t.push_str("(allow iokit-open\n");
             quoted_list(&mut t, "iokit-user-client-class", METAL_IOKIT_CLIENTS);
             t.push_str(")\n(allow iokit-get-properties)\n(allow mach-lookup\n");
@@ -297,7 +301,10 @@ mod tests {
             false,
         )
         .unwrap();
-        assert_eq!(p.params(), [("PROGRAM".to_owned(), "/opt/secllama/runner".to_owned())]);
+        assert_eq!(
+            p.params(),
+            [("PROGRAM".to_owned(), "/opt/secllama/runner".to_owned())]
+        );
         assert_eq!(p.text().matches("process-exec").count(), 1);
         assert!(!p.text().contains("/opt/secllama"));
         assert!(!p.text().contains("network-outbound"));
@@ -312,6 +319,8 @@ mod tests {
             false,
         )
         .unwrap_err();
-        assert!(matches!(err, SandboxError::UnrepresentablePath { ref path, .. } if path == Path::new("models")));
+        assert!(
+            matches!(err, SandboxError::UnrepresentablePath { ref path, .. } if path == Path::new("models"))
+        );
     }
 }

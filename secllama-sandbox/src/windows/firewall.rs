@@ -173,7 +173,9 @@ pub fn check_program_path(program: &Path) -> Result<&str, SandboxError> {
         ));
     }
     if s.contains('=') {
-        return Err(refuse("netsh splits arguments on '=', so it is refused in program paths"));
+        return Err(refuse(
+            "netsh splits arguments on '=', so it is refused in program paths",
+        ));
     }
     if s.chars().any(char::is_control) {
         return Err(refuse("control characters are refused in program paths"));
@@ -201,7 +203,10 @@ pub fn runner_rules(runner_id: &str, program: &Path) -> Result<Vec<FirewallRule>
 
 /// `netsh` as an absolute path under `system_root` (normally `%SystemRoot%`, `C:\Windows`).
 pub fn netsh_path(system_root: &str) -> String {
-    format!("{}\\System32\\netsh.exe", system_root.trim_end_matches('\\'))
+    format!(
+        "{}\\System32\\netsh.exe",
+        system_root.trim_end_matches('\\')
+    )
 }
 
 impl FirewallRule {
@@ -274,7 +279,10 @@ mod tests {
 
     #[test]
     fn ranges_print_in_netsh_syntax() {
-        let r: Vec<String> = non_loopback_ranges().iter().map(ToString::to_string).collect();
+        let r: Vec<String> = non_loopback_ranges()
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(
             r,
             [
@@ -290,7 +298,10 @@ mod tests {
     fn runner_ids_are_restricted_to_a_quoting_free_alphabet() {
         assert_eq!(rule_name("run-1_A").unwrap(), "SecLlama-run-1_A");
         for bad in ["", "a b", "a\"b", "x=y", "a,b", "ü", &"x".repeat(65)] {
-            assert!(matches!(rule_name(bad), Err(SandboxError::InvalidRunnerId { .. })), "{bad:?}");
+            assert!(
+                matches!(rule_name(bad), Err(SandboxError::InvalidRunnerId { .. })),
+                "{bad:?}"
+            );
         }
         assert_eq!(runner_id_from_rule_name("SecLlama-abc"), Some("abc"));
         assert_eq!(runner_id_from_rule_name("SecLlama-"), None);

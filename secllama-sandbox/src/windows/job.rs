@@ -48,12 +48,10 @@ impl JobLimits {
             process_memory: l
                 .address_space
                 .map(|b| usize::try_from(b).unwrap_or(usize::MAX)),
-            process_time_100ns: l.cpu_seconds.map(|s| {
-                i64::try_from(s.saturating_mul(10_000_000)).unwrap_or(i64::MAX)
-            }),
-            active_processes: l
-                .processes
-                .map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
+            process_time_100ns: l
+                .cpu_seconds
+                .map(|s| i64::try_from(s.saturating_mul(10_000_000)).unwrap_or(i64::MAX)),
+            active_processes: l.processes.map(|n| u32::try_from(n).unwrap_or(u32::MAX)),
         }
     }
 
@@ -80,8 +78,14 @@ mod tests {
     #[test]
     fn default_limits_still_kill_on_close_and_never_allow_breakaway() {
         let j = JobLimits::from_limits(&ResourceLimits::default());
-        assert_eq!(j.limit_flags(), LIMIT_KILL_ON_JOB_CLOSE | LIMIT_DIE_ON_UNHANDLED_EXCEPTION);
-        assert_eq!(j.limit_flags() & (LIMIT_BREAKAWAY_OK | LIMIT_SILENT_BREAKAWAY_OK), 0);
+        assert_eq!(
+            j.limit_flags(),
+            LIMIT_KILL_ON_JOB_CLOSE | LIMIT_DIE_ON_UNHANDLED_EXCEPTION
+        );
+        assert_eq!(
+            j.limit_flags() & (LIMIT_BREAKAWAY_OK | LIMIT_SILENT_BREAKAWAY_OK),
+            0
+        );
     }
 
     #[test]
@@ -95,10 +99,7 @@ mod tests {
         assert_eq!(j.process_memory, Some(8 << 30));
         assert_eq!(j.process_time_100ns, Some(6_000_000_000));
         assert_eq!(j.active_processes, Some(4));
-        assert_eq!(
-            j.limit_flags(),
-            0x2000 | 0x400 | 0x100 | 0x2 | 0x8,
-        );
+        assert_eq!(j.limit_flags(), 0x2000 | 0x400 | 0x100 | 0x2 | 0x8,);
     }
 
     #[test]

@@ -9,8 +9,8 @@ mod job;
 
 pub use firewall::{
     AddrRange, Direction, FirewallRule, MAX_PROGRAM_PATH_LEN, MAX_RUNNER_ID_LEN, RULE_PREFIX,
-    check_program_path, delete_args, list_args, netsh_path, non_loopback_ranges,
-    parse_rule_names, rule_name, runner_id_from_rule_name, runner_rules,
+    check_program_path, delete_args, list_args, netsh_path, non_loopback_ranges, parse_rule_names,
+    rule_name, runner_id_from_rule_name, runner_rules,
 };
 pub use job::JobLimits;
 
@@ -130,7 +130,8 @@ mod glue {
     const _: () = assert!(LIMIT_PROCESS_TIME == JOB_OBJECT_LIMIT_PROCESS_TIME);
     const _: () = assert!(LIMIT_ACTIVE_PROCESS == JOB_OBJECT_LIMIT_ACTIVE_PROCESS);
     const _: () = assert!(LIMIT_PROCESS_MEMORY == JOB_OBJECT_LIMIT_PROCESS_MEMORY);
-    const _: () = assert!(LIMIT_DIE_ON_UNHANDLED_EXCEPTION == JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION);
+    const _: () =
+        assert!(LIMIT_DIE_ON_UNHANDLED_EXCEPTION == JOB_OBJECT_LIMIT_DIE_ON_UNHANDLED_EXCEPTION);
     const _: () = assert!(LIMIT_KILL_ON_JOB_CLOSE == JOB_OBJECT_LIMIT_KILL_ON_JOB_CLOSE);
 
     fn system_root() -> String {
@@ -164,7 +165,11 @@ mod glue {
             String::from_utf8_lossy(&out.stdout),
             String::from_utf8_lossy(&out.stderr)
         );
-        if out.status.success() { Ok(text) } else { Err(bounded_message(&text)) }
+        if out.status.success() {
+            Ok(text)
+        } else {
+            Err(bounded_message(&text))
+        }
     }
 
     /// A job object with limits; closing it kills every process in it.
@@ -289,9 +294,16 @@ mod glue {
                 sandbox.remove_rules();
             }
             let mut report = SandboxReport::default();
-            report.push(Layer::Firewall, firewall_outcome(policy.strictness_level(), failure)?);
-            let job = Job::create(&JobLimits::from_limits(&policy.resource_limits()))
-                .map_err(|source| SandboxError::Os { step: "CreateJobObject", source })?;
+            report.push(
+                Layer::Firewall,
+                firewall_outcome(policy.strictness_level(), failure)?,
+            );
+            let job = Job::create(&JobLimits::from_limits(&policy.resource_limits())).map_err(
+                |source| SandboxError::Os {
+                    step: "CreateJobObject",
+                    source,
+                },
+            )?;
             sandbox.job = Some(job);
             report.push(Layer::JobObject, LayerState::Enforced);
             report.emit_audit_events();
@@ -304,9 +316,10 @@ mod glue {
         /// [`SandboxError::Os`] if the assignment fails (kill the child then).
         pub fn attach(&self, child: &Child) -> Result<(), SandboxError> {
             match &self.job {
-                Some(job) => job
-                    .assign(child)
-                    .map_err(|source| SandboxError::Os { step: "AssignProcessToJobObject", source }),
+                Some(job) => job.assign(child).map_err(|source| SandboxError::Os {
+                    step: "AssignProcessToJobObject",
+                    source,
+                }),
                 None => Ok(()),
             }
         }
@@ -375,7 +388,8 @@ mod tests {
 
     #[test]
     fn strict_mode_refuses_when_not_elevated_and_names_what_is_needed() {
-        let err = firewall_outcome(Strictness::Strict, Some(FirewallFailure::NotElevated)).unwrap_err();
+        let err =
+            firewall_outcome(Strictness::Strict, Some(FirewallFailure::NotElevated)).unwrap_err();
         match &err {
             SandboxError::NetworkIsolationUnavailable { layer, reason } => {
                 assert_eq!(*layer, Layer::Firewall);
@@ -383,21 +397,31 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
-        assert!(err.to_string().contains("SECLLAMA_STRICT_NETWORK_ISOLATION=false"));
+        assert!(
+            err.to_string()
+                .contains("SECLLAMA_STRICT_NETWORK_ISOLATION=false")
+        );
     }
 
     #[test]
     fn best_effort_reports_the_firewall_unavailable_instead_of_failing() {
         let state = firewall_outcome(
             Strictness::BestEffort,
-            Some(FirewallFailure::Netsh("The requested operation requires elevation.\r\n".into())),
+            Some(FirewallFailure::Netsh(
+                "The requested operation requires elevation.\r\n".into(),
+            )),
         )
         .unwrap();
         assert_eq!(
             state,
-            LayerState::Unavailable("netsh failed: The requested operation requires elevation.".into())
+            LayerState::Unavailable(
+                "netsh failed: The requested operation requires elevation.".into()
+            )
         );
-        assert_eq!(firewall_outcome(Strictness::Strict, None).unwrap(), LayerState::Enforced);
+        assert_eq!(
+            firewall_outcome(Strictness::Strict, None).unwrap(),
+            LayerState::Enforced
+        );
     }
 
     #[test]
@@ -411,11 +435,15 @@ mod tests {
     #[test]
     fn check_report_says_what_is_missing() {
         let r = firewall_check_report(true, false);
-        assert!(matches!(r.state(Layer::Firewall), Some(LayerState::Unavailable(m)) if m.contains("not elevated")));
+        assert!(
+            matches!(r.state(Layer::Firewall), Some(LayerState::Unavailable(m)) if m.contains("not elevated"))
+        );
         assert_eq!(r.state(Layer::JobObject), Some(&LayerState::Enforced));
         let r = firewall_check_report(true, true);
         assert!(r.is_fully_enforced());
         let r = firewall_check_report(false, true);
-        assert!(matches!(r.state(Layer::Firewall), Some(LayerState::Unavailable(m)) if m.contains("netsh.exe")));
+        assert!(
+            matches!(r.state(Layer::Firewall), Some(LayerState::Unavailable(m)) if m.contains("netsh.exe"))
+        );
     }
 }
