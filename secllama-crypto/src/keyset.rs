@@ -130,6 +130,20 @@ pub struct Keyset {
     primary: KeyId,
 }
 
+/// Writes envelope v1 for `header` (key id and nonce already chosen).
+pub(crate) fn seal_envelope(
+    cipher: &Cipher,
+    header: EnvelopeHeader,
+    plaintext: &[u8],
+    aad: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let head = header.to_bytes();
+    let mut out = Vec::with_capacity(plaintext.len() + ENVELOPE_OVERHEAD);
+    out.extend_from_slice(&head);
+    aead::seal_into(cipher, &header.nonce, &head, aad, plaintext, &mut out)?;
+    Ok(out)
+}
+
 fn now() -> u64 {
     SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -281,15 +295,15 @@ impl Keyset {
             .map_err(|_| CryptoError::KeyExhausted(slot.id))?;
         let mut nonce = [0u8; NONCE_LEN];
         rng::fill(&mut nonce)?;
-        let header = EnvelopeHeader {
-            key_id: slot.id,
-            nonce,
-        }
-        .to_bytes();
-        let mut out = Vec::with_capacity(plaintext.len() + ENVELOPE_OVERHEAD);
-        out.extend_from_slice(&header);
-        aead::seal_into(cipher, &nonce, &header, aad, plaintext, &mut out)?;
-        Ok(out)
+        seal_envelope(
+            cipher,
+            EnvelopeHeader {
+                key_id: slot.id,
+                nonce,
+            },
+            plaintext,
+            aad,
+        )
     }
 
     /// Opens an envelope sealed by [`seal`](Keyset::seal) with the same `aad`. The key is the

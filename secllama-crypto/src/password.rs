@@ -49,17 +49,31 @@ pub fn seal_with_iterations(
     rng::fill(&mut salt)?;
     let mut nonce = [0u8; NONCE_LEN];
     rng::fill(&mut nonce)?;
-    let header = PasswordHeader {
-        iterations,
-        salt,
-        nonce,
-    }
-    .to_bytes();
-    let key = derive_key(password, &salt, iterations);
+    seal_with_header(
+        password,
+        PasswordHeader {
+            iterations,
+            salt,
+            nonce,
+        },
+        plaintext,
+        aad,
+    )
+}
+
+/// Writes a password envelope for `header` (iterations, salt and nonce already chosen).
+pub(crate) fn seal_with_header(
+    password: &[u8],
+    header: PasswordHeader,
+    plaintext: &[u8],
+    aad: &[u8],
+) -> Result<Vec<u8>, CryptoError> {
+    let head = header.to_bytes();
+    let key = derive_key(password, &header.salt, header.iterations);
     let cipher = aead::cipher(&key);
     let mut out = Vec::with_capacity(plaintext.len() + PASSWORD_OVERHEAD);
-    out.extend_from_slice(&header);
-    aead::seal_into(&cipher, &nonce, &header, aad, plaintext, &mut out)?;
+    out.extend_from_slice(&head);
+    aead::seal_into(&cipher, &header.nonce, &head, aad, plaintext, &mut out)?;
     Ok(out)
 }
 
@@ -90,8 +104,13 @@ pub(crate) fn derive_key(
     iterations: u32,
 ) -> Zeroizing<[u8; KEY_LEN]> {
     let mut key = Zeroizing::new([0u8; KEY_LEN]);
-    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, salt, iterations, &mut key[..]);
+    pbkdf2_sha256(password, salt, iterations, &mut key[..]);
     key
+}
+
+/// RFC 8018 §5.2 PBKDF2 with HMAC-SHA256 as the PRF.
+pub(crate) fn pbkdf2_sha256(password: &[u8], salt: &[u8], iterations: u32, out: &mut [u8]) {
+    pbkdf2::pbkdf2_hmac::<sha2::Sha256>(password, salt, iterations, out);
 }
 
 fn check_password(password: &[u8]) -> Result<(), CryptoError> {
