@@ -328,7 +328,12 @@ impl SandboxPolicy {
         {
             crate::linux::apply_to(self, cmd)
         }
-        #[cfg(not(target_os = "linux"))]
+        // macOS: Seatbelt via sandbox-exec (see the README's macOS section).
+        #[cfg(target_os = "macos")]
+        {
+            crate::macos::apply_seatbelt(self, cmd, &crate::macos::SeatbeltOptions::default())
+        }
+        #[cfg(not(any(target_os = "linux", target_os = "macos")))]
         {
             let _ = cmd;
             Err(SandboxError::Unsupported {
