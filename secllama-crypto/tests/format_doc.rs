@@ -1,4 +1,6 @@
 //! The worked examples in FORMAT.md are produced by this crate and open with its public API.
+// Test helpers outside #[test] functions: a missing or wrong line must fail loudly.
+#![allow(clippy::unwrap_used, clippy::panic)]
 
 use secllama_crypto::internal::{self, EnvelopeHeader, PasswordHeader};
 use secllama_crypto::{Key, KeyEntry, KeyStatus, Keyset, password};
