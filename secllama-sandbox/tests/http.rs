@@ -324,3 +324,85 @@ fn error_messages_never_contain_the_bearer_token() {
     let err = client.get("http://192.0.2.1/").unwrap_err();
     assert!(!format!("{err} {err:?}").contains("NEVER"));
 }
+
+#[test]
+fn a_name_with_one_non_loopback_address_is_refused_without_contacting_even_its_loopback_one() {
+    // If the client connected despite the decision, it would reach this listener first.
+    let decoy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = decoy.local_addr().unwrap().port();
+    let resolver = TableResolver::default().with("half.evil.test", &["127.0.0.1", "192.0.2.44"]);
+    let client = LocalhostClient::builder()
+        .resolver(resolver)
+        .build()
+        .unwrap();
+    let (_, addr) = not_loopback(
+        client
+            .get(&format!("http://half.evil.test:{port}/"))
+            .unwrap_err(),
+    );
+    assert_eq!(addr, ip("192.0.2.44"));
+    assert!(
+        !http_support::has_pending_connection(&decoy),
+        "a connection was made"
+    );
+}
+
+#[test]
+fn a_redirect_to_a_partly_non_loopback_name_is_refused_before_connecting() {
+    let decoy = TcpListener::bind("127.0.0.1:0").unwrap();
+    let target = format!(
+        "http://half.evil.test:{}/x",
+        decoy.local_addr().unwrap().port()
+    );
+    let server = serve(1, move |_| Reply::redirect(308, &target));
+    let resolver = TableResolver::default().with("half.evil.test", &["127.0.0.1", "2001:db8::9"]);
+    let client = LocalhostClient::builder()
+        .resolver(resolver)
+        .build()
+        .unwrap();
+    let (host, addr) = not_loopback(client.get(&server.url("/start")).unwrap_err());
+    assert_eq!((host.as_str(), addr), ("half.evil.test", ip("2001:db8::9")));
+    assert_eq!(server.finish().len(), 1);
+    assert!(
+        !http_support::has_pending_connection(&decoy),
+        "the redirect target was contacted"
+    );
+}
+
+#[test]
+fn every_http_error_prints_one_lower_case_line_without_a_trailing_period() {
+    let all = [
+        HttpError::InvalidUrl {
+            url: "x".into(),
+            reason: "no host".into(),
+        },
+        HttpError::UnsupportedScheme {
+            scheme: "https".into(),
+        },
+        HttpError::NotLoopback {
+            host: "h".into(),
+            addr: ip("192.0.2.1"),
+        },
+        HttpError::Resolve {
+            host: "h".into(),
+            reason: "r".into(),
+        },
+        HttpError::BadRedirect {
+            status: 302,
+            reason: "r".into(),
+        },
+        HttpError::TooManyRedirects { limit: 5 },
+        HttpError::ResponseTooLarge { limit: 10 },
+        HttpError::Timeout {
+            phase: "per read".into(),
+        },
+        HttpError::InvalidToken,
+        HttpError::Io(io::Error::from(io::ErrorKind::ConnectionRefused)),
+        HttpError::Transport("t".into()),
+    ];
+    for e in all {
+        let s = SandboxError::from(e).to_string();
+        assert!(!s.contains('\n') && !s.ends_with('.'), "{s}");
+        assert!(s.chars().next().unwrap().is_lowercase(), "{s}");
+    }
+}
