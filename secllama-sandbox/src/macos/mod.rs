@@ -164,26 +164,47 @@ pub fn seatbelt_check() -> SandboxReport {
 
 /// What this OS's non-Linux sandbox could enforce, layer by layer (`secllama sandbox check`):
 /// macOS → Seatbelt (is `sandbox-exec` present); Windows → the firewall (netsh present,
-/// elevated) and the job object. `None` on other systems (Linux reports through
+/// elevated) and the job object; `None` elsewhere (Linux reports through
 /// [`probe`](crate::probe) and `apply_to`).
-#[cfg(target_os = "macos")]
-pub fn platform_sandbox_check() -> Option<SandboxReport> {
-    Some(seatbelt_check())
+///
+/// With [`Strictness::Strict`], a missing network layer (Seatbelt, firewall) is the same
+/// [`SandboxError::NetworkIsolationUnavailable`] a runner start would get.
+pub fn platform_sandbox_check(
+    strictness: Strictness,
+) -> Option<Result<SandboxReport, SandboxError>> {
+    #[cfg(target_os = "macos")]
+    let found = Some((seatbelt_check(), Layer::Seatbelt));
+    #[cfg(windows)]
+    let found = Some((crate::windows::firewall_check(), Layer::Firewall));
+    #[cfg(not(any(target_os = "macos", windows)))]
+    let found: Option<(SandboxReport, Layer)> = None;
+    found.map(|(report, layer)| strict_check(report, layer, strictness))
 }
 
-/// See the macOS variant.
-#[cfg(windows)]
-pub fn platform_sandbox_check() -> Option<SandboxReport> {
-    Some(crate::windows::firewall_check())
-}
-
-/// What this OS's non-Linux sandbox could enforce, layer by layer (`secllama sandbox check`):
-/// macOS → Seatbelt (is `sandbox-exec` present); Windows → the firewall (netsh present,
-/// elevated) and the job object. `None` here (Linux reports through [`probe`](crate::probe)
-/// and `apply_to`).
-#[cfg(not(any(target_os = "macos", windows)))]
-pub fn platform_sandbox_check() -> Option<SandboxReport> {
-    None
+/// Fails in strict mode when `network_layer` is not enforced in `report`.
+pub(crate) fn strict_check(
+    report: SandboxReport,
+    network_layer: Layer,
+    strictness: Strictness,
+) -> Result<SandboxReport, SandboxError> {
+    if strictness == Strictness::Strict {
+        match report.state(network_layer) {
+            Some(LayerState::Enforced) => {}
+            Some(LayerState::Degraded(r) | LayerState::Unavailable(r)) => {
+                return Err(SandboxError::NetworkIsolationUnavailable {
+                    layer: network_layer,
+                    reason: r.clone(),
+                });
+            }
+            None => {
+                return Err(SandboxError::NetworkIsolationUnavailable {
+                    layer: network_layer,
+                    reason: "not reported".into(),
+                });
+            }
+        }
+    }
+    Ok(report)
 }
 
 pub(crate) fn seatbelt_check_at(sandbox_exec: &Path) -> SandboxReport {
@@ -316,6 +337,26 @@ mod tests {
         assert_eq!(report.state(Layer::Seatbelt), Some(&LayerState::Enforced));
         assert_eq!(cmd.get_program(), "/usr/bin/sandbox-exec");
         assert_eq!(cmd.get_args().last(), Some(OsStr::new("x")));
+    }
+
+    #[test]
+    fn strict_check_turns_a_missing_network_layer_into_the_strict_mode_error() {
+        let missing = seatbelt_check_at(Path::new("/nonexistent/sandbox-exec"));
+        let err = strict_check(missing.clone(), Layer::Seatbelt, Strictness::Strict).unwrap_err();
+        assert!(matches!(
+            err,
+            SandboxError::NetworkIsolationUnavailable { layer: Layer::Seatbelt, ref reason }
+                if reason.contains("is missing")
+        ));
+        let ok = strict_check(missing.clone(), Layer::Seatbelt, Strictness::BestEffort).unwrap();
+        assert_eq!(ok, missing);
+        let present = seatbelt_check_at(Path::new("/bin/sh"));
+        assert_eq!(
+            strict_check(present.clone(), Layer::Seatbelt, Strictness::Strict).unwrap(),
+            present
+        );
+        #[cfg(not(any(target_os = "macos", windows)))]
+        assert!(platform_sandbox_check(Strictness::Strict).is_none());
     }
 
     #[test]
