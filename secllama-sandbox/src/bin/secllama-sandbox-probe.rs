@@ -275,7 +275,10 @@ mod linux {
                 names.sort();
                 Ok(names.join(","))
             }
-            "read" => io(std::fs::read(val)).map(|b| String::from_utf8_lossy(&b).trim().to_owned()),
+            "read" => io(std::fs::read(val)).map(|b| {
+                let text = String::from_utf8_lossy(&b);
+                text.lines().next().unwrap_or("").trim().to_owned()
+            }),
             "write" => io(std::fs::write(val, b"written by the probe")).map(|_| "written".into()),
             "tcp-connect" => io(std::net::TcpStream::connect(val)).map(|_| "connected".into()),
             "udp-send" => io(std::net::UdpSocket::bind("127.0.0.1:0"))
@@ -308,6 +311,13 @@ mod linux {
             match a.as_str() {
                 "--" => break,
                 "--ro" => p = p.read_only(args.next().cloned().unwrap_or_default()),
+                "--dev" => p = p.device(args.next().cloned().unwrap_or_default()),
+                "--best-effort" => p = p.strictness(Strictness::BestEffort),
+                "--spawn-thread" => {
+                    // A second thread, so that enforce_current_process sees a multi-threaded
+                    // process.
+                    std::thread::spawn(|| std::thread::sleep(std::time::Duration::from_secs(3600)));
+                }
                 "--rw" => p = p.read_write(args.next().cloned().unwrap_or_default()),
                 "--nproc" => limits.processes = args.next().and_then(|v| v.parse().ok()),
                 "--mem" => limits.address_space = args.next().and_then(|v| v.parse().ok()),

@@ -1,0 +1,96 @@
+//! Other processes, the kernel's dangerous interfaces, and privileges.
+
+use std::io::{Read, Write};
+use std::os::fd::AsRawFd;
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::UnixStream;
+
+use secllama_sandbox::SandboxPolicy;
+
+use super::helpers::{EPERM, is_root, op, probe_path, run, run_with, suid_capable_tempdir};
+
+#[test]
+fn ptrace_and_signals_aimed_at_the_parent_are_refused_with_eperm() {
+    let a = run(&SandboxPolicy::new(), &["ptrace-parent", "kill-parent"]);
+    a.assert_err("ptrace-parent", EPERM); // seccomp
+    a.assert_err("kill-parent", EPERM); // Landlock signal scoping
+}
+
+#[test]
+fn io_uring_keyctl_mount_and_unshare_are_refused_with_eperm() {
+    let a = run(
+        &SandboxPolicy::new(),
+        &["io-uring", "keyctl", "mount", "unshare"],
+    );
+    for op in ["io-uring", "keyctl", "mount", "unshare"] {
+        a.assert_err(op, EPERM);
+    }
+}
+
+#[test]
+fn proc_status_shows_no_new_privs_a_seccomp_filter_and_no_capability_at_all() {
+    let a = run(&SandboxPolicy::new(), &["status"]);
+    assert_eq!(a.status_field("NoNewPrivs"), "1");
+    assert_eq!(a.status_field("Seccomp"), "2");
+    for set in ["CapEff", "CapPrm", "CapInh", "CapBnd", "CapAmb"] {
+        assert_eq!(a.status_field(set), "0000000000000000", "{set}");
+    }
+}
+
+#[test]
+fn a_child_process_started_inside_the_sandbox_inherits_it_via_the_clone_fallback() {
+    // std spawns through posix_spawn, which tries clone3 first: the filter answers ENOSYS and
+    // glibc falls back to clone, whose flags the filter can check.
+    let exe = probe_path();
+    let a = run(&SandboxPolicy::new(), &[&op("exec-status", exe.display())]);
+    let caps = a.assert_ok(&op("exec-status", exe.display()));
+    assert!(
+        caps.ends_with("nnp=1;eff=0000000000000000;prm=0000000000000000"),
+        "{caps}"
+    );
+}
+
+#[test]
+fn a_setuid_root_binary_gives_back_neither_root_nor_capabilities() {
+    if !is_root() {
+        eprintln!("SKIPPED: creating a setuid-root copy of the probe needs root");
+        return;
+    }
+    let dir = suid_capable_tempdir();
+    let copy = dir.path().join("setuid-probe");
+    std::fs::copy(probe_path(), &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    // Root in the sandbox keeps uid 0, so the danger is execve handing uid 0 its full
+    // capability set back; the empty bounding set, SECBIT_NOROOT and no_new_privs prevent it.
+    let exec = op("exec-status", copy.display());
+    let a = run(&SandboxPolicy::new().read_only(dir.path()), &[&exec]);
+    let caps = a.assert_ok(&exec);
+    assert_eq!(
+        caps,
+        "caps ok euid=0;nnp=1;eff=0000000000000000;prm=0000000000000000"
+    );
+}
+
+#[test]
+fn an_inherited_socketpair_keeps_working_after_exec() {
+    let (mut ours, theirs) = UnixStream::pair().unwrap();
+    let fd = theirs.as_raw_fd();
+    // SAFETY: clearing FD_CLOEXEC on a descriptor we own, so that the child inherits it.
+    assert_eq!(unsafe { libc::fcntl(fd, libc::F_SETFD, 0) }, 0);
+    let server = std::thread::spawn(move || {
+        let mut buf = [0u8; 4];
+        ours.read_exact(&mut buf).unwrap();
+        ours.write_all(b"pong").unwrap();
+        buf
+    });
+    let ask = op("socketpair-fd", fd);
+    let a = run_with(
+        &SandboxPolicy::new(),
+        &[ask.clone(), "socket=inet".to_owned()],
+        |_| {},
+    );
+    drop(theirs);
+    assert_eq!(&server.join().unwrap(), b"ping");
+    assert_eq!(a.assert_ok(&ask), "pong");
+    a.assert_err("socket=inet", EPERM);
+}

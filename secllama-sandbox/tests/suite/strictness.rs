@@ -1,0 +1,122 @@
+//! Strict and best-effort modes, proven by switching a layer off with the test-only override.
+
+use std::process::Command;
+use std::sync::{Arc, Mutex};
+
+use secllama_sandbox::{
+    Layer, LayerState, SandboxError, SandboxPolicy, SandboxSettings, Strictness,
+};
+
+use super::helpers::{EPERM, probe_path, run};
+
+/// A minimal subscriber that records every event as `LEVEL target field=value ...`.
+#[derive(Clone, Default)]
+struct Recorder(Arc<Mutex<String>>);
+
+struct Fields<'a>(&'a mut String);
+
+impl tracing::field::Visit for Fields<'_> {
+    fn record_debug(&mut self, field: &tracing::field::Field, value: &dyn std::fmt::Debug) {
+        self.0.push_str(&format!(" {}={value:?}", field.name()));
+    }
+}
+
+impl tracing::Subscriber for Recorder {
+    fn enabled(&self, _: &tracing::Metadata<'_>) -> bool {
+        true
+    }
+    fn new_span(&self, _: &tracing::span::Attributes<'_>) -> tracing::span::Id {
+        tracing::span::Id::from_u64(1)
+    }
+    fn record(&self, _: &tracing::span::Id, _: &tracing::span::Record<'_>) {}
+    fn record_follows_from(&self, _: &tracing::span::Id, _: &tracing::span::Id) {}
+    fn event(&self, event: &tracing::Event<'_>) {
+        let mut line = format!("{} {}", event.metadata().level(), event.metadata().target());
+        event.record(&mut Fields(&mut line));
+        let mut log = self.0.lock().unwrap();
+        log.push_str(&line);
+        log.push('\n');
+    }
+    fn enter(&self, _: &tracing::span::Id) {}
+    fn exit(&self, _: &tracing::span::Id) {}
+}
+
+/// Runs `f` with a subscriber that records events as text.
+fn audit_log<T>(f: impl FnOnce() -> T) -> (T, String) {
+    let recorder = Recorder::default();
+    let out = tracing::subscriber::with_default(recorder.clone(), f);
+    let text = recorder.0.lock().unwrap().clone();
+    (out, text)
+}
+
+#[test]
+fn strict_mode_refuses_when_the_network_namespace_is_missing_and_names_the_layer() {
+    let policy = SandboxPolicy::new().simulate_unavailable(Layer::NetworkNamespace);
+    let mut cmd = Command::new(probe_path());
+    let (result, log) = audit_log(|| policy.apply_to(&mut cmd));
+    match result {
+        Err(SandboxError::NetworkIsolationUnavailable { layer, reason }) => {
+            assert_eq!(layer, Layer::NetworkNamespace);
+            assert_eq!(
+                reason,
+                "simulated: network namespace switched off by the test-only override"
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+    assert!(
+        log.contains("secllama::audit") && log.contains("sandbox-refused"),
+        "{log}"
+    );
+}
+
+#[test]
+fn strict_mode_refuses_when_seccomp_is_missing_with_a_message_saying_what_to_do() {
+    let policy = SandboxPolicy::new().simulate_unavailable(Layer::Seccomp);
+    let err = policy
+        .apply_to(&mut Command::new(probe_path()))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "strict network isolation refused: the seccomp layer cannot be enforced (simulated: \
+         seccomp switched off by the test-only override); fix the kernel configuration or set \
+         SECLLAMA_STRICT_NETWORK_ISOLATION=false to run with less isolation"
+    );
+}
+
+#[test]
+fn best_effort_runs_without_the_missing_layer_warns_and_keeps_the_others() {
+    let policy = SandboxPolicy::new()
+        .strictness(Strictness::BestEffort)
+        .simulate_unavailable(Layer::NetworkNamespace);
+    let (a, log) = audit_log(|| run(&policy, &["socket=inet", "status"]));
+    let report = a.report.as_ref().unwrap();
+    assert!(matches!(
+        report.state(Layer::NetworkNamespace),
+        Some(LayerState::Unavailable(_))
+    ));
+    assert_eq!(report.state(Layer::Seccomp), Some(&LayerState::Enforced));
+    assert!(
+        log.contains("WARN") && log.contains("sandbox-network-isolation-degraded"),
+        "{log}"
+    );
+    // The remaining layers still hold.
+    a.assert_err("socket=inet", EPERM);
+    assert_eq!(a.status_field("Seccomp"), "2");
+}
+
+#[test]
+fn settings_from_the_environment_choose_the_strictness_and_warn_when_disabled() {
+    let (settings, log) = audit_log(|| {
+        SandboxSettings::from_lookup(|n| {
+            (n == "SECLLAMA_ENABLE_SANDBOX").then(|| "false".to_owned())
+        })
+    });
+    let settings = settings.unwrap();
+    assert!(!settings.enabled);
+    assert_eq!(settings.strictness(), Strictness::Strict);
+    assert!(
+        log.contains("WARN") && log.contains("WITHOUT any sandbox"),
+        "{log}"
+    );
+}
