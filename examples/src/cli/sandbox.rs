@@ -29,6 +29,9 @@ enum SandboxCommand {
     },
     /// Run PROGRAM inside the sandbox and exit with its status (128+N if killed by signal N).
     Exec(ExecArgs),
+    /// Remove the Windows firewall rules (SecLlama-<runner-id>) a crashed run left behind
+    /// (Windows only, from an elevated prompt; elsewhere there is nothing to remove).
+    Cleanup,
 }
 
 #[derive(Debug, Args)]
@@ -70,12 +73,17 @@ impl SandboxArgs {
         match self.command {
             SandboxCommand::Check { json } => check(json),
             SandboxCommand::Exec(args) => run(args),
+            SandboxCommand::Cleanup => cleanup(),
         }
     }
 }
 
 /// The report a default runner policy gets here, or the reason strict mode refuses it.
 fn default_policy_report(strictness: Strictness) -> Result<SandboxReport, SandboxError> {
+    // macOS and Windows: what Seatbelt / the firewall and job object could enforce here.
+    if let Some(report) = secllama_sandbox::platform_sandbox_check(strictness) {
+        return report;
+    }
     let mut cmd = Command::new("/bin/true");
     // Configures the command only; it is never spawned.
     SandboxPolicy::new()
@@ -162,4 +170,20 @@ fn run(args: ExecArgs) -> CliResult {
         (None, None) => 1,
     };
     Ok(ExitCode::from(u8::try_from(code & 0xff).unwrap_or(1)))
+}
+
+fn cleanup() -> CliResult {
+    #[cfg(windows)]
+    {
+        let removed = secllama_sandbox::cleanup_rules()?;
+        for name in &removed {
+            println!("removed firewall rule {name}");
+        }
+        if removed.is_empty() {
+            println!("no SecLlama firewall rules found");
+        }
+    }
+    #[cfg(not(windows))]
+    println!("nothing to clean up: SecLlama creates firewall rules only on Windows");
+    Ok(ExitCode::SUCCESS)
 }
