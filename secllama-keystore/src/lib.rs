@@ -31,7 +31,7 @@
 //! # Layout
 //! One keychain entry per key (user `key-<id>`, secret: the 32 bytes in base64) plus an index
 //! entry (user `index`: ids, statuses, primary, creation times, format version), all under the
-//! service name, each far below Windows' 2,560-byte limit; see [`internal`] for the byte format.
+//! service name, each far below Windows' 2,560-byte limit (byte format: the crate README).
 //! Secrets are base64 because KDE Wallet stores UTF-8 only. Several services coexist.
 //!
 //! # Concurrency
