@@ -4,6 +4,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod crypt;
 mod key;
 
 mod sandbox;
@@ -21,6 +22,10 @@ pub(crate) struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// Encrypt a file or stream with a password (AES-256-GCM, PBKDF2-HMAC-SHA256).
+    Encrypt(crypt::EncryptArgs),
+    /// Decrypt what `secllama encrypt` wrote; nothing is written unless it authenticates.
+    Decrypt(crypt::DecryptArgs),
     /// Manage the keys that seal your data, kept in the OS keychain.
     Key(key::KeyCommand),
     /// Inspect the OS sandbox or run a program inside it.
@@ -30,6 +35,8 @@ enum Command {
 impl Cli {
     pub(crate) fn exec(self) -> CliResult {
         match self.command {
+            Command::Encrypt(args) => args.exec(),
+            Command::Decrypt(args) => args.exec(),
             Command::Key(cmd) => cmd.exec(),
             Command::Sandbox(args) => args.exec(),
         }
