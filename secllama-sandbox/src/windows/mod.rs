@@ -218,7 +218,7 @@ mod glue {
             use std::os::windows::io::AsRawHandle;
             // SAFETY: the job handle is owned by self and the child's handle is valid while
             // `child` is borrowed.
-            let ok = unsafe { AssignProcessToJobObject(self.0, child.as_raw_handle() as HANDLE) };
+            let ok = unsafe { AssignProcessToJobObject(self.0, child.as_raw_handle()) };
             if ok == 0 {
                 return Err(std::io::Error::last_os_error());
             }
@@ -325,16 +325,16 @@ mod glue {
         }
 
         fn remove_rules(&mut self) {
-            if let Ok(args) = super::delete_args(&self.runner_id) {
-                if let Err(msg) = run_netsh(&args) {
-                    tracing::warn!(
-                        target: "secllama::audit",
-                        event = "firewall-rule-removal-failed",
-                        rule = %format!("{}{}", super::RULE_PREFIX, self.runner_id),
-                        error = %msg,
-                        "run `secllama sandbox cleanup` elevated to remove it"
-                    );
-                }
+            if let Ok(args) = super::delete_args(&self.runner_id)
+                && let Err(msg) = run_netsh(&args)
+            {
+                tracing::warn!(
+                    target: "secllama::audit",
+                    event = "firewall-rule-removal-failed",
+                    rule = %format!("{}{}", super::RULE_PREFIX, self.runner_id),
+                    error = %msg,
+                    "run `secllama sandbox cleanup` elevated to remove it"
+                );
             }
             self.rules_added = false;
         }
