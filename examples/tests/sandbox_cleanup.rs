@@ -28,5 +28,9 @@ fn cleanup_takes_no_arguments() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(2), "{out:?}");
-    assert!(String::from_utf8(out.stderr).unwrap().contains("unexpected argument 'extra'"));
+    assert!(
+        String::from_utf8(out.stderr)
+            .unwrap()
+            .contains("unexpected argument 'extra'")
+    );
 }
