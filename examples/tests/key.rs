@@ -277,3 +277,172 @@ fn a_key_made_by_the_cli_is_in_the_secret_service_for_secret_tool_to_read() {
         .ok
     );
 }
+
+/// In a private D-Bus session with its own gnome-keyring: create keys, lock the login
+/// collection over D-Bus, and expect `Locked` with how to unlock (no display: the unlock prompt
+/// cannot be shown). Private, so locking cannot disturb other tests' keyring.
+#[test]
+fn a_locked_keyring_is_reported_as_locked_with_how_to_unlock() {
+    let have = |tool: &str| {
+        Command::new("sh")
+            .args(["-c", &format!("command -v {tool}")])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !["dbus-run-session", "gnome-keyring-daemon", "dbus-send"]
+        .iter()
+        .all(|t| have(t))
+    {
+        if std::env::var_os("SECLLAMA_TEST_SECRET_SERVICE").is_some() {
+            panic!(
+                "SECLLAMA_TEST_SECRET_SERVICE is set but dbus-run-session, gnome-keyring-daemon or dbus-send is missing"
+            );
+        }
+        eprintln!(
+            "SKIPPED locked keyring: dbus-run-session, gnome-keyring-daemon or dbus-send missing"
+        );
+        return;
+    }
+    let scratch = tempfile_dir();
+    let script = r#"
+set -e
+export XDG_DATA_HOME="$SCRATCH/data" XDG_RUNTIME_DIR="$SCRATCH/run"
+mkdir -p "$XDG_DATA_HOME" "$XDG_RUNTIME_DIR"; chmod 700 "$XDG_RUNTIME_DIR"
+eval "$(printf '%s' throwaway | gnome-keyring-daemon --unlock --components=secrets)"
+"$SECLLAMA" key init --backend secret-service --service locked >/dev/null
+dbus-send --session --print-reply --dest=org.freedesktop.secrets /org/freedesktop/secrets \
+  org.freedesktop.Secret.Service.Lock array:objpath:/org/freedesktop/secrets/collection/login >/dev/null
+unset DISPLAY WAYLAND_DISPLAY
+set +e
+"$SECLLAMA" key status --backend secret-service --service locked
+echo "exit=$?"
+"#;
+    let out = Command::new("dbus-run-session")
+        .args(["--", "bash", "-c", script])
+        .env("SCRATCH", &scratch)
+        .env("SECLLAMA", env!("CARGO_BIN_EXE_secllama"))
+        .env_remove("DBUS_SESSION_BUS_ADDRESS")
+        .env_remove("SECLLAMA_KEYSTORE")
+        .output()
+        .unwrap();
+    let _ = std::fs::remove_dir_all(&scratch);
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stdout.ends_with("exit=1\n"), "{stdout}\n{stderr}");
+    assert!(
+        stderr.contains(
+            "secllama: the secret-service keychain is locked or refused access (Secret \
+             Service: unlock prompt was dismissed): unlock the login keyring"
+        ),
+        "{stderr}"
+    );
+}
+
+fn tempfile_dir() -> std::path::PathBuf {
+    let dir = std::env::temp_dir().join(service("scratch"));
+    std::fs::create_dir(&dir).unwrap();
+    dir
+}
+
+fn crypt<S: AsRef<std::ffi::OsStr>>(args: &[S], input: &[u8]) -> (bool, Vec<u8>, String) {
+    use std::io::Write as _;
+    let mut child = secllama()
+        .args(args)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(input).unwrap();
+    let out = child.wait_with_output().unwrap();
+    (
+        out.status.success(),
+        out.stdout,
+        String::from_utf8(out.stderr).unwrap(),
+    )
+}
+
+fn service_crypt(backend: &str, test: &str) {
+    if !backend_or_skip(backend, test) {
+        return;
+    }
+    let svc = service(test);
+    let with = |args: &[&str]| -> Vec<String> {
+        args.iter()
+            .chain(&["--backend", backend, "--service", svc.as_str()])
+            .map(|s| (*s).to_owned())
+            .collect()
+    };
+    let run_crypt = |v: Vec<String>, input: &[u8]| crypt(&v, input);
+
+    // Decrypting under a service with no keys says so (and creates none).
+    let (ok, _, err) = run_crypt(with(&["decrypt"]), b"x");
+    assert!(!ok);
+    assert!(err.contains("has no keys yet"), "{err}");
+
+    // Encrypt creates the keyset on first use and seals with its primary key.
+    let (ok, old_env, err) = run_crypt(with(&["encrypt", "--aad", "notes"]), b"first secret");
+    assert!(ok, "{err}");
+    let first = status_json(backend, &svc)["primary"].as_u64().unwrap();
+    assert_eq!(old_env[0], 1, "envelope v1");
+    assert_eq!(
+        u64::from(u32::from_be_bytes(old_env[1..5].try_into().unwrap())),
+        first
+    );
+    assert_eq!(old_env.len(), b"first secret".len() + 33);
+
+    assert!(run(&with(&["key", "rotate"])).ok);
+    let second = status_json(backend, &svc)["primary"].as_u64().unwrap();
+    let (ok, new_env, _) = run_crypt(with(&["encrypt", "--aad", "notes"]), b"second secret");
+    assert!(ok);
+    assert_eq!(
+        u64::from(u32::from_be_bytes(new_env[1..5].try_into().unwrap())),
+        second
+    );
+
+    // Decrypt opens each with the key its envelope names.
+    for (env, want) in [
+        (&old_env, &b"first secret"[..]),
+        (&new_env, &b"second secret"[..]),
+    ] {
+        let (ok, plain, err) = run_crypt(with(&["decrypt", "--aad", "notes"]), env);
+        assert!(ok, "{err}");
+        assert_eq!(plain, want);
+    }
+    let (ok, plain, err) = run_crypt(with(&["decrypt", "--aad", "other"]), &new_env);
+    assert!(!ok);
+    assert!(plain.is_empty());
+    assert!(
+        err.starts_with("secllama: cannot decrypt with the keys of service"),
+        "{err}"
+    );
+
+    // A destroyed key opens nothing any more.
+    assert!(run(&with(&["key", "destroy", &first.to_string()])).ok);
+    let (ok, plain, err) = run_crypt(with(&["decrypt", "--aad", "notes"]), &old_env);
+    assert!(!ok);
+    assert!(plain.is_empty());
+    assert!(err.contains("destroyed"), "{err}");
+
+    assert!(run(&with(&["key", "delete", "--yes"])).ok);
+}
+
+#[test]
+fn encrypt_and_decrypt_with_a_kernel_keyring_service_use_the_key_each_envelope_names() {
+    service_crypt("keyutils", "crypt-keyutils");
+}
+
+#[test]
+fn encrypt_and_decrypt_with_a_secret_service_service_use_the_key_each_envelope_names() {
+    service_crypt("secret-service", "crypt-secret-service");
+}
+
+#[test]
+fn a_password_file_and_a_service_together_are_a_usage_error() {
+    let out = run(&["encrypt", "--service", "x", "--password-file", "/dev/null"]);
+    assert_eq!(out.code, Some(2));
+    assert!(out.stderr.contains("cannot be used with"), "{}", out.stderr);
+    let out = run(&["encrypt"]);
+    assert_eq!(out.code, Some(2));
+    assert!(out.stderr.contains("--password-file"), "{}", out.stderr);
+}

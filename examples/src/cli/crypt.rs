@@ -27,8 +27,16 @@ pub(crate) const MAX_PASSWORD_FILE_BYTES: u64 = 4096;
 pub(crate) struct CryptIo {
     /// File holding the password. Its bytes are the password, except that one trailing newline
     /// ("\n" or "\r\n") is removed; other whitespace counts. At most 4096 bytes, not empty.
-    #[arg(long, value_name = "FILE")]
-    password_file: PathBuf,
+    #[arg(long, value_name = "FILE", required_unless_present = "service")]
+    password_file: Option<PathBuf>,
+    /// Use the keys of this keychain service instead of a password (see `secllama key`):
+    /// encrypt seals with its primary key (created on first use), decrypt opens with whichever
+    /// of its keys the input names.
+    #[arg(long, value_name = "NAME", conflicts_with = "password_file")]
+    service: Option<String>,
+    /// Keychain backend for --service [default: $SECLLAMA_KEYSTORE, else the OS keychain].
+    #[arg(long, value_name = "NAME", requires = "service")]
+    backend: Option<secllama_keystore::Backend>,
     /// Associated data: authenticated but neither encrypted nor stored; `decrypt` must be given
     /// the same text (e.g. the file's purpose or name) or it fails.
     #[arg(long, value_name = "TEXT", default_value = "")]
@@ -59,9 +67,32 @@ pub(crate) struct DecryptArgs {
     io: CryptIo,
 }
 
+impl CryptIo {
+    /// The keychain service chosen with `--service`, if any.
+    fn store(&self) -> Option<super::key::StoreArgs> {
+        self.service.as_ref().map(|service| super::key::StoreArgs {
+            service: service.clone(),
+            backend: self.backend,
+        })
+    }
+
+    fn password_file(&self) -> Result<&Path, String> {
+        self.password_file
+            .as_deref()
+            .ok_or_else(|| "give --password-file or --service".to_owned())
+    }
+}
+
 impl EncryptArgs {
     pub(crate) fn exec(self) -> CliResult {
-        let password = read_password_file(&self.io.password_file)?;
+        if let Some(store) = self.io.store() {
+            let plaintext = read_input(self.io.input.as_deref())?;
+            let aad = self.io.aad.as_bytes();
+            let sealed = super::key::seal_with_service(&store, &plaintext, aad)?;
+            write_output(self.io.output.as_deref(), &sealed)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        let password = read_password_file(self.io.password_file()?)?;
         let plaintext = read_input(self.io.input.as_deref())?;
         let sealed = password::seal_with_iterations(
             &password,
@@ -77,7 +108,14 @@ impl EncryptArgs {
 
 impl DecryptArgs {
     pub(crate) fn exec(self) -> CliResult {
-        let password = read_password_file(&self.io.password_file)?;
+        if let Some(store) = self.io.store() {
+            let sealed = read_input(self.io.input.as_deref())?;
+            let aad = self.io.aad.as_bytes();
+            let plaintext = super::key::open_with_service(&store, &sealed, aad)?;
+            write_output(self.io.output.as_deref(), &plaintext)?;
+            return Ok(ExitCode::SUCCESS);
+        }
+        let password = read_password_file(self.io.password_file()?)?;
         let sealed = read_input(self.io.input.as_deref())?;
         let plaintext = password::open(&password, &sealed, self.io.aad.as_bytes())
             .map_err(|e| format!("cannot decrypt {}: {e}", describe(self.io.input.as_deref())))?;

@@ -33,6 +33,35 @@ impl StoreArgs {
     }
 }
 
+/// Seals `plaintext` with the primary key of `service` (created on first use), for
+/// `secllama encrypt --service`.
+pub(crate) fn seal_with_service(
+    store: &StoreArgs,
+    plaintext: &[u8],
+    aad: &[u8],
+) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    let keyset = store.open(true)?.load()?;
+    Ok(keyset
+        .seal(plaintext, aad)
+        .map_err(|e| format!("cannot encrypt: {e}"))?)
+}
+
+/// Opens an envelope with whichever key of `service` it names, for
+/// `secllama decrypt --service`.
+pub(crate) fn open_with_service(
+    store: &StoreArgs,
+    envelope: &[u8],
+    aad: &[u8],
+) -> Result<zeroize::Zeroizing<Vec<u8>>, Box<dyn std::error::Error>> {
+    let keyset = store.open(false)?.load()?;
+    Ok(keyset.open(envelope, aad).map_err(|e| {
+        format!(
+            "cannot decrypt with the keys of service {}: {e}",
+            store.service
+        )
+    })?)
+}
+
 /// Manage the keys that seal your data, kept in the OS keychain.
 #[derive(Debug, Args)]
 pub(crate) struct KeyCommand {
