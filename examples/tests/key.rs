@@ -3,6 +3,8 @@
 //! Backend tests skip visibly when the backend is not reachable, and fail instead when
 //! `SECLLAMA_TEST_SECRET_SERVICE` is set (CI runs them inside `dbus-run-session` with
 //! gnome-keyring unlocked and `keyctl session -`).
+// The backends exercised here (kernel keyring, Secret Service) are Linux's.
+#![cfg(target_os = "linux")]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::process::Command;

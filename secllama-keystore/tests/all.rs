@@ -16,4 +16,5 @@
 // Test helpers state their expectations loudly.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+#[cfg(target_os = "linux")]
 mod suite;
