@@ -27,13 +27,13 @@ pub use macos::{
     METAL_READ_ONLY, SANDBOX_EXEC, SYSCTL_NAMES, SYSCTL_PREFIXES, SeatbeltIpc, SeatbeltOptions,
     SeatbeltProfile, platform_sandbox_check, seatbelt_check,
 };
-#[cfg(windows)]
-pub use windows::{WindowsSandbox, cleanup_rules, firewall_check};
 pub use windows::{
     AddrRange, Direction, FirewallRule, JobLimits, MAX_PROGRAM_PATH_LEN, MAX_RUNNER_ID_LEN,
     RULE_PREFIX, check_program_path, cleanup_plan, delete_args, list_args, netsh_path,
     non_loopback_ranges, parse_rule_names, rule_name, runner_id_from_rule_name, runner_rules,
 };
+#[cfg(windows)]
+pub use windows::{WindowsSandbox, cleanup_rules, firewall_check};
 // The loopback-only HTTP client.
 #[cfg(feature = "http")]
 pub use http::{

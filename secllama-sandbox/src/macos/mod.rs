@@ -132,6 +132,10 @@ pub(crate) fn wrap_with_seatbelt(
         *cmd = plain;
         report.push(Layer::Seatbelt, LayerState::Unavailable(reason));
         report.push(Layer::Environment, LayerState::Enforced);
+        report.push(
+            Layer::ResourceLimits,
+            install_rlimits(cmd, policy.resource_limits()),
+        );
         report.emit_audit_events();
         return Ok(report);
     }
@@ -145,15 +149,65 @@ pub(crate) fn wrap_with_seatbelt(
     *cmd = wrap_command(cmd, &program, &profile, policy.env_allow_list(), lookup);
     report.push(Layer::Seatbelt, LayerState::Enforced);
     report.push(Layer::Environment, LayerState::Enforced);
-    let l = policy.resource_limits();
-    if l.address_space.is_some() || l.cpu_seconds.is_some() || l.open_files.is_some() {
-        report.push(
-            Layer::ResourceLimits,
-            LayerState::Unavailable("resource limits are not applied on macOS yet".into()),
-        );
-    }
+    report.push(
+        Layer::ResourceLimits,
+        install_rlimits(cmd, policy.resource_limits()),
+    );
     report.emit_audit_events();
     Ok(report)
+}
+
+/// Without unix `setrlimit` there is nothing to apply.
+#[cfg(not(unix))]
+pub(crate) fn install_rlimits(_cmd: &mut Command, _limits: crate::ResourceLimits) -> LayerState {
+    LayerState::Unavailable("resource limits need setrlimit (unix)".into())
+}
+
+/// Sets the policy's resource limits, and core dumps off, in the child before it execs
+/// (`setrlimit` is async-signal-safe; nothing is allocated after `fork`). Limits are inherited
+/// through `sandbox-exec`'s exec of the runner.
+///
+/// `processes` is not applied: `RLIMIT_NPROC` on macOS counts every process of the user, so a
+/// small value would stop the runner from starting rather than confine it; the returned state
+/// says so.
+#[cfg(unix)]
+pub(crate) fn install_rlimits(cmd: &mut Command, limits: crate::ResourceLimits) -> LayerState {
+    use std::os::unix::process::CommandExt;
+
+    let address_space = limits.address_space;
+    let cpu_seconds = limits.cpu_seconds;
+    let open_files = limits.open_files;
+    let hook = move || -> std::io::Result<()> {
+        macro_rules! set {
+            ($res:expr, $value:expr) => {
+                if let Some(v) = $value {
+                    let rl = libc::rlimit {
+                        rlim_cur: v,
+                        rlim_max: v,
+                    };
+                    // SAFETY: `rl` is a valid rlimit for the duration of the call.
+                    if unsafe { libc::setrlimit($res, &rl) } != 0 {
+                        return Err(std::io::Error::last_os_error());
+                    }
+                }
+            };
+        }
+        // A core file would hold the session key: always off.
+        set!(libc::RLIMIT_CORE, Some(0));
+        set!(libc::RLIMIT_AS, address_space);
+        set!(libc::RLIMIT_CPU, cpu_seconds);
+        set!(libc::RLIMIT_NOFILE, open_files);
+        Ok(())
+    };
+    // SAFETY: the hook only calls setrlimit (async-signal-safe) and reads captured integers.
+    unsafe { cmd.pre_exec(hook) };
+    match limits.processes {
+        None => LayerState::Enforced,
+        Some(_) => LayerState::Degraded(
+            "process limit not applied on macOS (RLIMIT_NPROC counts all of the user's processes)"
+                .into(),
+        ),
+    }
 }
 
 /// What Seatbelt could enforce on this machine, in the layer-by-layer report format: enforced
@@ -357,6 +411,39 @@ mod tests {
         );
         #[cfg(not(any(target_os = "macos", windows)))]
         assert!(platform_sandbox_check(Strictness::Strict).is_none());
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn rlimits_and_no_core_dumps_reach_the_spawned_program() {
+        let mut cmd = Command::new("/bin/sh");
+        cmd.args(["-c", "ulimit -c; ulimit -n; ulimit -t"]);
+        let state = install_rlimits(
+            &mut cmd,
+            crate::ResourceLimits {
+                cpu_seconds: Some(77),
+                open_files: Some(33),
+                ..Default::default()
+            },
+        );
+        assert_eq!(state, LayerState::Enforced);
+        let out = cmd.output().unwrap();
+        assert!(out.status.success(), "{out:?}");
+        assert_eq!(String::from_utf8(out.stdout).unwrap(), "0\n33\n77\n");
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn a_process_limit_is_reported_as_not_applied() {
+        let mut cmd = Command::new("/bin/true");
+        let state = install_rlimits(
+            &mut cmd,
+            crate::ResourceLimits {
+                processes: Some(4),
+                ..Default::default()
+            },
+        );
+        assert!(matches!(state, LayerState::Degraded(r) if r.contains("RLIMIT_NPROC")));
     }
 
     #[test]
