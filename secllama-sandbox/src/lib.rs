@@ -30,7 +30,8 @@ pub use macos::{
 pub use windows::{
     AddrRange, Direction, FirewallRule, JobLimits, MAX_PROGRAM_PATH_LEN, MAX_RUNNER_ID_LEN,
     RULE_PREFIX, check_program_path, cleanup_plan, delete_args, list_args, netsh_path,
-    non_loopback_ranges, parse_rule_names, rule_name, runner_id_from_rule_name, runner_rules,
+    new_runner_id, non_loopback_ranges, parse_rule_names, rule_name, runner_id_from_rule_name,
+    runner_rules,
 };
 #[cfg(windows)]
 pub use windows::{WindowsSandbox, cleanup_rules, firewall_check};

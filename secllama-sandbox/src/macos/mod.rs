@@ -64,6 +64,32 @@ pub(crate) fn canonical_policy(policy: &SandboxPolicy) -> SandboxPolicy {
     out
 }
 
+/// The environment a sandboxed command gets: each allowed name with its value from `cmd` if
+/// the command sets (or removes) it, else from `lookup` (normally the current process).
+/// Names compare case-insensitively on Windows, like its environment.
+pub(crate) fn allowed_env(
+    cmd: &Command,
+    env_allow: &[String],
+    lookup: impl Fn(&str) -> Option<OsString>,
+) -> Vec<(String, OsString)> {
+    let same = |a: &OsStr, b: &str| match a.to_str() {
+        Some(a) if cfg!(windows) => a.eq_ignore_ascii_case(b),
+        Some(a) => a == b,
+        None => false,
+    };
+    let explicit: Vec<(&OsStr, Option<&OsStr>)> = cmd.get_envs().collect();
+    env_allow
+        .iter()
+        .filter_map(|name| {
+            let value = match explicit.iter().find(|(k, _)| same(k, name)) {
+                Some((_, v)) => v.map(OsStr::to_owned),
+                None => lookup(name),
+            };
+            value.map(|v| (name.clone(), v))
+        })
+        .collect()
+}
+
 /// Builds the command that runs what `cmd` describes under `profile`: program
 /// `/usr/bin/sandbox-exec`, the profile's argv, the same current directory, and an environment
 /// reduced to `env_allow` (values from `cmd` if it sets them, else from `lookup`).
@@ -84,17 +110,7 @@ pub(crate) fn wrap_command(
         out.current_dir(dir);
     }
     out.env_clear();
-    let explicit: Vec<(&OsStr, Option<&OsStr>)> = cmd.get_envs().collect();
-    for name in env_allow {
-        let set_on_cmd = explicit.iter().find(|(k, _)| *k == OsStr::new(name));
-        let value = match set_on_cmd {
-            Some((_, v)) => v.map(OsStr::to_owned),
-            None => lookup(name),
-        };
-        if let Some(v) = value {
-            out.env(name, v);
-        }
-    }
+    out.envs(allowed_env(cmd, env_allow, lookup));
     out
 }
 
@@ -124,11 +140,7 @@ pub(crate) fn wrap_with_seatbelt(
             plain.current_dir(dir);
         }
         plain.env_clear();
-        for name in policy.env_allow_list() {
-            if let Some(v) = lookup(name) {
-                plain.env(name, v);
-            }
-        }
+        plain.envs(allowed_env(cmd, policy.env_allow_list(), lookup));
         *cmd = plain;
         report.push(Layer::Seatbelt, LayerState::Unavailable(reason));
         report.push(Layer::Environment, LayerState::Enforced);
@@ -349,6 +361,21 @@ mod tests {
             ]
         );
         assert_eq!(out.get_current_dir(), Some(Path::new("/")));
+    }
+
+    #[test]
+    fn allowed_env_prefers_the_commands_own_values_and_removals() {
+        let mut cmd = Command::new("/x");
+        cmd.env("A", "from-cmd").env_remove("B").env("SECRET", "s");
+        let lookup = |n: &str| Some(OsString::from(format!("from-process-{n}")));
+        let allow = ["A".to_owned(), "B".to_owned(), "C".to_owned()];
+        assert_eq!(
+            allowed_env(&cmd, &allow, lookup),
+            [
+                ("A".to_owned(), OsString::from("from-cmd")),
+                ("C".to_owned(), OsString::from("from-process-C")),
+            ]
+        );
     }
 
     #[test]

@@ -131,6 +131,16 @@ pub fn rule_name(runner_id: &str) -> Result<String, SandboxError> {
     Ok(format!("{RULE_PREFIX}{runner_id}"))
 }
 
+/// A fresh runner id: this process's id and the current time in nanoseconds, in hex
+/// (`1a2b-17f3c...`): unique per runner start, valid for [`rule_name`].
+pub fn new_runner_id() -> String {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_nanos())
+        .unwrap_or(0);
+    format!("{:x}-{nanos:x}", std::process::id())
+}
+
 /// The runner id in a rule name created by this crate, or `None` for any other name.
 pub fn runner_id_from_rule_name(name: &str) -> Option<&str> {
     let id = name.strip_prefix(RULE_PREFIX)?;
@@ -304,6 +314,8 @@ mod tests {
             );
         }
         assert_eq!(runner_id_from_rule_name("SecLlama-abc"), Some("abc"));
+        let fresh = new_runner_id();
+        assert!(rule_name(&fresh).is_ok(), "{fresh}");
         assert_eq!(runner_id_from_rule_name("SecLlama-"), None);
         assert_eq!(runner_id_from_rule_name("Other-abc"), None);
         assert_eq!(runner_id_from_rule_name("SecLlama-a b"), None);

@@ -9,8 +9,8 @@ mod job;
 
 pub use firewall::{
     AddrRange, Direction, FirewallRule, MAX_PROGRAM_PATH_LEN, MAX_RUNNER_ID_LEN, RULE_PREFIX,
-    check_program_path, delete_args, list_args, netsh_path, non_loopback_ranges, parse_rule_names,
-    rule_name, runner_id_from_rule_name, runner_rules,
+    check_program_path, delete_args, list_args, netsh_path, new_runner_id, non_loopback_ranges,
+    parse_rule_names, rule_name, runner_id_from_rule_name, runner_rules,
 };
 pub use job::JobLimits;
 
@@ -256,8 +256,12 @@ mod glue {
     }
 
     impl WindowsSandbox {
-        /// Adds the firewall rules `SecLlama-<runner_id>` for `program` and creates the job
-        /// object from the policy's limits.
+        /// Adds the firewall rules `SecLlama-<runner_id>` for `cmd`'s program (an absolute
+        /// path), creates the job object from the policy's limits, and reduces `cmd`'s
+        /// environment to the policy's allow-list. Spawn `cmd` next, then
+        /// [`attach`](Self::attach) the child; keep the guard alive as long as the runner runs.
+        /// (`SandboxPolicy::apply_to` cannot do this on Windows: the rules must be removed
+        /// after the runner exits, which needs this guard.)
         ///
         /// # Errors
         /// Strict policy and the firewall cannot be set up (not elevated, netsh failure):
@@ -265,12 +269,13 @@ mod glue {
         /// object cannot be created ([`SandboxError::Os`]).
         pub fn prepare(
             policy: &SandboxPolicy,
-            program: &Path,
+            cmd: &mut Command,
             runner_id: &str,
         ) -> Result<(WindowsSandbox, SandboxReport), SandboxError> {
-            let program: PathBuf = std::fs::canonicalize(program)
+            let given = PathBuf::from(cmd.get_program());
+            let program: PathBuf = std::fs::canonicalize(&given)
                 .map(|p| strip_verbatim(&p))
-                .unwrap_or_else(|_| program.to_path_buf());
+                .unwrap_or(given);
             let rules = super::runner_rules(runner_id, &program)?;
             let mut sandbox = WindowsSandbox {
                 runner_id: runner_id.to_owned(),
@@ -306,6 +311,11 @@ mod glue {
             )?;
             sandbox.job = Some(job);
             report.push(Layer::JobObject, LayerState::Enforced);
+            let env =
+                crate::macos::allowed_env(cmd, policy.env_allow_list(), |n| std::env::var_os(n));
+            cmd.env_clear();
+            cmd.envs(env);
+            report.push(Layer::Environment, LayerState::Enforced);
             report.emit_audit_events();
             Ok((sandbox, report))
         }
