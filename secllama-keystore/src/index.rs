@@ -314,6 +314,44 @@ mod tests {
         );
     }
 
+    fn arb_status() -> impl proptest::strategy::Strategy<Value = KeyStatus> {
+        proptest::prop_oneof![
+            proptest::strategy::Just(KeyStatus::Enabled),
+            proptest::strategy::Just(KeyStatus::Disabled),
+            proptest::strategy::Just(KeyStatus::Destroyed),
+        ]
+    }
+
+    proptest::proptest! {
+        #[test]
+        fn any_valid_index_round_trips(
+            keys in proptest::collection::btree_map(
+                proptest::prelude::any::<u32>(),
+                (arb_status(), proptest::prelude::any::<u64>()),
+                1..=MAX_KEYS,
+            ),
+            pick in proptest::prelude::any::<proptest::sample::Index>(),
+        ) {
+            let mut keys: Vec<IndexKey> = keys
+                .into_iter()
+                .map(|(id, (status, created))| IndexKey { id, status, created })
+                .collect();
+            let p = pick.index(keys.len());
+            keys[p].status = KeyStatus::Enabled;
+            let index = Index { primary: keys[p].id, keys };
+            let text = index.encode().unwrap();
+            proptest::prop_assert!(text.len() <= MAX_INDEX_LEN);
+            proptest::prop_assert_eq!(Index::parse(text.as_bytes()).unwrap(), index);
+        }
+
+        #[test]
+        fn arbitrary_bytes_never_panic_the_parsers(bytes in proptest::collection::vec(
+            proptest::prelude::any::<u8>(), 0..3000)) {
+            let _ = Index::parse(&bytes);
+            let _ = decode_key(&bytes);
+        }
+    }
+
     #[test]
     fn a_key_entry_is_44_bytes_of_base64_and_round_trips() {
         let key = Key::from_bytes(&[0xa5; KEY_LEN]).unwrap();
