@@ -1,0 +1,66 @@
+#!/usr/bin/env python3
+"""Writes the committed seed corpora in fuzz/seeds/<target>/ (deterministic; re-run after a
+format change). Seeds only need the right shape: the targets seal what they need themselves."""
+import json
+import os
+import struct
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+PRIMARY, DISABLED, DESTROYED = 0x11111111, 0x22222222, 0x33333333
+
+
+def put(target, name, data):
+    d = os.path.join(HERE, "seeds", target)
+    os.makedirs(d, exist_ok=True)
+    with open(os.path.join(d, name), "wb") as f:
+        f.write(data if isinstance(data, bytes) else data.encode())
+
+
+def keyset(entries, primary):
+    b = b"SLKS" + bytes([1]) + struct.pack(">IH", primary, len(entries))
+    for kid, status, fill, seals in entries:
+        b += struct.pack(">IBQQ", kid, status, 1763770000, seals)
+        if status != 3:
+            b += bytes([fill]) * 32
+    return b
+
+
+fixed = [(PRIMARY, 1, 0x11, 0), (DISABLED, 2, 0x22, 0), (DESTROYED, 3, 0, 0)]
+
+# envelope_open: first byte = length of the associated data, then the envelope.
+for kid, name in [(PRIMARY, "primary"), (DISABLED, "disabled"), (DESTROYED, "destroyed"), (7, "unknown")]:
+    env = b"\x01" + struct.pack(">I", kid) + bytes(range(12)) + b"hello" + bytes(16)
+    put("envelope_open", name, b"\x03aad" + env)
+put("envelope_open", "password-envelope", b"\x00\x02" + bytes(48))
+put("envelope_open", "empty", b"")
+
+# password_envelope: 0x02 | iterations | salt[16] | nonce[12] | ct | tag[16]
+for it, name in [(600_000, "default"), (100_000, "min"), (10_000_000, "max"), (99_999, "below"), (0xFFFFFFFF, "huge")]:
+    put("password_envelope", name, b"\x02" + struct.pack(">I", it) + bytes(16) + bytes(12) + b"ct" + bytes(16))
+put("password_envelope", "keyset-envelope", b"\x01" + bytes(60))
+
+# keyset_bytes
+put("keyset_bytes", "fixed", keyset(fixed, PRIMARY))
+put("keyset_bytes", "one-key", keyset([(1, 1, 0xAA, 5)], 1))
+put("keyset_bytes", "exhausted", keyset([(9, 1, 0xBB, 1 << 30)], 9))
+put("keyset_bytes", "count-max", b"SLKS\x01" + struct.pack(">IH", 1, 0xFFFF))
+
+# keystore_index (index entries and key entries)
+put("keystore_index", "index", json.dumps(
+    {"format": 1, "primary": 2718281828,
+     "keys": [[2718281828, "enabled", 1763770000], [31415, "destroyed", 1763700000]]},
+    separators=(",", ":")))
+put("keystore_index", "index-three", '{"format":1,"primary":7,"keys":[[3,"destroyed",1],[5,"disabled",2],[7,"enabled",3]]}')
+put("keystore_index", "format-2", '{"format":2,"primary":1,"keys":[]}')
+put("keystore_index", "key-entry", "paWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaU=")
+
+# sealed_json: first byte = length of the associated data, then the JSON plaintext.
+put("sealed_json", "chat", b"\x00" + json.dumps({"role": "user", "content": "hi \u00e9", "images": ["aGk=", ""]}).encode())
+put("sealed_json", "no-images", b"\x02ad" + b'{"role":"assistant","content":"ok"}')
+put("sealed_json", "bad-image", b"\x00" + b'{"role":"user","content":"x","images":["!!"]}')
+
+# seatbelt_profile / firewall_rules take structured input (arbitrary); any bytes are a seed.
+put("seatbelt_profile", "a", b"/opt/runner\x00/usr/lib\x00\x01/tmp/x\x00\x01\x01")
+put("seatbelt_profile", "b", bytes(range(64)))
+put("firewall_rules", "a", b"runner-1\x08C:\\SecLlama\\runner.exe\x14Rule Name: SecLlama-runner-1\r\nRegelname: SecLlama-x\n")
+put("firewall_rules", "b", bytes(range(64)))
