@@ -472,6 +472,101 @@ impl HttpResponse {
     }
 }
 
+/// A response whose body is read incrementally, bounded in total by the client's
+/// `max_response_bytes`. Read errors are `io::Error`s whose inner error is the [`HttpError`]
+/// (`ResponseTooLarge`, `Timeout`, ...), recoverable with `get_ref()` + `downcast_ref`.
+pub struct HttpStream {
+    status: u16,
+    content_type: Option<String>,
+    reader: ureq::BodyReader<'static>,
+    max_response_bytes: u64,
+    remaining: u64,
+}
+
+impl fmt::Debug for HttpStream {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("HttpStream")
+            .field("status", &self.status)
+            .field("content_type", &self.content_type)
+            .finish_non_exhaustive()
+    }
+}
+
+impl HttpStream {
+    fn new(resp: http::Response<ureq::Body>, max_response_bytes: u64) -> HttpStream {
+        let status = resp.status().as_u16();
+        let content_type = resp
+            .headers()
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        let reader = resp
+            .into_body()
+            .into_with_config()
+            .limit(max_response_bytes.saturating_add(1))
+            .reader();
+        HttpStream {
+            status,
+            content_type,
+            reader,
+            max_response_bytes,
+            remaining: max_response_bytes,
+        }
+    }
+
+    /// The HTTP status code.
+    pub fn status(&self) -> u16 {
+        self.status
+    }
+
+    /// The `Content-Type` header, if present and valid text.
+    pub fn content_type(&self) -> Option<&str> {
+        self.content_type.as_deref()
+    }
+}
+
+impl HttpStream {
+    fn read_inner(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        io::Read::read(&mut self.reader, buf).map_err(|e| {
+            let kind = e.kind();
+            match e.into_inner() {
+                Some(inner) => match inner.downcast::<ureq::Error>() {
+                    Ok(u) => io::Error::other(map_ureq(*u, self.max_response_bytes)),
+                    Err(other) => io::Error::new(kind, other),
+                },
+                None => io::Error::from(kind),
+            }
+        })
+    }
+}
+
+impl io::Read for HttpStream {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        if self.remaining == 0 {
+            // At the limit: the body may end here, or it is too large.
+            let mut probe = [0u8; 1];
+            return match self.read_inner(&mut probe)? {
+                0 => Ok(0),
+                _ => Err(io::Error::other(HttpError::ResponseTooLarge {
+                    limit: self.max_response_bytes,
+                })),
+            };
+        }
+        let want = u64::try_from(buf.len())
+            .unwrap_or(u64::MAX)
+            .min(self.remaining);
+        let want = usize::try_from(want).unwrap_or(buf.len());
+        let got = self.read_inner(&mut buf[..want])?;
+        self.remaining = self
+            .remaining
+            .saturating_sub(u64::try_from(got).unwrap_or(u64::MAX));
+        Ok(got)
+    }
+}
+
 fn parse_url(url: &str) -> Result<Uri, HttpError> {
     let uri: Uri = url
         .parse()
@@ -575,12 +670,50 @@ impl LocalhostClient {
         self.request(Method::POST, url, Some((content_type, body)))
     }
 
+    /// `POST url` like [`post`](Self::post), returning as soon as the response headers are in;
+    /// the body is read incrementally from the returned [`HttpStream`] (e.g. a model server's
+    /// newline-delimited JSON token stream), still bounded by `max_response_bytes` in total and
+    /// by the read timeout per read.
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    pub fn post_stream(
+        &self,
+        url: &str,
+        content_type: &str,
+        body: &[u8],
+    ) -> Result<HttpStream, SandboxError> {
+        let resp = self.follow(Method::POST, url, Some((content_type, body)))?;
+        Ok(HttpStream::new(resp, self.max_response_bytes))
+    }
+
+    /// `GET url`, streaming the body (see [`post_stream`](Self::post_stream)).
+    ///
+    /// # Errors
+    /// As [`get`](Self::get).
+    pub fn get_stream(&self, url: &str) -> Result<HttpStream, SandboxError> {
+        let resp = self.follow(Method::GET, url, None)?;
+        Ok(HttpStream::new(resp, self.max_response_bytes))
+    }
+
     fn request(
         &self,
         method: Method,
         url: &str,
         body: Option<(&str, &[u8])>,
     ) -> Result<HttpResponse, SandboxError> {
+        let resp = self.follow(method, url, body)?;
+        self.finish(resp)
+    }
+
+    /// Sends the request and follows redirects (each hop checked); returns the final response
+    /// with its body unread.
+    fn follow(
+        &self,
+        method: Method,
+        url: &str,
+        body: Option<(&str, &[u8])>,
+    ) -> Result<http::Response<ureq::Body>, SandboxError> {
         let first = parse_url(url)?;
         let mut uri = first.clone();
         let mut method = method;
@@ -592,7 +725,7 @@ impl LocalhostClient {
             let status = resp.status().as_u16();
             let is_redirect = matches!(status, 301 | 302 | 303 | 307 | 308);
             if !is_redirect || self.max_redirects == 0 {
-                return self.finish(resp);
+                return Ok(resp);
             }
             if hops >= self.max_redirects {
                 return Err(HttpError::TooManyRedirects {

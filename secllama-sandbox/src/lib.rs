@@ -39,7 +39,7 @@ pub use windows::{WindowsSandbox, cleanup_rules, firewall_check};
 #[cfg(feature = "http")]
 pub use http::{
     DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_READ_TIMEOUT, HostResolver, HttpError, HttpResponse, LocalhostClient,
+    DEFAULT_READ_TIMEOUT, HostResolver, HttpError, HttpResponse, HttpStream, LocalhostClient,
     LocalhostClientBuilder, MAX_REDIRECTS_LIMIT, is_loopback,
 };
 

@@ -406,3 +406,85 @@ fn every_http_error_prints_one_lower_case_line_without_a_trailing_period() {
         assert!(s.chars().next().unwrap().is_lowercase(), "{s}");
     }
 }
+
+fn chunked_ndjson(lines: &[&str]) -> Reply {
+    let mut out = b"HTTP/1.1 200 OK\r\nContent-Type: application/x-ndjson\r\n\
+        Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n"
+        .to_vec();
+    for l in lines {
+        let chunk = format!("{l}\n");
+        out.extend_from_slice(format!("{:x}\r\n{chunk}\r\n", chunk.len()).as_bytes());
+    }
+    out.extend_from_slice(b"0\r\n\r\n");
+    Reply::Raw(out)
+}
+
+#[test]
+fn a_streamed_ndjson_response_is_read_line_by_line() {
+    use std::io::BufRead;
+    let server = serve(1, |_| {
+        chunked_ndjson(&[r#"{"response":"Hel"}"#, r#"{"response":"lo","done":true}"#])
+    });
+    let client = LocalhostClient::builder().build().unwrap();
+    let stream = client
+        .post_stream(&server.url("/api/generate"), "application/json", b"{}")
+        .unwrap();
+    assert_eq!(stream.status(), 200);
+    assert_eq!(stream.content_type(), Some("application/x-ndjson"));
+    let lines: Vec<String> = io::BufReader::new(stream)
+        .lines()
+        .map(Result::unwrap)
+        .collect();
+    assert_eq!(
+        lines,
+        [r#"{"response":"Hel"}"#, r#"{"response":"lo","done":true}"#]
+    );
+    assert!(server.finish()[0].starts_with("POST /api/generate "));
+}
+
+#[test]
+fn a_stream_longer_than_the_limit_fails_with_response_too_large() {
+    use std::io::Read;
+    let long = "x".repeat(300);
+    let server = serve(1, move |_| chunked_ndjson(&[&long, &long]));
+    let client = LocalhostClient::builder()
+        .max_response_bytes(400)
+        .build()
+        .unwrap();
+    let mut stream = client.get_stream(&server.url("/")).unwrap();
+    let mut sink = Vec::new();
+    let err = stream.read_to_end(&mut sink).unwrap_err();
+    let inner = err.get_ref().and_then(|e| e.downcast_ref::<HttpError>());
+    assert!(
+        matches!(inner, Some(HttpError::ResponseTooLarge { limit: 400 })),
+        "{err:?}"
+    );
+    assert!(sink.len() <= 400, "{} bytes delivered", sink.len());
+    server.finish();
+}
+
+#[test]
+fn streaming_refuses_non_loopback_targets_like_buffered_requests() {
+    let client = LocalhostClient::builder().build().unwrap();
+    let err = client.get_stream("http://192.0.2.3:11434/").unwrap_err();
+    assert_eq!(not_loopback(err).1, ip("192.0.2.3"));
+}
+
+#[test]
+fn a_stream_exactly_at_the_limit_is_read_completely() {
+    use std::io::Read;
+    let long = "y".repeat(300);
+    let server = serve(1, move |_| chunked_ndjson(&[&long, &long]));
+    let client = LocalhostClient::builder()
+        .max_response_bytes(602)
+        .build()
+        .unwrap();
+    let mut body = Vec::new();
+    client
+        .get_stream(&server.url("/"))
+        .unwrap()
+        .read_to_end(&mut body)
+        .unwrap();
+    assert_eq!(body.len(), 602);
+    server.finish();
+}
