@@ -194,6 +194,61 @@ mod linux {
         result
     }
 
+    /// `soft/hard` of RLIMIT_CORE, RLIMIT_AS, RLIMIT_CPU, RLIMIT_NOFILE, RLIMIT_NPROC.
+    fn limits() -> Result<String, String> {
+        let mut out = Vec::new();
+        for (name, res) in [
+            ("core", libc::RLIMIT_CORE),
+            ("as", libc::RLIMIT_AS),
+            ("cpu", libc::RLIMIT_CPU),
+            ("nofile", libc::RLIMIT_NOFILE),
+            ("nproc", libc::RLIMIT_NPROC),
+        ] {
+            let mut rl = libc::rlimit {
+                rlim_cur: 0,
+                rlim_max: 0,
+            };
+            // SAFETY: valid out pointer.
+            if unsafe { libc::getrlimit(res, &mut rl) } != 0 {
+                return Err(last().to_string());
+            }
+            let show = |v: libc::rlim_t| {
+                if v == libc::RLIM_INFINITY {
+                    "inf".to_owned()
+                } else {
+                    v.to_string()
+                }
+            };
+            out.push(format!(
+                "{name}={}/{}",
+                show(rl.rlim_cur),
+                show(rl.rlim_max)
+            ));
+        }
+        Ok(out.join(";"))
+    }
+
+    /// Opens /dev/null `n` times (keeping every descriptor) and reports how far it got and the
+    /// highest descriptor number it obtained.
+    fn open_many(n: &str) -> Result<String, String> {
+        let n: usize = n.parse().map_err(|_| "bad-count".to_owned())?;
+        let mut files = Vec::new();
+        for i in 0..n {
+            match std::fs::File::open("/dev/null") {
+                Ok(f) => files.push(f),
+                Err(e) => {
+                    let highest = files.iter().map(std::os::fd::AsRawFd::as_raw_fd).max();
+                    return Err(format!(
+                        "{} after {i} opened, highest fd {}",
+                        errno_of(&e),
+                        highest.unwrap_or(-1)
+                    ));
+                }
+            }
+        }
+        Ok(n.to_string())
+    }
+
     fn ioctl_fionread(path: &str) -> Result<String, String> {
         let f = io(std::fs::File::open(path))?;
         let mut n: libc::c_int = 0;
@@ -299,6 +354,11 @@ mod linux {
             "alloc" => alloc(val),
             "fork" => fork_n(val),
             "ioctl-fionread" => ioctl_fionread(val),
+            "limits" => limits(),
+            "open-many" => open_many(val),
+            "spin" => loop {
+                std::hint::black_box(0u64);
+            },
             _ => Err("unknown-op".into()),
         };
         line(arg, r);
@@ -320,6 +380,7 @@ mod linux {
                 }
                 "--rw" => p = p.read_write(args.next().cloned().unwrap_or_default()),
                 "--nproc" => limits.processes = args.next().and_then(|v| v.parse().ok()),
+                "--cpu" => limits.cpu_seconds = args.next().and_then(|v| v.parse().ok()),
                 "--mem" => limits.address_space = args.next().and_then(|v| v.parse().ok()),
                 _ => {}
             }

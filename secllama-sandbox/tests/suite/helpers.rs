@@ -39,7 +39,8 @@ impl Answers {
         Answers { output, report }
     }
 
-    fn find(&self, op: &str) -> (String, String) {
+    /// The raw (`ok`/`err`, detail) answer for `op`.
+    pub(crate) fn answer(&self, op: &str) -> (String, String) {
         let stdout = String::from_utf8_lossy(&self.output.stdout);
         for line in stdout.lines() {
             let mut parts = line.splitn(3, '\t');
@@ -58,7 +59,7 @@ impl Answers {
 
     /// Asserts that `op` failed with exactly `errno` (a number, or `eai:N`).
     pub(crate) fn assert_err(&self, op: &str, errno: &str) {
-        let (kind, detail) = self.find(op);
+        let (kind, detail) = self.answer(op);
         assert_eq!(
             (kind.as_str(), detail.as_str()),
             ("err", errno),
@@ -68,7 +69,7 @@ impl Answers {
 
     /// Asserts that `op` succeeded and returns its detail.
     pub(crate) fn assert_ok(&self, op: &str) -> String {
-        let (kind, detail) = self.find(op);
+        let (kind, detail) = self.answer(op);
         assert_eq!(kind, "ok", "{op} should have succeeded, got errno {detail}");
         detail
     }

@@ -18,6 +18,59 @@ fn allocating_beyond_the_address_space_limit_fails_with_enomem_and_a_small_one_w
 }
 
 #[test]
+fn core_dumps_are_off_and_every_requested_limit_is_hard() {
+    let policy = SandboxPolicy::new().limits(ResourceLimits {
+        address_space: Some(1 << 30),
+        cpu_seconds: Some(60),
+        open_files: Some(64),
+        processes: Some(100),
+    });
+    let a = run(&policy, &["limits"]);
+    let limits = a.assert_ok("limits");
+    assert!(
+        limits
+            .starts_with("core=0/0;as=1073741824/1073741824;cpu=60/60;nofile=64/64;nproc=100/100"),
+        "{limits}"
+    );
+}
+
+#[test]
+fn opening_more_files_than_the_limit_fails_with_emfile() {
+    let policy = SandboxPolicy::new().limits(ResourceLimits {
+        open_files: Some(16),
+        ..ResourceLimits::default()
+    });
+    let a = run(&policy, &["open-many=32", "read=/usr/lib/os-release"]);
+    // Every descriptor number below 16 gets used, then EMFILE (how many were free depends on
+    // what the probe inherited, the highest number does not).
+    let (kind, detail) = a.answer("open-many=32");
+    assert_eq!(kind, "err");
+    assert!(
+        detail.starts_with("24 after ") && detail.ends_with(" opened, highest fd 15"),
+        "{detail}"
+    );
+    // The descriptors were released when the attempt ended; ordinary work goes on.
+    assert!(a.assert_ok("read=/usr/lib/os-release").contains('='));
+}
+
+#[test]
+fn burning_cpu_past_the_limit_gets_the_process_killed() {
+    let policy = SandboxPolicy::new().limits(ResourceLimits {
+        cpu_seconds: Some(1),
+        ..ResourceLimits::default()
+    });
+    let mut cmd = Command::new(probe_path());
+    cmd.arg("spin");
+    policy.apply_to(&mut cmd).unwrap();
+    let status = cmd.status().unwrap();
+    // Soft = hard: the kernel sends SIGKILL when the hard limit is reached.
+    assert_eq!(
+        std::os::unix::process::ExitStatusExt::signal(&status),
+        Some(libc::SIGKILL)
+    );
+}
+
+#[test]
 fn forking_beyond_the_process_limit_fails_with_eagain() {
     if is_root() {
         // uid 0 is exempt from RLIMIT_NPROC; the report says so...
