@@ -4,10 +4,13 @@ use std::io::{Read, Write};
 use std::os::fd::AsRawFd;
 use std::os::unix::fs::PermissionsExt;
 use std::os::unix::net::UnixStream;
+use std::process::Command;
 
 use secllama_sandbox::SandboxPolicy;
 
-use super::helpers::{EPERM, is_root, op, probe_path, run, run_with, suid_capable_tempdir};
+use super::helpers::{
+    Answers, EPERM, is_root, op, probe_path, run, run_with, suid_capable_tempdir,
+};
 
 #[test]
 fn ptrace_and_signals_aimed_at_the_parent_are_refused_with_eperm() {
@@ -68,6 +71,45 @@ fn a_setuid_root_binary_gives_back_neither_root_nor_capabilities() {
     assert_eq!(
         caps,
         "caps ok euid=0;nnp=1;eff=0000000000000000;prm=0000000000000000"
+    );
+}
+
+#[test]
+fn an_unprivileged_sandboxed_user_cannot_become_root_through_a_setuid_root_binary() {
+    if !is_root() || Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("SKIPPED: needs root (to make a setuid-root copy) and setpriv (util-linux)");
+        return;
+    }
+    let dir = suid_capable_tempdir();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let copy = dir.path().join("setuid-probe");
+    std::fs::copy(probe_path(), &copy).unwrap();
+    std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o4755)).unwrap();
+    let as_nobody = |args: &[&std::ffi::OsStr]| {
+        let mut c = Command::new("setpriv");
+        c.args(["--reuid=65534", "--regid=65534", "--clear-groups", "--"]);
+        c.args(args);
+        Answers::from_output(c.output().unwrap(), None)
+    };
+    let exec = op("exec-status", copy.display());
+    // The control: outside the sandbox the setuid bit works (the file system is not nosuid)...
+    let control = as_nobody(&[probe_path().as_os_str(), exec.as_ref()]);
+    assert!(
+        control.assert_ok(&exec).starts_with("caps ok euid=0;"),
+        "{control:?}"
+    );
+    // ...inside, no_new_privs makes execve ignore it.
+    let a = as_nobody(&[
+        probe_path().as_os_str(),
+        "--launch".as_ref(),
+        "--ro".as_ref(),
+        dir.path().as_os_str(),
+        "--".as_ref(),
+        exec.as_ref(),
+    ]);
+    assert_eq!(
+        a.assert_ok(&exec),
+        "caps ok euid=65534;nnp=1;eff=0000000000000000;prm=0000000000000000"
     );
 }
 
