@@ -465,3 +465,49 @@ pub(crate) fn enforce_current_process(
     report.emit_audit_events();
     Ok(report)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_program_is_resolved_through_path_or_the_commands_directory() {
+        let sh = resolve_program(&Command::new("sh")).unwrap();
+        assert!(sh.is_absolute() && sh.is_file(), "{}", sh.display());
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("tool"), b"").unwrap();
+        let mut cmd = Command::new("./tool");
+        cmd.current_dir(dir.path());
+        assert_eq!(
+            resolve_program(&cmd).unwrap(),
+            dir.path().join("tool").canonicalize().unwrap()
+        );
+        assert_eq!(resolve_program(&Command::new("/nonexistent/x")), None);
+    }
+
+    #[test]
+    fn the_environment_keeps_only_allowed_names_preferring_the_commands_own_values() {
+        let policy = SandboxPolicy::new().allow_env("SECLLAMA_UNIT_KEEP");
+        let mut cmd = Command::new("x");
+        cmd.env("SECLLAMA_UNIT_KEEP", "mine")
+            .env("SECLLAMA_UNIT_DROP", "secret")
+            .env_remove("LANG")
+            .env("PATH", "/bin");
+        restrict_env(&policy, &mut cmd);
+        let mut envs: Vec<_> = cmd
+            .get_envs()
+            .map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned())))
+            .collect();
+        envs.sort();
+        let lc_all = std::env::var_os("LC_ALL");
+        let mut expected = vec![
+            ("PATH".into(), Some("/bin".into())),
+            ("SECLLAMA_UNIT_KEEP".into(), Some("mine".into())),
+        ];
+        if let Some(v) = lc_all {
+            expected.push(("LC_ALL".into(), Some(v)));
+        }
+        expected.sort();
+        assert_eq!(envs, expected);
+    }
+}
