@@ -21,15 +21,20 @@ pub(crate) fn cipher(key: &[u8; KEY_LEN]) -> Box<Cipher> {
 }
 
 /// GCM's associated data is `header || caller_aad`. Every header has a length fixed by its
-/// leading format byte, so the split point is unambiguous without a length prefix.
-fn with_header<'a>(header: &'a [u8], aad: &[u8], scratch: &'a mut Vec<u8>) -> &'a [u8] {
+/// leading format byte, so the split point is unambiguous without a length prefix. Short
+/// concatenations are built on the stack (no allocation per seal/open).
+fn with_header<R>(header: &[u8], aad: &[u8], f: impl FnOnce(&[u8]) -> R) -> R {
+    const STACK: usize = 256;
+    let len = header.len() + aad.len();
     if aad.is_empty() {
-        header
+        f(header)
+    } else if len <= STACK {
+        let mut buf = [0u8; STACK];
+        buf[..header.len()].copy_from_slice(header);
+        buf[header.len()..len].copy_from_slice(aad);
+        f(&buf[..len])
     } else {
-        scratch.reserve_exact(header.len() + aad.len());
-        scratch.extend_from_slice(header);
-        scratch.extend_from_slice(aad);
-        scratch
+        f(&[header, aad].concat())
     }
 }
 
@@ -45,11 +50,10 @@ pub(crate) fn seal_into(
 ) -> Result<(), CryptoError> {
     let start = out.len();
     out.extend_from_slice(plaintext);
-    let mut scratch = Vec::new();
-    let ad = with_header(header, aad, &mut scratch);
-    let tag = cipher
-        .encrypt_inout_detached(nonce.into(), ad, out[start..].as_mut().into())
-        .map_err(|_| too_large(plaintext.len()))?;
+    let tag = with_header(header, aad, |ad| {
+        cipher.encrypt_inout_detached(nonce.into(), ad, out[start..].as_mut().into())
+    })
+    .map_err(|_| too_large(plaintext.len()))?;
     out.extend_from_slice(&tag);
     Ok(())
 }
@@ -71,11 +75,10 @@ pub(crate) fn open(
     let tag = Tag::<aes_gcm::aead::consts::U16>::try_from(tag)
         .map_err(|_| CryptoError::Malformed("tag length"))?;
     let mut out = Zeroizing::new(Vec::from(ct));
-    let mut scratch = Vec::new();
-    let ad = with_header(header, aad, &mut scratch);
-    cipher
-        .decrypt_inout_detached(nonce.into(), ad, out.as_mut_slice().into(), &tag)
-        .map_err(|_| CryptoError::AuthenticationFailed)?;
+    with_header(header, aad, |ad| {
+        cipher.decrypt_inout_detached(nonce.into(), ad, out.as_mut_slice().into(), &tag)
+    })
+    .map_err(|_| CryptoError::AuthenticationFailed)?;
     Ok(out)
 }
 

@@ -1,13 +1,4 @@
-//! AES-256-GCM keysets, sealed envelopes and password sealing for SecLlama.
-//!
-//! - [`Keyset`]: Tink-style keys (random non-zero `u32` ids, `Enabled`/`Disabled`/`Destroyed`,
-//!   one primary) sealing envelope v1: `0x01 | key_id u32 BE | nonce[12] | ciphertext |
-//!   tag[16]` ([`ENVELOPE_OVERHEAD`] = 33 bytes). The header is authenticated together with the
-//!   caller's associated data; the key is chosen by id, never by trial decryption.
-//! - [`password`]: the same AEAD under a PBKDF2-HMAC-SHA256 key (600,000 iterations by default).
-//! - [`message`]: any `serde` value sealed as JSON, e.g. a [`message::ChatMessage`] with images.
-//!
-//! Byte layouts are in `FORMAT.md`. Key material is zeroized on drop and never printed.
+#![doc = include_str!("../README.md")]
 #![forbid(unsafe_code)]
 
 mod aead;
@@ -25,6 +16,8 @@ pub use keyset::{
     ENVELOPE_OVERHEAD, KeyEntry, KeyId, KeyInfo, KeyStatus, Keyset, MAX_KEYS, MAX_KEYSET_LEN,
     MAX_SEALS_PER_KEY,
 };
+/// The wrapper `open` returns: the plaintext is wiped when it is dropped.
+pub use zeroize::Zeroizing;
 
 /// Entry points for fuzz targets and known-answer tests. Not a stable API: nothing here is
 /// needed to use the crate, and the chosen-nonce functions are unsafe to use for real data

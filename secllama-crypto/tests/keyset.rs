@@ -332,3 +332,50 @@ fn a_keyset_refuses_to_grow_past_max_keys() {
     assert_eq!(bytes.len(), secllama_crypto::MAX_KEYSET_LEN);
     assert_eq!(Keyset::from_bytes(&bytes).unwrap().keys().len(), MAX_KEYS);
 }
+
+#[test]
+fn keyset_and_key_can_be_shared_between_threads() {
+    fn assert_send_sync<T: Send + Sync>() {}
+    assert_send_sync::<Keyset>();
+    assert_send_sync::<Key>();
+    let ks = std::sync::Arc::new(Keyset::generate());
+    let handles: Vec<_> = (0..4)
+        .map(|i| {
+            let ks = ks.clone();
+            std::thread::spawn(move || {
+                for _ in 0..100 {
+                    let env = ks.seal(&[i], b"").unwrap();
+                    assert_eq!(ks.open(&env, b"").unwrap().as_slice(), &[i]);
+                }
+            })
+        })
+        .collect();
+    for h in handles {
+        h.join().unwrap();
+    }
+    assert_eq!(ks.seal_count(ks.primary_id()), Some(400));
+}
+
+#[test]
+fn long_and_short_aad_are_both_bound() {
+    let ks = Keyset::generate();
+    for len in [1usize, 238, 239, 240, 1000, 100_000] {
+        let aad = vec![0xA5u8; len];
+        let env = ks.seal(b"x", &aad).unwrap();
+        assert_eq!(
+            ks.open(&env, &aad).unwrap().as_slice(),
+            b"x",
+            "aad length {len}"
+        );
+        let mut other = aad.clone();
+        other[len - 1] ^= 1;
+        assert_eq!(
+            ks.open(&env, &other).unwrap_err(),
+            CryptoError::AuthenticationFailed
+        );
+        assert_eq!(
+            ks.open(&env, &aad[..len - 1]).unwrap_err(),
+            CryptoError::AuthenticationFailed
+        );
+    }
+}
