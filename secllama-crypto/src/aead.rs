@@ -82,6 +82,30 @@ pub(crate) fn open(
     Ok(out)
 }
 
+/// Verifies and decrypts `ct_and_tag` in place; returns the plaintext part (the tag bytes are
+/// left as they were). On failure the buffer is unchanged: the tag is checked before any byte
+/// is decrypted.
+pub(crate) fn open_in_place<'b>(
+    cipher: &Cipher,
+    nonce: &[u8; NONCE_LEN],
+    header: &[u8],
+    aad: &[u8],
+    ct_and_tag: &'b mut [u8],
+) -> Result<&'b [u8], CryptoError> {
+    let ct_len = ct_and_tag
+        .len()
+        .checked_sub(TAG_LEN)
+        .ok_or(CryptoError::Malformed("shorter than an authentication tag"))?;
+    let (ct, tag) = ct_and_tag.split_at_mut(ct_len);
+    let tag = Tag::<aes_gcm::aead::consts::U16>::try_from(&*tag)
+        .map_err(|_| CryptoError::Malformed("tag length"))?;
+    with_header(header, aad, |ad| {
+        cipher.decrypt_inout_detached(nonce.into(), ad, (&mut *ct).into(), &tag)
+    })
+    .map_err(|_| CryptoError::AuthenticationFailed)?;
+    Ok(ct)
+}
+
 /// Largest plaintext one envelope may carry (GCM's limit, `2^36 - 32` bytes).
 pub(crate) const MAX_PLAINTEXT: u64 = aes_gcm::P_MAX;
 

@@ -310,18 +310,7 @@ impl Keyset {
     /// one named in the header; a disabled, destroyed or unknown id is reported as such.
     pub fn open(&self, envelope: &[u8], aad: &[u8]) -> Result<Zeroizing<Vec<u8>>, CryptoError> {
         let (header, body) = envelope::parse(envelope)?;
-        let slot = self
-            .slot(header.key_id)
-            .ok_or(CryptoError::UnknownKey(header.key_id))?;
-        match slot.status {
-            KeyStatus::Enabled => {}
-            KeyStatus::Disabled => return Err(CryptoError::KeyDisabled(slot.id)),
-            KeyStatus::Destroyed => return Err(CryptoError::KeyDestroyed(slot.id)),
-        }
-        let (_, cipher) = slot
-            .material
-            .as_ref()
-            .ok_or(CryptoError::KeyDestroyed(slot.id))?;
+        let cipher = self.opening_cipher(header.key_id)?;
         aead::open(
             cipher,
             &header.nonce,
@@ -329,6 +318,35 @@ impl Keyset {
             aad,
             body,
         )
+    }
+
+    /// Like [`open`](Keyset::open), but decrypts inside `envelope` and returns the plaintext as
+    /// a slice of it: no allocation, no copy. The caller owns the buffer and should wipe it
+    /// when done (e.g. keep it in a `Zeroizing`). On any error the buffer is left unchanged;
+    /// no unauthenticated plaintext is ever written into it.
+    pub fn open_in_place<'b>(
+        &self,
+        envelope: &'b mut [u8],
+        aad: &[u8],
+    ) -> Result<&'b [u8], CryptoError> {
+        let (header, _) = envelope::parse(envelope)?;
+        let cipher = self.opening_cipher(header.key_id)?;
+        let (head, body) = envelope.split_at_mut(ENVELOPE_HEADER_LEN);
+        aead::open_in_place(cipher, &header.nonce, head, aad, body)
+    }
+
+    fn opening_cipher(&self, id: KeyId) -> Result<&Cipher, CryptoError> {
+        let slot = self.slot(id).ok_or(CryptoError::UnknownKey(id))?;
+        match slot.status {
+            KeyStatus::Enabled => {}
+            KeyStatus::Disabled => return Err(CryptoError::KeyDisabled(id)),
+            KeyStatus::Destroyed => return Err(CryptoError::KeyDestroyed(id)),
+        }
+        let (_, cipher) = slot
+            .material
+            .as_ref()
+            .ok_or(CryptoError::KeyDestroyed(id))?;
+        Ok(cipher)
     }
 
     /// Public facts about every key, in creation order.

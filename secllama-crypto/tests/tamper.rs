@@ -187,3 +187,41 @@ fn every_truncation_of_a_password_envelope_is_rejected() {
         );
     }
 }
+
+#[test]
+fn open_in_place_agrees_with_open_and_leaves_a_rejected_buffer_unchanged() {
+    let ks = Keyset::generate();
+    let env = ks.seal(PLAINTEXT, AAD).unwrap();
+    let mut buf = env.clone();
+    assert_eq!(ks.open_in_place(&mut buf, AAD).unwrap(), PLAINTEXT);
+    for byte in 0..env.len() {
+        for bit in 0..8 {
+            let mut bad = env.clone();
+            bad[byte] ^= 1 << bit;
+            let before = bad.clone();
+            let want = ks.open(&bad, AAD).unwrap_err();
+            assert_eq!(
+                ks.open_in_place(&mut bad, AAD).unwrap_err(),
+                want,
+                "byte {byte}"
+            );
+            assert_eq!(bad, before, "byte {byte} bit {bit}: buffer changed");
+        }
+    }
+    for len in 0..env.len() {
+        let mut cut = env[..len].to_vec();
+        let want = ks.open(&cut, AAD).unwrap_err();
+        assert_eq!(
+            ks.open_in_place(&mut cut, AAD).unwrap_err(),
+            want,
+            "length {len}"
+        );
+        assert_eq!(cut, env[..len]);
+    }
+    let mut wrong_aad = env.clone();
+    assert_eq!(
+        ks.open_in_place(&mut wrong_aad, b"other").unwrap_err(),
+        CryptoError::AuthenticationFailed
+    );
+    assert_eq!(wrong_aad, env);
+}
