@@ -9,7 +9,8 @@
 //! The integration tests run it under `SandboxPolicy::apply_to` and assert the exact outcome
 //! of each line. Operations (`op` or `op=ARG`): `status`, `env`, `read=PATH`, `write=PATH`,
 //! `tcp-connect=ADDR`, `udp-send=ADDR`, `socket=inet|inet6|packet|netlink|unix`, `dns=NAME`,
-//! `abstract-connect=NAME`, `socketpair-fd=FD`, `ptrace-parent`, `kill-parent`, `io-uring`,
+//! `abstract-connect=NAME`, `unix-connect=PATH`, `dgram-sendto=PATH`, `socketpair=stream|dgram`,
+//! `socketpair-fd=FD`, `ptrace-parent`, `kill-parent`, `io-uring`,
 //! `keyctl`, `mount`, `unshare`, `exec-status=PATH`, `alloc=BYTES`, `fork=N`,
 //! `ioctl-fionread=PATH`.
 //!
@@ -126,6 +127,34 @@ mod linux {
     fn abstract_connect(name: &str) -> Result<String, String> {
         let addr = io(SocketAddr::from_abstract_name(name.as_bytes()))?;
         io(UnixStream::connect_addr(&addr)).map(|_| "connected".into())
+    }
+
+    /// A new socketpair of type `stream` or `dgram`.
+    fn socketpair_new(kind: &str) -> Result<String, String> {
+        let ty = match kind {
+            "stream" => libc::SOCK_STREAM,
+            "dgram" => libc::SOCK_DGRAM,
+            _ => return Err("unknown-type".into()),
+        };
+        let mut fds = [0; 2];
+        // SAFETY: fds has room for the two descriptors.
+        if unsafe { libc::socketpair(libc::AF_UNIX, ty | libc::SOCK_CLOEXEC, 0, fds.as_mut_ptr()) }
+            != 0
+        {
+            return Err(last().to_string());
+        }
+        // SAFETY: closing the two descriptors just created.
+        unsafe {
+            libc::close(fds[0]);
+            libc::close(fds[1]);
+        }
+        Ok("created".into())
+    }
+
+    /// Sends a datagram to the pathname socket `path` from one end of a new datagram pair.
+    fn dgram_sendto(path: &str) -> Result<String, String> {
+        let (a, _b) = io(std::os::unix::net::UnixDatagram::pair())?;
+        io(a.send_to(b"probe", path)).map(|n| n.to_string())
     }
 
     fn socketpair(fd: &str) -> Result<String, String> {
@@ -342,6 +371,9 @@ mod linux {
             "socket" => socket(val),
             "dns" => dns(val),
             "abstract-connect" => abstract_connect(val),
+            "unix-connect" => io(UnixStream::connect(val)).map(|_| "connected".into()),
+            "dgram-sendto" => dgram_sendto(val),
+            "socketpair" => socketpair_new(val),
             "socketpair-fd" => socketpair(val),
             "ptrace-parent" => raw_call(op),
             "kill-parent" => raw_call(op),

@@ -34,6 +34,16 @@ pub enum When {
         /// The one allowed value.
         value: u64,
     },
+    /// When the 32-bit argument `arg`, masked with `mask`, equals `value` (e.g. a socket
+    /// type).
+    ArgMasked {
+        /// Argument index.
+        arg: u8,
+        /// The mask.
+        mask: u64,
+        /// The value after masking.
+        value: u64,
+    },
     /// When the 32-bit argument `arg` has every bit of `mask` set (e.g. a namespace flag).
     ArgHasBits {
         /// Argument index.
@@ -82,6 +92,10 @@ pub const CLONE_NAMESPACE_FLAGS: [(&str, libc::c_int); 7] = [
     ("CLONE_NEWNET", libc::CLONE_NEWNET),
 ];
 
+/// The socket type bits of `socket`/`socketpair`'s type argument (the rest are flags such as
+/// `SOCK_CLOEXEC`).
+const SOCK_TYPE_MASK: u64 = 0xf;
+
 /// `TIOCSTI` (same number on every architecture we build for).
 const TIOCSTI: u64 = 0x5412;
 /// `TIOCLINUX`.
@@ -92,10 +106,18 @@ const TIOCLINUX: u64 = 0x541C;
 pub fn deny_table() -> Vec<DenyRule> {
     let af_unix = libc::AF_UNIX as u64;
     let mut t = vec![
-        // Network: only unix sockets (the inherited socketpair) may exist.
+        // Network. No new socket of any family, not even AF_UNIX: a fresh unix socket could
+        // connect to a pathname socket (the D-Bus session bus and with it the Secret Service,
+        // an SSH or GPG agent), and Landlock mediates those only from ABI 9. The runner's one
+        // socket is the inherited socketpair.
+        always("socket", libc::SYS_socket),
+        // socketpair: AF_UNIX only, and not SOCK_DGRAM: a datagram socket from a pair can still
+        // `sendto` or re-`connect` to any pathname datagram socket (journald, syslog, a
+        // service manager's notify socket). Stream and seqpacket pairs stay connected to each
+        // other.
         DenyRule {
-            name: "socket",
-            nr: libc::SYS_socket,
+            name: "socketpair",
+            nr: libc::SYS_socketpair,
             when: When::ArgNe {
                 arg: 0,
                 value: af_unix,
@@ -104,9 +126,10 @@ pub fn deny_table() -> Vec<DenyRule> {
         DenyRule {
             name: "socketpair",
             nr: libc::SYS_socketpair,
-            when: When::ArgNe {
-                arg: 0,
-                value: af_unix,
+            when: When::ArgMasked {
+                arg: 1,
+                mask: SOCK_TYPE_MASK,
+                value: libc::SOCK_DGRAM as u64,
             },
         },
         // Kernel attack surface that a model runtime never needs.
@@ -233,6 +256,9 @@ pub fn compile(table: &[DenyRule], errno: i32) -> Result<BpfProgram, SandboxErro
             }
             When::ArgEq { arg, value } => {
                 entry.push(rule(vec![cond(SeccompCmpOp::Eq, arg, value)?])?)
+            }
+            When::ArgMasked { arg, mask, value } => {
+                entry.push(rule(vec![cond(SeccompCmpOp::MaskedEq(mask), arg, value)?])?)
             }
             When::ArgHasBits { arg, mask } => {
                 entry.push(rule(vec![cond(SeccompCmpOp::MaskedEq(mask), arg, mask)?])?)
@@ -408,8 +434,11 @@ mod tests {
     }
 
     #[test]
-    fn sockets_other_than_unix_are_denied_with_eperm_and_unix_sockets_pass() {
+    fn every_new_socket_is_denied_and_only_unix_stream_socketpairs_pass() {
+        let stream_cloexec = (libc::SOCK_STREAM | libc::SOCK_CLOEXEC) as u64;
+        let dgram_cloexec = (libc::SOCK_DGRAM | libc::SOCK_CLOEXEC) as u64;
         for family in [
+            libc::AF_UNIX,
             libc::AF_INET,
             libc::AF_INET6,
             libc::AF_PACKET,
@@ -417,21 +446,37 @@ mod tests {
             libc::AF_VSOCK,
         ] {
             assert_eq!(
-                deny(libc::SYS_socket, [family as u64, 1, 0, 0, 0, 0]),
-                EPERM_RET
-            );
-            assert_eq!(
-                deny(libc::SYS_socketpair, [family as u64, 1, 0, 0, 0, 0]),
+                deny(
+                    libc::SYS_socket,
+                    [family as u64, stream_cloexec, 0, 0, 0, 0]
+                ),
                 EPERM_RET
             );
         }
+        for family in [libc::AF_INET, libc::AF_INET6, libc::AF_NETLINK] {
+            assert_eq!(
+                deny(
+                    libc::SYS_socketpair,
+                    [family as u64, stream_cloexec, 0, 0, 0, 0]
+                ),
+                EPERM_RET
+            );
+        }
+        let unix = libc::AF_UNIX as u64;
         assert_eq!(
-            deny(libc::SYS_socket, [libc::AF_UNIX as u64, 1, 0, 0, 0, 0]),
+            deny(libc::SYS_socketpair, [unix, stream_cloexec, 0, 0, 0, 0]),
             SECCOMP_RET_ALLOW
         );
         assert_eq!(
-            deny(libc::SYS_socketpair, [libc::AF_UNIX as u64, 1, 0, 0, 0, 0]),
+            deny(
+                libc::SYS_socketpair,
+                [unix, libc::SOCK_SEQPACKET as u64, 0, 0, 0, 0]
+            ),
             SECCOMP_RET_ALLOW
+        );
+        assert_eq!(
+            deny(libc::SYS_socketpair, [unix, dgram_cloexec, 0, 0, 0, 0]),
+            EPERM_RET
         );
     }
 

@@ -3,11 +3,12 @@
 use std::io::ErrorKind;
 use std::net::{TcpListener, UdpSocket};
 use std::os::linux::net::SocketAddrExt;
-use std::os::unix::net::{SocketAddr, UnixListener};
+use std::os::unix::fs::PermissionsExt;
+use std::os::unix::net::{SocketAddr, UnixDatagram, UnixListener, UnixStream};
 
 use secllama_sandbox::{Layer, SandboxPolicy, Strictness};
 
-use super::helpers::{EACCES, EPERM, op, run};
+use super::helpers::{EACCES, EPERM, op, run, tempdir};
 
 #[test]
 fn tcp_connect_to_a_listener_on_the_hosts_loopback_is_refused_with_eperm() {
@@ -29,7 +30,7 @@ fn tcp_connect_to_a_listener_on_the_hosts_loopback_is_refused_with_eperm() {
 }
 
 #[test]
-fn sockets_of_every_family_but_unix_are_refused_with_eperm() {
+fn new_sockets_of_every_family_and_datagram_socketpairs_are_refused_with_eperm() {
     let a = run(
         &SandboxPolicy::new(),
         &[
@@ -38,12 +39,16 @@ fn sockets_of_every_family_but_unix_are_refused_with_eperm() {
             "socket=packet",
             "socket=netlink",
             "socket=unix",
+            "socketpair=stream",
+            "socketpair=dgram",
         ],
     );
-    for family in ["inet", "inet6", "packet", "netlink"] {
+    for family in ["inet", "inet6", "packet", "netlink", "unix"] {
         a.assert_err(&format!("socket={family}"), EPERM);
     }
-    assert_eq!(a.assert_ok("socket=unix"), "created");
+    // A connected stream pair reaches nothing but itself; a datagram pair could send anywhere.
+    assert_eq!(a.assert_ok("socketpair=stream"), "created");
+    a.assert_err("socketpair=dgram", EPERM);
 }
 
 #[test]
@@ -90,9 +95,44 @@ fn an_abstract_unix_socket_of_the_host_is_unreachable() {
     listener.set_nonblocking(true).unwrap();
     let connect = op("abstract-connect", &name);
     let a = run(&SandboxPolicy::new(), &[&connect]);
-    // Abstract names live in the network namespace: the sandbox's has no such name.
-    a.assert_err(&connect, "111"); // ECONNREFUSED
+    a.assert_err(&connect, EPERM); // no new socket at all
     assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
+}
+
+#[test]
+fn a_pathname_unix_socket_of_the_host_like_the_session_bus_is_unreachable() {
+    // Landlock before ABI 9 does not mediate connecting to a pathname socket, and the path walk
+    // needs no read right: the socket itself must not be creatable.
+    let dir = tempdir();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o777)).unwrap();
+    let stream_path = dir.path().join("bus");
+    let listener = UnixListener::bind(&stream_path).unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let dgram_path = dir.path().join("log");
+    let receiver = UnixDatagram::bind(&dgram_path).unwrap();
+    receiver.set_nonblocking(true).unwrap();
+    for p in [&stream_path, &dgram_path] {
+        std::fs::set_permissions(p, std::fs::Permissions::from_mode(0o777)).unwrap();
+    }
+    // The control: reachable from outside the sandbox.
+    drop(UnixStream::connect(&stream_path).unwrap());
+    let _ = listener.accept().unwrap();
+
+    let (connect, send) = (
+        op("unix-connect", stream_path.display()),
+        op("dgram-sendto", dgram_path.display()),
+    );
+    let a = run(
+        &SandboxPolicy::new().read_write(dir.path()),
+        &[&connect, &send],
+    );
+    a.assert_err(&connect, EPERM);
+    a.assert_err(&send, EPERM);
+    assert_eq!(listener.accept().unwrap_err().kind(), ErrorKind::WouldBlock);
+    assert_eq!(
+        receiver.recv(&mut [0u8; 8]).unwrap_err().kind(),
+        ErrorKind::WouldBlock
+    );
 }
 
 // Defence in depth: each network layer holds on its own. The test-only switch removes the
@@ -123,11 +163,25 @@ fn with_seccomp_and_landlock_off_the_network_namespace_alone_leaves_nothing_to_r
 }
 
 #[test]
-fn with_the_network_namespace_off_landlock_scoping_alone_refuses_the_abstract_socket() {
+fn with_seccomp_off_the_network_namespace_alone_hides_the_abstract_socket() {
+    let (_listener, name) = abstract_listener("netns");
+    let connect = op("abstract-connect", &name);
+    let policy = SandboxPolicy::new()
+        .strictness(Strictness::BestEffort)
+        .simulate_unavailable(Layer::Seccomp)
+        .simulate_unavailable(Layer::LandlockFilesystem);
+    let a = run(&policy, &[&connect]);
+    // Abstract names live in the network namespace: the sandbox's has no such name.
+    a.assert_err(&connect, "111"); // ECONNREFUSED
+}
+
+#[test]
+fn with_seccomp_and_the_namespaces_off_landlock_scoping_alone_refuses_the_abstract_socket() {
     let (_listener, name) = abstract_listener("scope");
     let connect = op("abstract-connect", &name);
     let policy = SandboxPolicy::new()
         .strictness(Strictness::BestEffort)
+        .simulate_unavailable(Layer::Seccomp)
         .simulate_unavailable(Layer::NetworkNamespace)
         .simulate_unavailable(Layer::UserNamespace);
     let a = run(&policy, &[&connect]);
