@@ -10,7 +10,7 @@
 //! of each line. Operations (`op` or `op=ARG`): `status`, `env`, `read=PATH`, `write=PATH`,
 //! `tcp-connect=ADDR`, `udp-send=ADDR`, `socket=inet|inet6|packet|netlink|unix`, `dns=NAME`,
 //! `abstract-connect=NAME`, `unix-connect=PATH`, `dgram-sendto=PATH`, `socketpair=stream|dgram`,
-//! `socketpair-fd=FD`, `ptrace-parent`, `kill-parent`, `io-uring`,
+//! `socketpair-fd=FD`, `link=SRC:DST`, `rename=SRC:DST`, `ptrace-parent`, `kill-parent`, `io-uring`,
 //! `keyctl`, `mount`, `unshare`, `exec-status=PATH`, `alloc=BYTES`, `fork=N`,
 //! `ioctl-fionread=PATH`.
 //!
@@ -127,6 +127,14 @@ mod linux {
     fn abstract_connect(name: &str) -> Result<String, String> {
         let addr = io(SocketAddr::from_abstract_name(name.as_bytes()))?;
         io(UnixStream::connect_addr(&addr)).map(|_| "connected".into())
+    }
+
+    /// Runs `f(SRC, DST)` for an argument `SRC:DST`.
+    fn two_paths(val: &str, f: impl Fn(&str, &str) -> io::Result<()>) -> Result<String, String> {
+        let (a, b) = val
+            .split_once(':')
+            .ok_or_else(|| "want SRC:DST".to_owned())?;
+        io(f(a, b)).map(|()| "done".into())
     }
 
     /// A new socketpair of type `stream` or `dgram`.
@@ -371,6 +379,8 @@ mod linux {
             "socket" => socket(val),
             "dns" => dns(val),
             "abstract-connect" => abstract_connect(val),
+            "link" => two_paths(val, |a, b| std::fs::hard_link(a, b)),
+            "rename" => two_paths(val, |a, b| std::fs::rename(a, b)),
             "unix-connect" => io(UnixStream::connect(val)).map(|_| "connected".into()),
             "dgram-sendto" => dgram_sendto(val),
             "socketpair" => socketpair_new(val),

@@ -143,6 +143,8 @@ pub fn deny_table() -> Vec<DenyRule> {
         always("ptrace", libc::SYS_ptrace),
         always("process_vm_readv", libc::SYS_process_vm_readv),
         always("process_vm_writev", libc::SYS_process_vm_writev),
+        always("pidfd_getfd", libc::SYS_pidfd_getfd),
+        always("process_madvise", libc::SYS_process_madvise),
         // The kernel keyring (where keystores keep keys).
         always("keyctl", libc::SYS_keyctl),
         always("add_key", libc::SYS_add_key),

@@ -92,6 +92,43 @@ fn a_symlink_in_an_allowed_dir_pointing_outside_does_not_lead_to_the_target() {
 }
 
 #[test]
+fn magic_links_hard_links_and_renames_do_not_smuggle_a_file_in() {
+    let outside = tempdir();
+    let secret = outside.path().join("secret.txt");
+    std::fs::write(&secret, "top secret").unwrap();
+    let rw = tempdir();
+    let (link_dst, move_dst) = (rw.path().join("linked"), rw.path().join("moved"));
+    let via_cwd = "read=/proc/self/cwd/secret.txt".to_owned();
+    let link = op(
+        "link",
+        format!("{}:{}", secret.display(), link_dst.display()),
+    );
+    let rename = op(
+        "rename",
+        format!("{}:{}", secret.display(), move_dst.display()),
+    );
+    let a = super::helpers::run_with(
+        &SandboxPolicy::new().read_write(rw.path()),
+        &[
+            via_cwd.clone(),
+            "read=/proc/self/root/etc/shadow".to_owned(),
+            link.clone(),
+            rename.clone(),
+        ],
+        |cmd| {
+            cmd.current_dir(outside.path());
+        },
+    );
+    // The magic links resolve to the real file, which Landlock judges by its real place.
+    a.assert_err(&via_cwd, EACCES);
+    a.assert_err("read=/proc/self/root/etc/shadow", EACCES);
+    // Linking would give the file the rights of the read-write dir: Landlock answers EXDEV.
+    a.assert_err(&link, "18");
+    a.assert_err(&rename, EACCES);
+    assert!(!link_dst.exists() && !move_dst.exists() && secret.exists());
+}
+
+#[test]
 fn other_processes_proc_entries_are_unreadable_but_the_probes_own_are_readable() {
     let parent = format!("read=/proc/{}/status", std::process::id());
     let a = run(
