@@ -105,6 +105,35 @@ fn key_status_without_a_session_bus_fails_with_the_no_backend_hint() {
 }
 
 #[test]
+fn key_status_with_a_dead_session_bus_fails_with_the_no_backend_hint() {
+    let out = secllama()
+        .args(["key", "status"])
+        .env(
+            "DBUS_SESSION_BUS_ADDRESS",
+            "unix:path=/nonexistent/secllama-test-bus",
+        )
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert!(
+        stderr.starts_with("secllama: no usable keychain backend (tried secret-service: "),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("/nonexistent/secllama-test-bus"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.ends_with(
+            "no Secret Service on the session bus: start gnome-keyring-daemon (or another \
+             Secret Service) in a D-Bus session, or set SECLLAMA_KEYSTORE=keyutils\n"
+        ),
+        "{stderr}"
+    );
+}
+
+#[test]
 fn an_unknown_backend_is_a_usage_error_naming_the_real_ones() {
     let out = run(&["key", "status", "--backend", "file"]);
     assert_eq!(out.code, Some(2));
