@@ -385,7 +385,7 @@ impl Keystore {
 
     /// Generates and stores a keyset; the exclusive lock must be held and no index exist.
     fn create_locked(&self) -> Result<Keyset, KeystoreError> {
-        let keyset = Keyset::generate();
+        let keyset = Keyset::try_generate()?;
         let index = index_of(&keyset);
         for e in keyset.entries() {
             if let Some(key) = &e.key {
