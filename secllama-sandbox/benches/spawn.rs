@@ -37,6 +37,13 @@ fn spawn(c: &mut Criterion) {
             black_box(ok && status.map(|s| s.success()).unwrap_or(false))
         })
     });
+    // What apply_to costs in the parent alone (Landlock ruleset, paths, report), no spawn.
+    group.bench_function("prepare_only", |b| {
+        b.iter(|| {
+            let mut cmd = Command::new(program);
+            black_box(policy.apply_to(&mut cmd).is_ok())
+        })
+    });
     group.finish();
 }
 

@@ -13,6 +13,7 @@
 
 use std::collections::BTreeMap;
 use std::io;
+use std::sync::{Arc, OnceLock};
 
 use seccompiler::{
     BpfProgram, SeccompAction, SeccompCmpArgLen, SeccompCmpOp, SeccompCondition, SeccompFilter,
@@ -315,18 +316,26 @@ pub fn arch_guard() -> BpfProgram {
 
 /// The three compiled programs, in installation order.
 pub(super) struct Prepared {
-    programs: [BpfProgram; 3],
+    programs: Arc<[BpfProgram; 3]>,
 }
+
+/// The programs depend on nothing but the architecture: compiled once per process.
+static PROGRAMS: OnceLock<Arc<[BpfProgram; 3]>> = OnceLock::new();
 
 impl Prepared {
     pub(super) fn new() -> Result<Self, SandboxError> {
-        Ok(Prepared {
-            programs: [
-                compile(&deny_table(), libc::EPERM)?,
-                compile(&enosys_table(), libc::ENOSYS)?,
-                arch_guard(),
-            ],
-        })
+        if let Some(programs) = PROGRAMS.get() {
+            return Ok(Prepared {
+                programs: Arc::clone(programs),
+            });
+        }
+        let programs = Arc::new([
+            compile(&deny_table(), libc::EPERM)?,
+            compile(&enosys_table(), libc::ENOSYS)?,
+            arch_guard(),
+        ]);
+        let _ = PROGRAMS.set(Arc::clone(&programs));
+        Ok(Prepared { programs })
     }
 
     /// Installs the programs. `all_threads` adds `SECCOMP_FILTER_FLAG_TSYNC` (for a running
@@ -338,7 +347,7 @@ impl Prepared {
         } else {
             0
         };
-        for p in &self.programs {
+        for p in self.programs.iter() {
             let len =
                 u16::try_from(p.len()).map_err(|_| io::Error::from_raw_os_error(libc::E2BIG))?;
             let prog = libc::sock_fprog {
