@@ -27,6 +27,30 @@ pub(crate) fn is_root() -> bool {
     unsafe { libc::geteuid() == 0 }
 }
 
+/// Whether `setpriv` exists and uid 65534 can execute the probe (it cannot when the checkout
+/// sits under a private directory such as `/root`). Prints why not, so a skip is visible.
+pub(crate) fn nobody_can_run_probe() -> bool {
+    let ok = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--",
+            "test",
+            "-x",
+        ])
+        .arg(probe_path())
+        .status()
+        .is_ok_and(|s| s.success());
+    if !ok {
+        eprintln!(
+            "SKIPPED: setpriv is missing or uid 65534 cannot execute {}",
+            probe_path().display()
+        );
+    }
+    ok
+}
+
 /// The probe's answers, one per operation.
 #[derive(Debug)]
 pub(crate) struct Answers {

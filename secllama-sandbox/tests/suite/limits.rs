@@ -4,7 +4,7 @@ use std::process::Command;
 
 use secllama_sandbox::{Layer, LayerState, ResourceLimits, SandboxPolicy};
 
-use super::helpers::{Answers, is_root, probe_path, run};
+use super::helpers::{Answers, is_root, nobody_can_run_probe, probe_path, run};
 
 #[test]
 fn allocating_beyond_the_address_space_limit_fails_with_enomem_and_a_small_one_works() {
@@ -86,8 +86,7 @@ fn forking_beyond_the_process_limit_fails_with_eagain() {
             ))
         );
         // ...and the limit is proven as an unprivileged user instead.
-        if Command::new("setpriv").arg("--version").output().is_err() {
-            eprintln!("SKIPPED: setpriv (util-linux) is not installed");
+        if !nobody_can_run_probe() {
             return;
         }
     }
