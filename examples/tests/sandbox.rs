@@ -116,3 +116,59 @@ fn check_json_lists_capabilities_and_the_default_policy_layers() {
     assert!(layers.iter().any(|l| l["layer"] == "seccomp"));
     assert!(layers.iter().any(|l| l["layer"] == "network-namespace"));
 }
+
+#[test]
+fn exec_lets_the_program_write_only_where_rw_grants_it() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("out.txt");
+    let script = format!("echo hello > '{}'", file.display());
+    let denied = secllama()
+        .args(["sandbox", "exec", "--", "/bin/sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(denied.status.code(), Some(2), "{denied:?}"); // sh: cannot create
+    assert!(!file.exists());
+
+    let granted = secllama()
+        .args(["sandbox", "exec", "--rw"])
+        .arg(dir.path())
+        .args(["--", "/bin/sh", "-c", &script])
+        .output()
+        .unwrap();
+    assert_eq!(granted.status.code(), Some(0), "{granted:?}");
+    assert_eq!(std::fs::read_to_string(&file).unwrap(), "hello\n");
+}
+
+#[test]
+fn malformed_exec_command_lines_are_usage_errors() {
+    for args in [
+        &[
+            "sandbox",
+            "exec",
+            "--cpu-seconds",
+            "soon",
+            "--",
+            "/bin/true",
+        ][..],
+        &["sandbox", "exec", "--mem", "-1", "--", "/bin/true"],
+        &["sandbox", "exec", "--no-such-flag", "--", "/bin/true"],
+        &["sandbox", "exec", "/bin/true"],
+        &["sandbox", "frobnicate"],
+    ] {
+        let out = secllama().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {out:?}");
+    }
+}
+
+#[test]
+fn exec_of_a_missing_program_fails_in_one_line() {
+    let out = secllama()
+        .args(["sandbox", "exec", "--", "/nonexistent/program"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        "secllama: cannot run /nonexistent/program: No such file or directory (os error 2)\n"
+    );
+}
