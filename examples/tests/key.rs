@@ -216,6 +216,13 @@ fn lifecycle(backend: &str, test: &str) {
     assert!(run(&with(&["key", "destroy", &first.to_string()])).ok);
     assert_eq!(status_json(backend, &svc)["keys"][0]["status"], "destroyed");
 
+    let live_purge = run(&with(&["key", "purge", &second.to_string()]));
+    assert_eq!(live_purge.code, Some(1));
+    assert!(run(&with(&["key", "purge", &first.to_string()])).ok);
+    let s = status_json(backend, &svc);
+    assert_eq!(s["keys"].as_array().unwrap().len(), 1);
+    assert_eq!(s["keys"][0]["id"].as_u64().unwrap(), second);
+
     let text = run(&with(&["key", "status"]));
     assert!(
         text.stdout.contains(&format!("primary  {second}")),

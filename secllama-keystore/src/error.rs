@@ -75,7 +75,7 @@ pub enum KeystoreError {
     /// The index entry can list no more keys.
     #[error(
         "service {service:?} already holds {max} keys, the most its index can list: \
-         destroy and prune old keys, or start a new service"
+         destroy old keys and purge them (`secllama key destroy ID`, `secllama key purge ID`)"
     )]
     TooManyKeys {
         /// The service name.

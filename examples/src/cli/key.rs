@@ -102,6 +102,12 @@ enum KeyAction {
         /// The key's id (see `status`).
         id: KeyId,
     },
+    /// Forget a destroyed key's tombstone, making room for new keys (the index lists 40 at
+    /// most); its envelopes then report "unknown key" instead of "destroyed".
+    Purge {
+        /// The destroyed key's id (see `status`).
+        id: KeyId,
+    },
     /// Delete every key of the service from the keychain.
     Delete {
         /// Do not ask (required when not on a terminal).
@@ -161,6 +167,10 @@ impl KeyCommand {
                     out,
                     "key {id} destroyed: data sealed under it can no longer be opened"
                 )?;
+            }
+            KeyAction::Purge { id } => {
+                ks.purge(id)?;
+                writeln!(out, "key {id} purged from the index")?;
             }
             KeyAction::Delete { yes } => {
                 let keys = match ks.status() {
