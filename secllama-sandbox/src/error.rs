@@ -20,6 +20,19 @@ pub enum SandboxError {
         /// Why it is missing.
         reason: String,
     },
+    /// Strict mode: the file system layer cannot be enforced here, so the sandboxed process
+    /// could read every file its user can.
+    #[error(
+        "strict sandbox refused: the {layer} layer cannot be enforced ({reason}); without it the \
+         sandboxed process can read every file you can; use a kernel with Landlock or set \
+         SECLLAMA_STRICT_NETWORK_ISOLATION=false to run with less isolation"
+    )]
+    FilesystemIsolationUnavailable {
+        /// The missing layer.
+        layer: Layer,
+        /// Why it is missing.
+        reason: String,
+    },
     /// A path named in the policy cannot be opened to build a rule for it.
     #[error("sandbox path {} cannot be opened: {source}; create it or remove it from the policy", path.display())]
     Path {
@@ -86,6 +99,10 @@ mod tests {
         let all = [
             SandboxError::NetworkIsolationUnavailable {
                 layer: Layer::NetworkNamespace,
+                reason: "simulated".into(),
+            },
+            SandboxError::FilesystemIsolationUnavailable {
+                layer: Layer::LandlockFilesystem,
                 reason: "simulated".into(),
             },
             SandboxError::Path {

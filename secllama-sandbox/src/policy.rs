@@ -60,7 +60,9 @@ pub struct ResourceLimits {
 #[serde(rename_all = "kebab-case")]
 pub enum Strictness {
     /// Refuse (with [`SandboxError::NetworkIsolationUnavailable`] naming the layer) unless
-    /// network isolation is fully enforced. The default.
+    /// network isolation is fully enforced, and (with
+    /// [`SandboxError::FilesystemIsolationUnavailable`]) when the OS cannot restrict file
+    /// access at all. The default.
     #[default]
     Strict,
     /// Apply every layer that exists and emit a warning audit event for each one that does not.

@@ -312,6 +312,29 @@ fn plan(
         }
     }
 
+    // Fail closed on files too: as root the child keeps uid 0 (so root's own files stay
+    // readable), which without Landlock would leave every root-owned file writable; as a user,
+    // every file of that user readable.
+    if let Some(LayerState::Unavailable(reason)) = report.state(Layer::LandlockFilesystem) {
+        let layer = Layer::LandlockFilesystem;
+        match policy.strictness_level() {
+            Strictness::Strict => {
+                tracing::error!(target: "secllama::audit", event = "sandbox-refused", layer = layer.name(), reason = %reason);
+                return Err(SandboxError::FilesystemIsolationUnavailable {
+                    layer,
+                    reason: reason.clone(),
+                });
+            }
+            Strictness::BestEffort => tracing::warn!(
+                target: "secllama::audit",
+                event = "sandbox-filesystem-isolation-missing",
+                layer = layer.name(),
+                reason = %reason,
+                "best-effort sandbox: the sandboxed process can read every file its user can"
+            ),
+        }
+    }
+
     let require_empty_bounding = has_setpcap && threads <= 1;
     Ok(Plan {
         report,

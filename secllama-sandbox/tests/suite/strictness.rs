@@ -85,6 +85,21 @@ fn strict_mode_refuses_when_seccomp_is_missing_with_a_message_saying_what_to_do(
 }
 
 #[test]
+fn strict_mode_refuses_when_landlock_is_missing_because_files_would_be_open() {
+    let policy = SandboxPolicy::new().simulate_unavailable(Layer::LandlockFilesystem);
+    match policy.apply_to(&mut Command::new(probe_path())) {
+        Err(SandboxError::FilesystemIsolationUnavailable { layer, reason }) => {
+            assert_eq!(layer, Layer::LandlockFilesystem);
+            assert_eq!(
+                reason,
+                "simulated: landlock file system switched off by the test-only override"
+            );
+        }
+        other => panic!("expected a refusal, got {other:?}"),
+    }
+}
+
+#[test]
 fn best_effort_runs_without_the_missing_layer_warns_and_keeps_the_others() {
     let policy = SandboxPolicy::new()
         .strictness(Strictness::BestEffort)
