@@ -10,7 +10,7 @@
 //! of each line. Operations (`op` or `op=ARG`): `status`, `env`, `read=PATH`, `write=PATH`,
 //! `tcp-connect=ADDR`, `udp-send=ADDR`, `socket=inet|inet6|packet|netlink|unix`, `dns=NAME`,
 //! `abstract-connect=NAME`, `unix-connect=PATH`, `dgram-sendto=PATH`, `socketpair=stream|dgram`,
-//! `socketpair-fd=FD`, `link=SRC:DST`, `rename=SRC:DST`, `ptrace-parent`, `kill-parent`, `io-uring`,
+//! `socketpair-fd=FD`, `link=SRC:DST`, `rename=SRC:DST`, `foreign-syscall=i386|x32`, `ptrace-parent`, `kill-parent`, `io-uring`,
 //! `keyctl`, `mount`, `unshare`, `exec-status=PATH`, `alloc=BYTES`, `fork=N`,
 //! `ioctl-fionread=PATH`.
 //!
@@ -127,6 +127,39 @@ mod linux {
     fn abstract_connect(name: &str) -> Result<String, String> {
         let addr = io(SocketAddr::from_abstract_name(name.as_bytes()))?;
         io(UnixStream::connect_addr(&addr)).map(|_| "connected".into())
+    }
+
+    /// getpid through the i386 entry (`int 0x80`) or with an x32 number. The sandbox's filter
+    /// kills the process (SIGSYS) before either returns.
+    #[cfg(target_arch = "x86_64")]
+    fn foreign_syscall(kind: &str) -> Result<String, String> {
+        let (nr, i386): (u64, bool) = match kind {
+            "i386" => (20, true),               // __NR_getpid on i386
+            "x32" => (0x4000_0000 | 39, false), // __X32_SYSCALL_BIT | __NR_getpid
+            _ => return Err("unknown-kind".into()),
+        };
+        let ret: u64;
+        // SAFETY: getpid takes no arguments and touches no memory; the registers the entry
+        // clobbers are declared.
+        unsafe {
+            if i386 {
+                std::arch::asm!("int 0x80", inlateout("rax") nr => ret, options(nostack));
+            } else {
+                std::arch::asm!(
+                    "syscall",
+                    inlateout("rax") nr => ret,
+                    out("rcx") _,
+                    out("r11") _,
+                    options(nostack)
+                );
+            }
+        }
+        Ok(format!("returned {ret}"))
+    }
+
+    #[cfg(not(target_arch = "x86_64"))]
+    fn foreign_syscall(_: &str) -> Result<String, String> {
+        Err("not-x86_64".into())
     }
 
     /// Runs `f(SRC, DST)` for an argument `SRC:DST`.
@@ -381,6 +414,7 @@ mod linux {
             "abstract-connect" => abstract_connect(val),
             "link" => two_paths(val, |a, b| std::fs::hard_link(a, b)),
             "rename" => two_paths(val, |a, b| std::fs::rename(a, b)),
+            "foreign-syscall" => foreign_syscall(val),
             "unix-connect" => io(UnixStream::connect(val)).map(|_| "connected".into()),
             "dgram-sendto" => dgram_sendto(val),
             "socketpair" => socketpair_new(val),

@@ -140,3 +140,26 @@ fn an_inherited_socketpair_keeps_working_after_exec() {
     assert_eq!(a.assert_ok(&ask), "pong");
     a.assert_err("socket=inet", EPERM);
 }
+
+#[cfg(target_arch = "x86_64")]
+#[test]
+fn an_i386_or_x32_system_call_kills_the_process_with_sigsys() {
+    use std::os::unix::process::ExitStatusExt;
+    // The control: outside the sandbox both entries answer (getpid, or ENOSYS for x32 on
+    // kernels built without it).
+    for kind in ["i386", "x32"] {
+        let control = Command::new(probe_path())
+            .arg(op("foreign-syscall", kind))
+            .output()
+            .unwrap();
+        let text = String::from_utf8_lossy(&control.stdout);
+        assert!(text.contains("\tok\treturned "), "{kind}: {text}");
+
+        let mut cmd = Command::new(probe_path());
+        cmd.arg(op("foreign-syscall", kind));
+        SandboxPolicy::new().apply_to(&mut cmd).unwrap();
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.signal(), Some(libc::SIGSYS), "{kind}: {out:?}");
+        assert!(out.stdout.is_empty(), "{kind}: the call must not return");
+    }
+}
