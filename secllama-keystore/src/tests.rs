@@ -486,3 +486,26 @@ fn audit_events_name_each_operation_and_never_the_key() {
         assert!(!log.contains(std::str::from_utf8(&s).unwrap()));
     }
 }
+
+#[test]
+fn threads_rotating_one_service_through_separate_keystores_lose_no_key() {
+    let f = Fixture::new();
+    f.keystore("app").init().unwrap();
+    let ids: Vec<u32> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..4)
+            .map(|_| {
+                let ks = f.keystore("app");
+                s.spawn(move || (0..5).map(|_| ks.rotate().unwrap()).collect::<Vec<_>>())
+            })
+            .collect();
+        handles
+            .into_iter()
+            .flat_map(|h| h.join().unwrap())
+            .collect()
+    });
+    let keyset = f.keystore("app").load().unwrap();
+    assert_eq!(keyset.keys().len(), 21);
+    for id in ids {
+        assert!(keyset.key(id).is_some(), "key {id} lost");
+    }
+}
