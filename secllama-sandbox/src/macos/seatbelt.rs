@@ -250,7 +250,10 @@ impl SeatbeltProfile {
             t.push_str("(allow iokit-open\n");
             quoted_list(&mut t, "iokit-user-client-class", METAL_IOKIT_CLIENTS);
             t.push_str(")\n(allow iokit-get-properties)\n(allow mach-lookup\n");
+            // The compiler service is an XPC service of the Metal framework; depending on the
+            // macOS version it is looked up as a global name or as an XPC service name.
             quoted_list(&mut t, "global-name", METAL_MACH_SERVICES);
+            quoted_list(&mut t, "xpc-service-name", METAL_MACH_SERVICES);
             t.push_str(")\n");
         }
 
