@@ -71,7 +71,7 @@ impl Keystore {
     ///
     /// # Errors
     /// [`KeystoreError::InvalidService`], [`KeystoreError::LockFile`] when no lock directory
-    /// can be found.
+    /// can be found or it is a relative path.
     pub fn open_with_store(
         config: KeystoreConfig,
         backend: Backend,
@@ -86,6 +86,14 @@ impl Keystore {
             Some(d) => d,
             None => lock::default_lock_dir()?,
         };
+        // A relative directory (a relative `lock_dir` or `TMPDIR`) would resolve against each
+        // process's working directory: two processes could lock different files.
+        if !dir.is_absolute() {
+            return Err(KeystoreError::LockFile {
+                path: dir,
+                source: std::io::Error::other("the lock directory must be an absolute path"),
+            });
+        }
         Ok(Keystore {
             store,
             lock_path: lock::lock_path(&dir, &config.service),
