@@ -48,6 +48,11 @@ if [ "$what" = all ]; then
         say "installing cargo-nextest"
         cargo install --locked cargo-nextest
     fi
+    # Fuzz smoke runs (.ci/test.d/90-fuzz.sh).
+    if ! cargo fuzz --version >/dev/null 2>&1; then
+        say "installing cargo-fuzz"
+        cargo install --locked cargo-fuzz
+    fi
     if ! python3 -c 'import pytest' >/dev/null 2>&1; then
         say "installing pytest"
         python3 -m pip install --quiet pytest
