@@ -1,0 +1,3 @@
+module secllama
+
+go 1.19

@@ -1,0 +1,199 @@
+"""Loads libsecllama_ffi and declares the C signatures of ffi/include/secllama.h."""
+
+from __future__ import annotations
+
+import ctypes
+import ctypes.util
+import os
+from pathlib import Path
+
+LIB_NAME = "libsecllama_ffi.so"
+
+
+def _candidates() -> list[Path]:
+    """Where the shared library is looked for, in order."""
+    found: list[Path] = []
+    env = os.environ.get("SECLLAMA_LIB")
+    if env:
+        return [Path(env)]
+    repo = Path(__file__).resolve().parents[3]
+    targets = []
+    if os.environ.get("CARGO_TARGET_DIR"):
+        targets.append(Path(os.environ["CARGO_TARGET_DIR"]))
+    targets.append(repo / "target")
+    for t in targets:
+        for profile in ("debug", "release"):
+            found.append(t / profile / LIB_NAME)
+    return found
+
+
+def load() -> ctypes.CDLL:
+    """The library: $SECLLAMA_LIB, else cargo's target dir, else the system's search path."""
+    for path in _candidates():
+        if path.is_file():
+            return ctypes.CDLL(str(path))
+    if os.environ.get("SECLLAMA_LIB"):
+        raise OSError(f"SECLLAMA_LIB={os.environ['SECLLAMA_LIB']} does not exist")
+    name = ctypes.util.find_library("secllama_ffi")
+    if name:
+        return ctypes.CDLL(name)
+    raise OSError(
+        "libsecllama_ffi.so not found: build it with `cargo build -p secllama-ffi` "
+        "or set SECLLAMA_LIB to its path"
+    )
+
+
+lib = load()
+
+# ---- types -------------------------------------------------------------------------------
+
+status_t = ctypes.c_uint32
+u8p = ctypes.POINTER(ctypes.c_uint8)
+# Input bytes: c_char_p passes a bytes object's buffer (NULs included; the length goes
+# separately) and None as NULL.
+inb = ctypes.c_char_p
+
+
+class Buf(ctypes.Structure):
+    """secllama_buf: bytes owned by the library until secllama_buf_free."""
+
+    _fields_ = [("ptr", u8p), ("len", ctypes.c_size_t)]
+
+
+class GenerationParams(ctypes.Structure):
+    """secllama_generation_params."""
+
+    _fields_ = [
+        ("max_tokens", ctypes.c_uint32),
+        ("temperature", ctypes.c_float),
+        ("top_k", ctypes.c_uint32),
+        ("top_p", ctypes.c_float),
+        ("min_p", ctypes.c_float),
+        ("seed", ctypes.c_uint32),
+        ("repeat_penalty", ctypes.c_float),
+        ("repeat_last_n", ctypes.c_uint32),
+        ("stop", ctypes.POINTER(ctypes.c_char_p)),
+        ("stop_len", ctypes.c_size_t),
+    ]
+
+
+class ChatMessageC(ctypes.Structure):
+    """secllama_chat_message."""
+
+    _fields_ = [("role", ctypes.c_char_p), ("content", ctypes.c_char_p)]
+
+
+class MetricsC(ctypes.Structure):
+    """secllama_metrics."""
+
+    _fields_ = [
+        ("prompt_eval_count", ctypes.c_uint64),
+        ("prompt_eval_duration_ns", ctypes.c_uint64),
+        ("eval_count", ctypes.c_uint64),
+        ("eval_duration_ns", ctypes.c_uint64),
+        ("load_duration_ns", ctypes.c_uint64),
+        ("total_duration_ns", ctypes.c_uint64),
+        ("prompt_tokens_per_second", ctypes.c_double),
+        ("eval_tokens_per_second", ctypes.c_double),
+    ]
+
+
+class DoneC(ctypes.Structure):
+    """secllama_done."""
+
+    _fields_ = [("reason", ctypes.c_uint32), ("metrics", MetricsC)]
+
+
+PIECE_CALLBACK = ctypes.CFUNCTYPE(ctypes.c_int32, ctypes.c_void_p, ctypes.POINTER(ctypes.c_char), ctypes.c_size_t)
+PROGRESS_CALLBACK = ctypes.CFUNCTYPE(None, ctypes.c_void_p, ctypes.c_uint32, ctypes.c_float)
+
+vp = ctypes.c_void_p
+pvp = ctypes.POINTER(ctypes.c_void_p)
+size = ctypes.c_size_t
+u32 = ctypes.c_uint32
+cstr = ctypes.c_char_p
+pbuf = ctypes.POINTER(Buf)
+
+
+def _sig(name: str, *args, restype=status_t) -> None:
+    try:
+        fn = getattr(lib, name)
+    except AttributeError:
+        return  # an older library without this function: calling it raises AttributeError
+    fn.argtypes = list(args)
+    fn.restype = restype
+
+
+_sig("secllama_status_name", u32, ctypes.POINTER(ctypes.c_char_p))
+_sig("secllama_last_error", ctypes.c_char_p, size, ctypes.POINTER(size))
+_sig("secllama_version", ctypes.POINTER(ctypes.c_char_p))
+_sig("secllama_features", ctypes.POINTER(u32))
+_sig("secllama_buf_free", pbuf, restype=None)
+
+_sig("secllama_keyset_generate", pvp)
+_sig("secllama_keyset_from_bytes", inb, size, pvp)
+_sig("secllama_keyset_to_bytes", vp, pbuf)
+_sig("secllama_keyset_rotate", vp, ctypes.POINTER(u32))
+_sig("secllama_keyset_primary_id", vp, ctypes.POINTER(u32))
+_sig("secllama_keyset_enable", vp, u32)
+_sig("secllama_keyset_disable", vp, u32)
+_sig("secllama_keyset_destroy", vp, u32)
+_sig("secllama_keyset_keys_json", vp, pbuf)
+_sig("secllama_keyset_seal", vp, inb, size, inb, size, pbuf)
+_sig("secllama_keyset_open", vp, inb, size, inb, size, pbuf)
+_sig("secllama_keyset_free", vp, restype=None)
+_sig("secllama_password_seal", inb, size, u32, inb, size, inb, size, pbuf)
+_sig("secllama_password_open", inb, size, inb, size, inb, size, pbuf)
+
+_sig("secllama_keystore_open", cstr, cstr, pvp)
+_sig("secllama_keystore_backend", vp, ctypes.POINTER(ctypes.c_char_p))
+_sig("secllama_keystore_init", vp)
+_sig("secllama_keystore_init_or_reuse", vp, ctypes.POINTER(ctypes.c_bool))
+_sig("secllama_keystore_load", vp, pvp)
+_sig("secllama_keystore_status_json", vp, pbuf)
+_sig("secllama_keystore_rotate", vp, ctypes.POINTER(u32))
+_sig("secllama_keystore_enable", vp, u32)
+_sig("secllama_keystore_disable", vp, u32)
+_sig("secllama_keystore_destroy", vp, u32)
+_sig("secllama_keystore_delete", vp, ctypes.POINTER(size))
+_sig("secllama_keystore_free", vp, restype=None)
+
+_sig("secllama_sandbox_probe_json", pbuf)
+
+_sig("secllama_generation_params_default", ctypes.POINTER(GenerationParams))
+_sig("secllama_generation_params_greedy", u32, ctypes.POINTER(GenerationParams))
+_sig("secllama_runner_config_new", cstr, pvp)
+_sig("secllama_runner_config_default_model", pvp)
+_sig("secllama_runner_config_set_sha256", vp, cstr)
+_sig("secllama_runner_config_set_runner_path", vp, cstr)
+_sig("secllama_runner_config_set_threads", vp, u32)
+_sig("secllama_runner_config_set_context_length", vp, u32)
+_sig("secllama_runner_config_set_gpu_layers", vp, u32)
+_sig("secllama_runner_config_set_sandbox", vp, ctypes.c_bool, ctypes.c_bool)
+_sig("secllama_runner_config_free", vp, restype=None)
+_sig("secllama_runner_spawn", vp, PROGRESS_CALLBACK, vp, pvp)
+_sig(
+    "secllama_runner_complete",
+    vp,
+    cstr,
+    ctypes.POINTER(GenerationParams),
+    PIECE_CALLBACK,
+    vp,
+    ctypes.POINTER(DoneC),
+)
+_sig(
+    "secllama_runner_chat",
+    vp,
+    ctypes.POINTER(ChatMessageC),
+    size,
+    ctypes.POINTER(GenerationParams),
+    PIECE_CALLBACK,
+    vp,
+    ctypes.POINTER(DoneC),
+)
+_sig("secllama_runner_model_info_json", vp, pbuf)
+_sig("secllama_runner_sandbox_report_json", vp, pbuf)
+_sig("secllama_runner_cancel_handle", vp, pvp)
+_sig("secllama_cancel_handle_cancel", vp)
+_sig("secllama_cancel_handle_free", vp, restype=None)
+_sig("secllama_runner_free", vp, restype=None)
