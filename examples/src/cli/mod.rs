@@ -4,8 +4,10 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+mod chat;
 mod crypt;
 mod key;
+mod run;
 
 mod sandbox;
 
@@ -30,6 +32,10 @@ enum Command {
     Key(key::KeyCommand),
     /// Inspect the OS sandbox or run a program inside it.
     Sandbox(sandbox::SandboxArgs),
+    /// Run one completion in the sandboxed runner and stream it to stdout.
+    Run(run::RunArgs),
+    /// Chat with the model in the sandboxed runner (one line per message).
+    Chat(chat::ChatArgs),
 }
 
 impl Cli {
@@ -39,6 +45,8 @@ impl Cli {
             Command::Decrypt(args) => args.exec(),
             Command::Key(cmd) => cmd.exec(),
             Command::Sandbox(args) => args.exec(),
+            Command::Run(args) => args.exec(),
+            Command::Chat(args) => args.exec(),
         }
     }
 }

@@ -1,0 +1,204 @@
+//! `secllama run` end to end: the real binary, the real runner next to it, the real model.
+//! The runner executable must be built too (`cargo nextest run --workspace` and
+//! `cargo build -p secllama-runner` put it next to `secllama`).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::path::PathBuf;
+
+use assert_cmd::Command;
+
+fn model() -> Option<PathBuf> {
+    let path = std::env::var_os("SECLLAMA_TEST_MODEL")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            let cache = std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"));
+            cache.join("secllama/models/gemma-3-270m-q4_k_m.gguf")
+        });
+    if path.is_file() {
+        return Some(path);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!("CI: the default model is missing at {}", path.display());
+    }
+    eprintln!(
+        "SKIPPED: no model at {} (run examples/fetch-model.sh)",
+        path.display()
+    );
+    None
+}
+
+fn secllama() -> Command {
+    let cmd = Command::cargo_bin("secllama").unwrap();
+    let runner = PathBuf::from(cmd.get_program()).with_file_name("secllama-runner");
+    assert!(
+        runner.is_file(),
+        "{} is missing: build it with cargo build -p secllama-runner",
+        runner.display()
+    );
+    cmd
+}
+
+const SHA: &str = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818";
+
+#[test]
+fn run_streams_a_greedy_completion_with_metrics_and_the_sandbox_report_on_stderr() {
+    let Some(model) = model() else { return };
+    let args = [
+        "run",
+        "--prompt",
+        "The three primary colors are",
+        "--max-tokens",
+        "8",
+    ];
+    let out = secllama()
+        .args(args)
+        .args([
+            "--temperature",
+            "0",
+            "--threads",
+            "2",
+            "--context-length",
+            "256",
+            "--sha256",
+            SHA,
+        ])
+        .arg("--model")
+        .arg(&model)
+        .env_remove("SECLLAMA_ENABLE_SANDBOX")
+        .env_remove("SECLLAMA_ENABLE_ENCRYPTION")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "stderr: {stderr}");
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    assert!(!stdout.trim().is_empty(), "no completion on stdout");
+    assert!(
+        stderr.contains("generation:") && stderr.contains("tokens/s"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("AES-256-GCM"), "{stderr}");
+    assert!(
+        stderr.contains("sandbox:") && !stderr.contains("DISABLED"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("stop reason:          max_tokens"),
+        "{stderr}"
+    );
+
+    // Same greedy run, --json: one object per event, and the same text.
+    let out = secllama()
+        .args(args)
+        .args([
+            "--temperature",
+            "0",
+            "--threads",
+            "2",
+            "--context-length",
+            "256",
+            "--json",
+        ])
+        .arg("--model")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let events: Vec<serde_json::Value> = String::from_utf8(out.stdout)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let kinds: Vec<&str> = events
+        .iter()
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert!(
+        kinds.contains(&"ready") && kinds.last() == Some(&"done"),
+        "{kinds:?}"
+    );
+    let text: String = events
+        .iter()
+        .filter(|e| e["event"] == "token")
+        .map(|e| e["text"].as_str().unwrap())
+        .collect();
+    assert_eq!(text, stdout.trim_end_matches('\n'));
+    let done = events.last().unwrap();
+    assert_eq!(done["metrics"]["eval_count"], 8);
+    assert_eq!(done["reason"], "max_tokens");
+}
+
+#[test]
+fn run_reads_the_prompt_from_stdin() {
+    let Some(model) = model() else { return };
+    let out = secllama()
+        .args([
+            "run",
+            "--max-tokens",
+            "2",
+            "--temperature",
+            "0",
+            "--threads",
+            "2",
+        ])
+        .args(["--context-length", "128", "--no-sandbox"])
+        .arg("--model")
+        .arg(&model)
+        .write_stdin("Once upon a time")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("WITHOUT a sandbox"), "no warning: {stderr}");
+    assert!(stderr.contains("sandbox: DISABLED"), "{stderr}");
+}
+
+#[test]
+fn run_without_the_default_model_says_how_to_fetch_it() {
+    let empty = tempfile::tempdir().unwrap();
+    let out = secllama()
+        .args(["run", "--prompt", "hi"])
+        .env("XDG_CACHE_HOME", empty.path())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.starts_with("secllama: default model not found at "),
+        "{stderr}"
+    );
+    assert!(stderr.contains("examples/fetch-model.sh"), "{stderr}");
+}
+
+#[test]
+fn run_refuses_a_model_with_the_wrong_pinned_hash() {
+    let Some(model) = model() else { return };
+    let out = secllama()
+        .args([
+            "run",
+            "--prompt",
+            "hi",
+            "--threads",
+            "2",
+            "--context-length",
+            "128",
+        ])
+        .args(["--sha256", &"ab".repeat(32)])
+        .arg("--model")
+        .arg(&model)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains(&format!("model sha-256 is {SHA}, expected the pinned")),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+}

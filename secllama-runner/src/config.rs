@@ -1,0 +1,277 @@
+//! Runner configuration, the default model, and the environment switches.
+
+use std::path::{Path, PathBuf};
+
+use secllama_sandbox::{SandboxSettings, Strictness};
+
+use crate::RunnerError;
+
+/// File name of the default model (Gemma 3 270M, Q4_K_M).
+pub const DEFAULT_MODEL_FILE: &str = "gemma-3-270m-q4_k_m.gguf";
+/// Pinned SHA-256 of the default model.
+pub const DEFAULT_MODEL_SHA256: &str =
+    "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818";
+/// Size in bytes of the default model.
+pub const DEFAULT_MODEL_SIZE: u64 = 253_113_024;
+
+/// Where `examples/fetch-model.sh` puts the default model:
+/// `${XDG_CACHE_HOME:-~/.cache}/secllama/models/gemma-3-270m-q4_k_m.gguf`. `None` when
+/// neither `XDG_CACHE_HOME` nor `HOME` is set.
+pub fn default_model_path() -> Option<PathBuf> {
+    let cache = match std::env::var_os("XDG_CACHE_HOME") {
+        Some(dir) if !dir.is_empty() => PathBuf::from(dir),
+        _ => PathBuf::from(std::env::var_os("HOME").filter(|h| !h.is_empty())?).join(".cache"),
+    };
+    Some(
+        cache
+            .join("secllama")
+            .join("models")
+            .join(DEFAULT_MODEL_FILE),
+    )
+}
+
+/// Reads `SECLLAMA_ENABLE_ENCRYPTION` (default `true`; `true/false`, `1/0`, `yes/no`,
+/// `on/off`, any case). Anything else is an error, not a guess.
+pub fn encryption_from_env() -> Result<bool, RunnerError> {
+    match std::env::var("SECLLAMA_ENABLE_ENCRYPTION") {
+        Err(std::env::VarError::NotPresent) => Ok(true),
+        Err(std::env::VarError::NotUnicode(_)) => Err(RunnerError::Config(
+            "SECLLAMA_ENABLE_ENCRYPTION is not valid UTF-8".into(),
+        )),
+        Ok(v) => parse_bool(&v).ok_or_else(|| {
+            RunnerError::Config(format!(
+                "SECLLAMA_ENABLE_ENCRYPTION must be true or false, not {v:?}"
+            ))
+        }),
+    }
+}
+
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "" | "1" | "true" | "yes" | "on" => Some(true),
+        "0" | "false" | "no" | "off" => Some(false),
+        _ => None,
+    }
+}
+
+/// Checks and normalizes a SHA-256 given as 64 hex digits (either case) to lower case.
+pub(crate) fn normalize_sha256(hex: &str) -> Result<String, RunnerError> {
+    let hex = hex.trim();
+    if hex.len() != 64 || !hex.bytes().all(|b| b.is_ascii_hexdigit()) {
+        return Err(RunnerError::Config(
+            "a pinned sha-256 must be 64 hexadecimal digits".into(),
+        ));
+    }
+    Ok(hex.to_ascii_lowercase())
+}
+
+/// How to sandbox the runner.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SandboxMode {
+    /// Sandbox the runner; with [`Strictness::Strict`] refuse to start unless network
+    /// isolation is fully enforced.
+    Enabled(Strictness),
+    /// No sandbox at all (debugging only; logged as a warning).
+    Disabled,
+}
+
+/// Everything [`Runner::spawn`](crate::Runner::spawn) needs. Build it with
+/// [`RunnerConfig::new`] (values from the environment) and the `with_*` methods.
+#[derive(Clone, Debug)]
+pub struct RunnerConfig {
+    /// The GGUF model file.
+    pub model: PathBuf,
+    /// Pinned SHA-256 (hex) of the model: the runner refuses a file that differs.
+    pub sha256: Option<String>,
+    /// The runner executable; `None` means `SECLLAMA_RUNNER_PATH`, then `secllama-runner`
+    /// next to the current executable (or one directory up, for test binaries in `deps/`).
+    pub runner_path: Option<PathBuf>,
+    /// Context window in tokens (prompt + output).
+    pub context_length: u32,
+    /// Prompt evaluation batch size in tokens.
+    pub batch_size: u32,
+    /// Threads for generation; `None` uses the available cores, at most 8.
+    pub threads: Option<u32>,
+    /// Layers to offload to the GPU (needs a `cuda`, `vulkan` or `metal` build); 0 on CPU.
+    pub gpu_layers: u32,
+    /// Sandbox mode (`SECLLAMA_ENABLE_SANDBOX`, `SECLLAMA_STRICT_NETWORK_ISOLATION`).
+    pub sandbox: SandboxMode,
+    /// Seal the channel (`SECLLAMA_ENABLE_ENCRYPTION`); `false` only works when the runner's
+    /// environment says `false` too.
+    pub encryption: bool,
+}
+
+impl RunnerConfig {
+    /// A configuration for `model` with defaults and the sandbox and encryption settings
+    /// from the environment: context 4096, batch 512, threads = cores (at most 8), CPU only.
+    ///
+    /// # Errors
+    /// A `SECLLAMA_*` variable with a value that is not a boolean.
+    pub fn new(model: impl Into<PathBuf>) -> Result<Self, RunnerError> {
+        let settings = SandboxSettings::from_env()?;
+        let sandbox = if settings.enabled {
+            SandboxMode::Enabled(settings.strictness())
+        } else {
+            SandboxMode::Disabled
+        };
+        Ok(RunnerConfig {
+            model: model.into(),
+            sha256: None,
+            runner_path: None,
+            context_length: 4096,
+            batch_size: 512,
+            threads: None,
+            gpu_layers: 0,
+            sandbox,
+            encryption: encryption_from_env()?,
+        })
+    }
+
+    /// The default model at [`default_model_path`], pinned to [`DEFAULT_MODEL_SHA256`].
+    ///
+    /// # Errors
+    /// No cache directory can be determined, or as [`RunnerConfig::new`].
+    pub fn default_model() -> Result<Self, RunnerError> {
+        let path = default_model_path()
+            .ok_or_else(|| RunnerError::Config("neither XDG_CACHE_HOME nor HOME is set".into()))?;
+        Ok(Self::new(path)?.with_sha256(DEFAULT_MODEL_SHA256))
+    }
+
+    /// Pins the model's SHA-256 (64 hex digits; checked in [`Runner::spawn`](crate::Runner::spawn)).
+    pub fn with_sha256(mut self, hex: impl Into<String>) -> Self {
+        self.sha256 = Some(hex.into());
+        self
+    }
+    /// Sets the runner executable.
+    pub fn with_runner_path(mut self, path: impl Into<PathBuf>) -> Self {
+        self.runner_path = Some(path.into());
+        self
+    }
+    /// Sets the context window.
+    pub fn with_context_length(mut self, tokens: u32) -> Self {
+        self.context_length = tokens;
+        self
+    }
+    /// Sets the number of threads.
+    pub fn with_threads(mut self, threads: u32) -> Self {
+        self.threads = Some(threads);
+        self
+    }
+    /// Sets the layers offloaded to the GPU.
+    pub fn with_gpu_layers(mut self, layers: u32) -> Self {
+        self.gpu_layers = layers;
+        self
+    }
+    /// Sets the sandbox mode.
+    pub fn with_sandbox(mut self, mode: SandboxMode) -> Self {
+        self.sandbox = mode;
+        self
+    }
+    /// Turns channel encryption on or off (off needs `SECLLAMA_ENABLE_ENCRYPTION=false` in
+    /// the runner's environment too; the runner inherits this process's value).
+    pub fn with_encryption(mut self, on: bool) -> Self {
+        self.encryption = on;
+        self
+    }
+
+    pub(crate) fn effective_threads(&self) -> u32 {
+        self.threads.unwrap_or_else(|| {
+            std::thread::available_parallelism()
+                .map(|n| u32::try_from(n.get()).unwrap_or(8).min(8))
+                .unwrap_or(4)
+        })
+    }
+
+    pub(crate) fn validate(&self) -> Result<Option<String>, RunnerError> {
+        if !(16..=1_048_576).contains(&self.context_length) {
+            return Err(RunnerError::Config(
+                "context_length must be between 16 and 1048576 tokens".into(),
+            ));
+        }
+        if !(1..=65_536).contains(&self.batch_size) {
+            return Err(RunnerError::Config(
+                "batch_size must be between 1 and 65536".into(),
+            ));
+        }
+        if !(1..=512).contains(&self.effective_threads()) {
+            return Err(RunnerError::Config(
+                "threads must be between 1 and 512".into(),
+            ));
+        }
+        if self.gpu_layers > 0
+            && !cfg!(any(feature = "cuda", feature = "vulkan", feature = "metal"))
+        {
+            return Err(RunnerError::Config(
+                "gpu_layers > 0 needs secllama-runner built with the cuda, vulkan or metal feature"
+                    .into(),
+            ));
+        }
+        self.sha256.as_deref().map(normalize_sha256).transpose()
+    }
+}
+
+/// Finds the runner executable: explicit path, `SECLLAMA_RUNNER_PATH`, or next to the current
+/// executable (also one directory up, where cargo puts binaries beside test executables).
+pub(crate) fn resolve_runner_path(explicit: Option<&Path>) -> Result<PathBuf, RunnerError> {
+    if let Some(p) = explicit {
+        return check_runner(p.to_path_buf());
+    }
+    if let Some(p) = std::env::var_os("SECLLAMA_RUNNER_PATH").filter(|p| !p.is_empty()) {
+        return check_runner(PathBuf::from(p));
+    }
+    let exe = std::env::current_exe().map_err(RunnerError::Spawn)?;
+    let name = format!("secllama-runner{}", std::env::consts::EXE_SUFFIX);
+    let dir = exe.parent().map(Path::to_path_buf).unwrap_or_default();
+    let beside = dir.join(&name);
+    if beside.is_file() {
+        return Ok(beside);
+    }
+    if dir.file_name().is_some_and(|n| n == "deps")
+        && let Some(up) = dir.parent().map(|d| d.join(&name)).filter(|p| p.is_file())
+    {
+        return Ok(up);
+    }
+    Err(RunnerError::RunnerNotFound { path: beside })
+}
+
+fn check_runner(path: PathBuf) -> Result<PathBuf, RunnerError> {
+    if path.is_file() {
+        Ok(path)
+    } else {
+        Err(RunnerError::RunnerNotFound { path })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn booleans_parse_strictly() {
+        for t in ["true", "TRUE", "1", "yes", "on", ""] {
+            assert_eq!(parse_bool(t), Some(true), "{t}");
+        }
+        for f in ["false", "False", "0", "no", "off"] {
+            assert_eq!(parse_bool(f), Some(false), "{f}");
+        }
+        assert_eq!(parse_bool("flase"), None);
+    }
+
+    #[test]
+    fn pinned_hashes_must_be_64_hex_digits() {
+        assert_eq!(
+            normalize_sha256(&DEFAULT_MODEL_SHA256.to_ascii_uppercase()).unwrap(),
+            DEFAULT_MODEL_SHA256
+        );
+        assert!(normalize_sha256("abc").is_err());
+        assert!(normalize_sha256(&"g".repeat(64)).is_err());
+    }
+
+    #[test]
+    fn an_explicit_runner_path_that_does_not_exist_is_reported_with_the_path() {
+        let err = resolve_runner_path(Some(Path::new("/nonexistent/secllama-runner"))).unwrap_err();
+        assert!(
+            matches!(err, RunnerError::RunnerNotFound { ref path } if path == Path::new("/nonexistent/secllama-runner"))
+        );
+    }
+}

@@ -1,0 +1,371 @@
+//! End-to-end tests: the real runner executable, the real sandbox, real llama.cpp and the real
+//! default model. The model comes from `SECLLAMA_TEST_MODEL` or the cache path
+//! `examples/fetch-model.sh` fills; when it is missing the tests skip visibly, except under
+//! `CI=true` where they fail (CI always fetches it).
+
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::os::unix::process::ExitStatusExt;
+use std::path::PathBuf;
+
+use secllama_runner::{
+    ChatMessage, ChatRequest, CompletionRequest, DEFAULT_MODEL_SHA256, GenerationParams, LoadStage,
+    Runner, RunnerConfig, RunnerError, SandboxMode, StopReason, StreamEvent, Strictness,
+    default_model_path, internal,
+};
+
+fn model() -> Option<PathBuf> {
+    let path = std::env::var_os("SECLLAMA_TEST_MODEL")
+        .map(PathBuf::from)
+        .or_else(default_model_path)
+        .expect("no model path: set SECLLAMA_TEST_MODEL or HOME");
+    if path.is_file() {
+        return Some(path);
+    }
+    if std::env::var("CI").is_ok_and(|v| v == "true") {
+        panic!(
+            "CI: the default model is missing at {}; .ci/deps.sh must fetch it",
+            path.display()
+        );
+    }
+    eprintln!(
+        "SKIPPED: no model at {} (run examples/fetch-model.sh)",
+        path.display()
+    );
+    None
+}
+
+fn config(model: &PathBuf) -> RunnerConfig {
+    RunnerConfig::new(model)
+        .unwrap()
+        .with_runner_path(env!("CARGO_BIN_EXE_secllama-runner"))
+        .with_sha256(DEFAULT_MODEL_SHA256)
+        .with_context_length(512)
+        .with_threads(2)
+        .with_encryption(true)
+        .with_sandbox(SandboxMode::Enabled(Strictness::Strict))
+}
+
+fn greedy(prompt: &str, n: u32) -> CompletionRequest {
+    CompletionRequest::new(prompt).with_params(GenerationParams::greedy(n))
+}
+
+const PROMPT: &str = "The three primary colors are";
+
+#[test]
+fn greedy_output_is_identical_across_runs_and_with_or_without_the_sandbox() {
+    let Some(model) = model() else { return };
+    let mut sandboxed = Runner::spawn(config(&model)).unwrap();
+    assert!(sandboxed.sandbox_report().is_some());
+    let (first, done) = sandboxed
+        .complete(greedy(PROMPT, 12))
+        .unwrap()
+        .collect_text()
+        .unwrap();
+    let (second, _) = sandboxed
+        .complete(greedy(PROMPT, 12))
+        .unwrap()
+        .collect_text()
+        .unwrap();
+    assert!(!first.trim().is_empty(), "no text generated");
+    assert_eq!(first, second, "greedy output differs between two requests");
+    assert_eq!(done.reason, StopReason::MaxTokens);
+    assert_eq!(done.metrics.eval_count, 12);
+    assert!(done.metrics.prompt_eval_count >= 5);
+    assert!(done.metrics.load_duration > 0);
+    drop(sandboxed);
+
+    let mut open = Runner::spawn(config(&model).with_sandbox(SandboxMode::Disabled)).unwrap();
+    assert!(open.sandbox_report().is_none());
+    let (third, _) = open
+        .complete(greedy(PROMPT, 12))
+        .unwrap()
+        .collect_text()
+        .unwrap();
+    assert_eq!(
+        first, third,
+        "sandboxed and unsandboxed greedy output differ"
+    );
+}
+
+#[test]
+fn the_runner_process_is_confined_by_seccomp_no_new_privs_and_its_own_network_namespace() {
+    let Some(model) = model() else { return };
+    let mut runner = Runner::spawn(config(&model)).unwrap();
+    let pid = runner.pid().unwrap();
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
+    assert!(
+        status.lines().any(|l| l == "Seccomp:\t2"),
+        "not in seccomp filter mode:\n{status}"
+    );
+    assert!(
+        status.lines().any(|l| l == "NoNewPrivs:\t1"),
+        "no_new_privs not set:\n{status}"
+    );
+    let theirs = std::fs::read_link(format!("/proc/{pid}/ns/net")).unwrap();
+    let ours = std::fs::read_link("/proc/self/ns/net").unwrap();
+    assert_ne!(
+        theirs, ours,
+        "the runner shares the host's network namespace"
+    );
+    // ... and the confined runner still does its job.
+    let (text, _) = runner
+        .complete(greedy(PROMPT, 4))
+        .unwrap()
+        .collect_text()
+        .unwrap();
+    assert!(!text.is_empty());
+}
+
+#[test]
+fn a_model_whose_bytes_differ_from_the_pinned_hash_is_refused_before_loading() {
+    let Some(model) = model() else { return };
+    let wrong = "0".repeat(64);
+    let mut stages = Vec::new();
+    let err = Runner::spawn_with_progress(config(&model).with_sha256(wrong.clone()), |p| {
+        stages.push(p.stage)
+    })
+    .unwrap_err();
+    match err {
+        RunnerError::ChecksumMismatch { expected, actual } => {
+            assert_eq!(expected, wrong);
+            assert_eq!(actual, DEFAULT_MODEL_SHA256);
+        }
+        other => panic!("expected ChecksumMismatch, got {other:?}"),
+    }
+    assert!(
+        stages.contains(&LoadStage::Verifying),
+        "the hash was not computed"
+    );
+    assert!(
+        !stages.contains(&LoadStage::Loading),
+        "llama.cpp started loading a rejected model"
+    );
+}
+
+#[test]
+fn a_file_that_is_not_gguf_or_is_truncated_gives_a_clear_error() {
+    let Some(model) = model() else { return };
+    let dir = tempfile::tempdir().unwrap();
+    let text = dir.path().join("notes.gguf");
+    std::fs::write(&text, "this is not a model, just text\n".repeat(8)).unwrap();
+    let cfg = |p: &PathBuf| {
+        let mut c = config(p);
+        c.sha256 = None;
+        c
+    };
+    match Runner::spawn(cfg(&text)).unwrap_err() {
+        RunnerError::InvalidModel(msg) => assert!(msg.contains("GGUF magic"), "{msg}"),
+        other => panic!("expected InvalidModel, got {other:?}"),
+    }
+
+    let truncated = dir.path().join("truncated.gguf");
+    let bytes = std::fs::read(&model).unwrap();
+    std::fs::write(&truncated, &bytes[..4 << 20]).unwrap();
+    match Runner::spawn(cfg(&truncated)).unwrap_err() {
+        RunnerError::InvalidModel(msg) => assert!(msg.contains("could not load"), "{msg}"),
+        other => panic!("expected InvalidModel, got {other:?}"),
+    }
+}
+
+#[test]
+fn cancelling_stops_generation_within_one_token_and_the_runner_serves_the_next_request() {
+    let Some(model) = model() else { return };
+    let mut runner = Runner::spawn(config(&model)).unwrap();
+    let mut stream = runner
+        .complete(greedy("Write a long story about a dragon.", 300))
+        .unwrap();
+    let first = stream.next().unwrap().unwrap();
+    assert!(matches!(first, StreamEvent::Piece(_)));
+    stream.cancel().unwrap();
+    let mut after = 0;
+    let done = loop {
+        match stream.next().unwrap().unwrap() {
+            StreamEvent::Piece(_) => after += 1,
+            StreamEvent::Done(d) => break d,
+        }
+    };
+    assert_eq!(done.reason, StopReason::Cancelled);
+    assert!(after <= 2, "{after} pieces arrived after the cancel");
+    assert!(
+        done.metrics.eval_count < 10,
+        "eval_count {}",
+        done.metrics.eval_count
+    );
+    drop(stream);
+    let (text, done) = runner
+        .complete(greedy(PROMPT, 3))
+        .unwrap()
+        .collect_text()
+        .unwrap();
+    assert_eq!(done.reason, StopReason::MaxTokens);
+    assert!(!text.is_empty());
+}
+
+#[test]
+fn killing_the_runner_mid_stream_gives_crashed_with_its_status() {
+    let Some(model) = model() else { return };
+    let mut runner = Runner::spawn(config(&model)).unwrap();
+    let pid = i32::try_from(runner.pid().unwrap()).unwrap();
+    let mut stream = runner
+        .complete(greedy("Write a long story about a dragon.", 300))
+        .unwrap();
+    assert!(matches!(
+        stream.next().unwrap().unwrap(),
+        StreamEvent::Piece(_)
+    ));
+    // SAFETY: sending SIGKILL to our own child process.
+    assert_eq!(unsafe { libc::kill(pid, libc::SIGKILL) }, 0);
+    let err = loop {
+        match stream.next().expect("the stream ended without an error") {
+            Ok(StreamEvent::Piece(_)) => {}
+            Ok(StreamEvent::Done(_)) => panic!("a killed runner finished its request"),
+            Err(e) => break e,
+        }
+    };
+    match err {
+        RunnerError::Crashed { status } => assert_eq!(status.signal(), Some(libc::SIGKILL)),
+        other => panic!("expected Crashed, got {other:?}"),
+    }
+    assert!(stream.next().is_none());
+    drop(stream);
+    assert!(matches!(
+        runner.complete(greedy(PROMPT, 1)).unwrap_err(),
+        RunnerError::Closed
+    ));
+}
+
+#[test]
+fn a_forged_frame_injected_on_the_socket_is_rejected_and_closes_the_session() {
+    let Some(model) = model() else { return };
+    let mut runner = Runner::spawn(config(&model)).unwrap();
+    let mut forged = 60u32.to_be_bytes().to_vec();
+    forged.push(0x01); // looks like an envelope v1 header...
+    forged.extend_from_slice(&[0x5a; 59]); // ...but no key can open it
+    internal::inject_raw(&mut runner, &forged).unwrap();
+    let err = match runner.complete(greedy(PROMPT, 4)) {
+        Err(e) => e,
+        Ok(stream) => stream.collect_text().unwrap_err(),
+    };
+    assert!(matches!(err, RunnerError::PeerRejectedFrame), "got {err:?}");
+}
+
+#[test]
+fn a_replayed_frame_is_rejected_and_closes_the_session() {
+    let Some(model) = model() else { return };
+    let mut runner = Runner::spawn(config(&model)).unwrap();
+    let (text, _) = runner
+        .complete(greedy(PROMPT, 2))
+        .unwrap()
+        .collect_text()
+        .unwrap();
+    assert!(!text.is_empty(), "the genuine request works");
+    let replay = internal::last_sent_frame(&runner);
+    assert!(replay.len() > 40);
+    internal::inject_raw(&mut runner, &replay).unwrap();
+    let err = match runner.complete(greedy(PROMPT, 2)) {
+        Err(e) => e,
+        Ok(stream) => stream.collect_text().unwrap_err(),
+    };
+    assert!(matches!(err, RunnerError::PeerRejectedFrame), "got {err:?}");
+}
+
+#[test]
+fn a_prompt_over_the_context_limit_fails_before_decoding_and_the_runner_stays_usable() {
+    let Some(model) = model() else { return };
+    let mut runner = Runner::spawn(config(&model).with_context_length(64)).unwrap();
+    // llama.cpp may round the context up (to 256 here): the error names the real one.
+    let context = u64::from(runner.model_info().context_length);
+    let long = "one two three four five six seven eight nine ten ".repeat(80);
+    let err = runner
+        .complete(greedy(&long, 4))
+        .unwrap()
+        .collect_text()
+        .unwrap_err();
+    match err {
+        RunnerError::PromptTooLong {
+            prompt_tokens,
+            context_length,
+        } => {
+            assert_eq!(context_length, context);
+            assert!(prompt_tokens > context, "{prompt_tokens}");
+        }
+        other => panic!("expected PromptTooLong, got {other:?}"),
+    }
+    let (text, _) = runner
+        .complete(greedy(PROMPT, 2))
+        .unwrap()
+        .collect_text()
+        .unwrap();
+    assert!(!text.is_empty());
+}
+
+#[test]
+fn chat_uses_the_template_of_the_models_family() {
+    let Some(model) = model() else { return };
+    let mut runner = Runner::spawn(config(&model)).unwrap();
+    // The default GGUF has no tokenizer.chat_template: llama.cpp's built-in Gemma template is
+    // chosen from general.architecture.
+    assert_eq!(runner.model_info().chat_template, "builtin:gemma");
+    let question = "What is the capital of France? Answer with one word.";
+    let request = ChatRequest::new(vec![ChatMessage::user(question)])
+        .with_params(GenerationParams::greedy(8));
+    let (text, done) = runner.chat(request).unwrap().collect_text().unwrap();
+    // The same text as a plain completion is shorter by exactly the template's markers:
+    // <start_of_turn>user\n ... <end_of_turn>\n<start_of_turn>model\n.
+    let plain = runner
+        .complete(greedy(question, 1))
+        .unwrap()
+        .collect_text()
+        .unwrap()
+        .1;
+    let markers = done.metrics.prompt_eval_count - plain.metrics.prompt_eval_count;
+    assert!((4..=8).contains(&markers), "{markers} template tokens");
+    assert!(
+        !text.contains("<start_of_turn>") && !text.contains("<end_of_turn>"),
+        "{text:?}"
+    );
+    assert!(done.metrics.eval_count > 0);
+}
+
+#[test]
+fn pieces_are_whole_utf8_characters_that_reassemble_to_valid_text() {
+    let Some(model) = model() else { return };
+    let mut runner = Runner::spawn(config(&model)).unwrap();
+    let request = ChatRequest::new(vec![ChatMessage::user(
+        "Write three short sentences in Japanese about the sea, with emoji.",
+    )])
+    .with_params(GenerationParams::greedy(48));
+    let mut pieces = Vec::new();
+    let done = runner
+        .chat(request)
+        .unwrap()
+        .for_each_piece(|p| {
+            pieces.push(p.to_string());
+            std::ops::ControlFlow::Continue(())
+        })
+        .unwrap();
+    let text = pieces.concat();
+    assert!(done.metrics.eval_count > 0);
+    assert!(!text.is_ascii(), "no multi-byte characters: {text:?}");
+    assert!(
+        !text.contains('\u{fffd}'),
+        "a character was split: {text:?}"
+    );
+    // Every piece on its own is valid UTF-8 that starts on a character boundary.
+    for p in &pieces {
+        assert!(std::str::from_utf8(p.as_bytes()).is_ok());
+    }
+}
+
+#[test]
+fn a_host_without_encryption_is_refused_by_a_runner_that_expects_it() {
+    let Some(model) = model() else { return };
+    // This process's SECLLAMA_ENABLE_ENCRYPTION is unset (true), so the runner insists.
+    assert!(std::env::var_os("SECLLAMA_ENABLE_ENCRYPTION").is_none());
+    let err = Runner::spawn(config(&model).with_encryption(false)).unwrap_err();
+    assert!(
+        matches!(err, RunnerError::EncryptionMismatch),
+        "got {err:?}"
+    );
+}
