@@ -115,6 +115,14 @@ fn check_json_lists_capabilities_and_the_default_policy_layers() {
     let layers = v["default_policy"]["layers"].as_array().unwrap();
     assert!(layers.iter().any(|l| l["layer"] == "seccomp"));
     assert!(layers.iter().any(|l| l["layer"] == "network-namespace"));
+    assert_eq!(
+        v["baseline"]["read_write"],
+        serde_json::json!(["/dev/null"])
+    );
+    assert_eq!(
+        v["baseline"]["env"],
+        serde_json::json!(["PATH", "LANG", "LC_ALL"])
+    );
 }
 
 #[test]

@@ -103,6 +103,11 @@ fn check(json: bool) -> CliResult {
             "capabilities": caps,
             "default_policy": best_effort,
             "strict_mode_error": strict_error,
+            "baseline": {
+                "read_only": secllama_sandbox::BASELINE_READ_ONLY,
+                "read_write": secllama_sandbox::BASELINE_READ_WRITE,
+                "env": secllama_sandbox::BASELINE_ENV,
+            },
         });
         println!("{}", serde_json::to_string_pretty(&v)?);
     } else {
@@ -113,6 +118,16 @@ fn check(json: bool) -> CliResult {
             None => println!("\nstrict mode: OK (network isolation fully enforced)"),
             Some(e) => println!("\nstrict mode: REFUSED: {e}"),
         }
+        println!("\nbaseline every policy grants (those that exist here):");
+        println!(
+            "  read-only:  {}",
+            secllama_sandbox::BASELINE_READ_ONLY.join(" ")
+        );
+        println!(
+            "  read-write: {}",
+            secllama_sandbox::BASELINE_READ_WRITE.join(" ")
+        );
+        println!("  env kept:   {}", secllama_sandbox::BASELINE_ENV.join(" "));
         if !settings.enabled {
             println!("WARNING: SECLLAMA_ENABLE_SANDBOX=false: runners start without a sandbox");
         }
