@@ -372,6 +372,7 @@ static void test_sandbox(void) {
 }
 
 int main(int argc, char **argv) {
+    setvbuf(stdout, NULL, _IONBF, 0); /* no buffered output duplicated into forked children */
     struct {
         const char *name;
         void (*fn)(void);

@@ -23,7 +23,9 @@ def _candidates() -> list[Path]:
     targets.append(repo / "target")
     for t in targets:
         for profile in ("debug", "release"):
+            # `cargo build` copies the library up; `cargo test` leaves it in deps/.
             found.append(t / profile / LIB_NAME)
+            found.append(t / profile / "deps" / LIB_NAME)
     return found
 
 
