@@ -1,6 +1,7 @@
-/* SecLlama from C: seal and open a message.
+/* SecLlama from C: seal and open a message, then (with --run) stream a sandboxed completion
+ * from the default model.
  *
- *   make -C ffi/c example && ffi/c/build/example
+ *   make -C ffi/c example && ffi/c/build/example --run "The capital of France is"
  */
 #include <stdio.h>
 #include <string.h>
@@ -13,6 +14,13 @@ static int fail(const char *what, secllama_status s) {
     if (secllama_last_error(msg, sizeof msg, &len) != SECLLAMA_STATUS_OK) msg[0] = '\0';
     fprintf(stderr, "example: %s failed (status %u): %s\n", what, s, msg);
     return 1;
+}
+
+static int32_t print_piece(void *user_data, const char *piece, size_t len) {
+    (void)user_data;
+    fwrite(piece, 1, len, stdout);
+    fflush(stdout);
+    return 0; /* non-zero would cancel */
 }
 
 int main(int argc, char **argv) {
@@ -30,7 +38,21 @@ int main(int argc, char **argv) {
     secllama_buf_free(&env);
     secllama_keyset_free(ks);
 
-    (void)argc;
-    (void)argv;
+    if (argc < 3 || strcmp(argv[1], "--run") != 0) return 0;
+    secllama_runner_config *cfg = NULL;
+    secllama_runner *runner = NULL;
+    secllama_generation_params params;
+    secllama_done done;
+    if ((s = secllama_runner_config_default_model(&cfg))) return fail("config", s);
+    s = secllama_runner_spawn(cfg, NULL, NULL, &runner);
+    secllama_runner_config_free(cfg);
+    if (s) return fail("spawn", s);
+    secllama_generation_params_greedy(32, &params);
+    printf("%s", argv[2]);
+    s = secllama_runner_complete(runner, argv[2], &params, print_piece, NULL, &done);
+    secllama_runner_free(runner);
+    if (s) return fail("complete", s);
+    printf("\n[%llu tokens, %.1f tokens/s]\n", (unsigned long long)done.metrics.eval_count,
+           done.metrics.eval_tokens_per_second);
     return 0;
 }

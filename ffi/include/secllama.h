@@ -201,6 +201,58 @@ typedef uint32_t secllama_status;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
+// What the runner is doing while it starts (for the progress callback).
+enum secllama_load_stage
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    // Computing the model file's SHA-256 (only when a hash is pinned).
+    SECLLAMA_LOAD_STAGE_VERIFYING = 1,
+    // llama.cpp is reading the weights.
+    SECLLAMA_LOAD_STAGE_LOADING = 2,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum secllama_load_stage secllama_load_stage;
+#else
+typedef uint32_t secllama_load_stage;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// Why a generation ended.
+enum secllama_stop_reason
+#if defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+  : uint32_t
+#endif // defined(__cplusplus) || __STDC_VERSION__ >= 202311L
+ {
+    // No generation finished (the call failed before `done`).
+    SECLLAMA_STOP_REASON_NONE = 0,
+    // The model produced an end-of-generation token.
+    SECLLAMA_STOP_REASON_END_OF_TEXT = 1,
+    // A stop string was produced (it is not part of the output).
+    SECLLAMA_STOP_REASON_STOP_STRING = 2,
+    // `max_tokens` were generated.
+    SECLLAMA_STOP_REASON_MAX_TOKENS = 3,
+    // The context window is full.
+    SECLLAMA_STOP_REASON_CONTEXT_FULL = 4,
+    // The request was cancelled (by the piece callback or a cancel handle).
+    SECLLAMA_STOP_REASON_CANCELLED = 5,
+};
+#ifndef __cplusplus
+#if __STDC_VERSION__ >= 202311L
+typedef enum secllama_stop_reason secllama_stop_reason;
+#else
+typedef uint32_t secllama_stop_reason;
+#endif // __STDC_VERSION__ >= 202311L
+#endif // __cplusplus
+
+// Cancels the current request of a runner, from any thread.
+//
+// Made by `secllama_runner_cancel_handle`, released with `secllama_cancel_handle_free`; it
+// may outlive its runner (cancelling then does nothing useful and reports the closed channel).
+typedef struct secllama_cancel_handle secllama_cancel_handle;
+
 // A keyset: AES-256-GCM keys with ids and statuses, one of them primary (Tink-style).
 //
 // Made by `secllama_keyset_generate`, `secllama_keyset_from_bytes` or
@@ -218,6 +270,20 @@ typedef struct secllama_keyset secllama_keyset;
 // several threads.
 typedef struct secllama_keystore secllama_keystore;
 
+// A running, sandboxed runner process with its model loaded.
+//
+// Made by `secllama_runner_spawn`, released with `secllama_runner_free` (which shuts the
+// process down). Requests run one at a time: use a runner from one thread at a time; to stop a
+// request from another thread use a `secllama_cancel_handle`.
+typedef struct secllama_runner secllama_runner;
+
+// How to start a runner: the model, its pinned SHA-256, threads, sandbox.
+//
+// Made by `secllama_runner_config_new` or `secllama_runner_config_default_model`, changed by
+// the `secllama_runner_config_set_*` functions, released with `secllama_runner_config_free`.
+// Values are checked by `secllama_runner_spawn`.
+typedef struct secllama_runner_config secllama_runner_config;
+
 // Bytes the library hands to the caller: ciphertext, plaintext, serialized keysets, JSON.
 //
 // The caller owns the bytes and must release them with `secllama_buf_free`, which overwrites
@@ -231,6 +297,81 @@ typedef struct secllama_buf {
     // The number of bytes.
     size_t len;
 } secllama_buf;
+
+// Sampling and length parameters of one request. Fill it with
+// `secllama_generation_params_default` or `secllama_generation_params_greedy`, then change
+// fields. `temperature` 0 is greedy decoding (deterministic).
+typedef struct secllama_generation_params {
+    // The most tokens to generate (at least 1).
+    uint32_t max_tokens;
+    // Sampling temperature, >= 0; 0 is greedy.
+    float temperature;
+    // Keep the `top_k` most likely tokens; 0 disables the filter.
+    uint32_t top_k;
+    // Nucleus sampling threshold in (0, 1]; 1 disables it.
+    float top_p;
+    // Drop tokens less likely than `min_p` times the most likely one, in [0, 1].
+    float min_p;
+    // Seed of the sampler (same seed, same output).
+    uint32_t seed;
+    // Penalty for repeating one of the last `repeat_last_n` tokens; 1 disables it.
+    float repeat_penalty;
+    // How many recent tokens the repeat penalty looks at.
+    uint32_t repeat_last_n;
+    // `stop_len` NUL-terminated UTF-8 stop strings (generation ends before the first one;
+    // at most 16, each 1 to 256 bytes), or NULL when `stop_len` is 0. Borrowed for the call.
+    const char *const *stop;
+    // The number of stop strings.
+    size_t stop_len;
+} secllama_generation_params;
+
+// Called while the runner verifies and loads the model: `fraction` goes from 0 to 1 within
+// each stage. Runs on the thread that called `secllama_runner_spawn`.
+typedef void (*secllama_progress_callback)(void *user_data, secllama_load_stage stage, float fraction);
+
+// Called with each piece of generated text: `piece_len` bytes of complete UTF-8 characters
+// at `piece` (followed by a NUL, which `piece_len` does not count). `piece` is only valid
+// during the call: copy what you keep. Return 0 to continue, non-zero to cancel the request
+// (the call then returns `SECLLAMA_STATUS_OK` with reason `SECLLAMA_STOP_REASON_CANCELLED`).
+// Runs on the thread that called `secllama_runner_complete` / `_chat`.
+typedef int32_t (*secllama_piece_callback)(void *user_data, const char *piece, size_t piece_len);
+
+// Token counts and timings of one generation (durations in nanoseconds, named like Ollama's).
+typedef struct secllama_metrics {
+    // Tokens in the prompt (after the chat template).
+    uint64_t prompt_eval_count;
+    // Time spent evaluating the prompt.
+    uint64_t prompt_eval_duration_ns;
+    // Tokens generated.
+    uint64_t eval_count;
+    // Time spent generating them.
+    uint64_t eval_duration_ns;
+    // Time the runner took to verify and load the model.
+    uint64_t load_duration_ns;
+    // Time from the runner receiving the request to the end of generation.
+    uint64_t total_duration_ns;
+    // Prompt tokens evaluated per second.
+    double prompt_tokens_per_second;
+    // Tokens generated per second.
+    double eval_tokens_per_second;
+} secllama_metrics;
+
+// The end of a generation: why it stopped and what it cost.
+typedef struct secllama_done {
+    // Why generation stopped (`SECLLAMA_STOP_REASON_NONE` if the call failed).
+    secllama_stop_reason reason;
+    // Token counts and durations.
+    struct secllama_metrics metrics;
+} secllama_done;
+
+// One chat message: `role` (`"system"`, `"user"` or `"assistant"`) and `content`, both
+// NUL-terminated UTF-8, borrowed for the call.
+typedef struct secllama_chat_message {
+    // `"system"`, `"user"` or `"assistant"`.
+    const char *role;
+    // The message text.
+    const char *content;
+} secllama_chat_message;
 
 #ifdef __cplusplus
 extern "C" {
@@ -507,6 +648,187 @@ secllama_status secllama_keystore_delete(const struct secllama_keystore *keystor
 // # Safety
 // `keystore` is NULL or a live keystore that is not used afterwards.
 void secllama_keystore_free(struct secllama_keystore *keystore);
+
+// Fills `*out_params` with the defaults: 256 tokens, temperature 0.8, top-k 40, top-p 0.9,
+// min-p 0.05, seed 0, repeat penalty 1.1 over the last 64 tokens, no stop strings.
+//
+// # Safety
+// `out_params` is NULL or valid for writing a `secllama_generation_params`.
+secllama_status secllama_generation_params_default(struct secllama_generation_params *out_params);
+
+// Fills `*out_params` for greedy decoding of at most `max_tokens` tokens, without repeat
+// penalty: the same prompt always gives the same text.
+//
+// # Safety
+// `out_params` is NULL or valid for writing a `secllama_generation_params`.
+secllama_status secllama_generation_params_greedy(uint32_t max_tokens, struct secllama_generation_params *out_params);
+
+// A runner configuration for the GGUF model at `model_path` (UTF-8), with defaults: no pinned
+// hash, context 4096, threads = cores (at most 8), CPU only, sandbox and channel encryption
+// as the `SECLLAMA_ENABLE_SANDBOX`, `SECLLAMA_STRICT_NETWORK_ISOLATION` and
+// `SECLLAMA_ENABLE_ENCRYPTION` environment variables say (all on by default).
+//
+// On success `*out_config` is owned by the caller: release it with
+// `secllama_runner_config_free`.
+//
+// # Safety
+// `model_path` is NULL or a NUL-terminated string; `out_config` is NULL or valid for writing
+// a pointer.
+secllama_status secllama_runner_config_new(const char *model_path, struct secllama_runner_config **out_config);
+
+// A runner configuration for the default model (Gemma 3 270M Q4_K_M) at
+// `${XDG_CACHE_HOME:-~/.cache}/secllama/models/gemma-3-270m-q4_k_m.gguf`, pinned to its
+// SHA-256; other values as `secllama_runner_config_new`.
+//
+// On success `*out_config` is owned by the caller: release it with
+// `secllama_runner_config_free`.
+//
+// # Safety
+// `out_config` is NULL or valid for writing a pointer.
+secllama_status secllama_runner_config_default_model(struct secllama_runner_config **out_config);
+
+// Pins the model's SHA-256 (64 hex digits, checked by `secllama_runner_spawn`, which then
+// refuses a file that differs with `SECLLAMA_STATUS_RUNNER_CHECKSUM_MISMATCH`); NULL removes
+// the pin.
+//
+// # Safety
+// `config` is NULL or a live configuration; `sha256_hex` is NULL or a NUL-terminated string.
+secllama_status secllama_runner_config_set_sha256(struct secllama_runner_config *config, const char *sha256_hex);
+
+// Sets the runner executable; NULL means `SECLLAMA_RUNNER_PATH`, else `secllama-runner` next
+// to the current executable.
+//
+// # Safety
+// `config` is NULL or a live configuration; `runner_path` is NULL or a NUL-terminated string.
+secllama_status secllama_runner_config_set_runner_path(struct secllama_runner_config *config, const char *runner_path);
+
+// Sets the number of generation threads (1 to 512); 0 means the available cores, at most 8.
+//
+// # Safety
+// `config` is NULL or a live configuration.
+secllama_status secllama_runner_config_set_threads(struct secllama_runner_config *config, uint32_t threads);
+
+// Sets the context window in tokens (16 to 1048576).
+//
+// # Safety
+// `config` is NULL or a live configuration.
+secllama_status secllama_runner_config_set_context_length(struct secllama_runner_config *config, uint32_t tokens);
+
+// Sets the number of layers offloaded to the GPU (needs a `cuda`, `vulkan` or `metal` build,
+// see `secllama_features`); 0 is CPU only.
+//
+// # Safety
+// `config` is NULL or a live configuration.
+secllama_status secllama_runner_config_set_gpu_layers(struct secllama_runner_config *config, uint32_t layers);
+
+// Turns the runner's sandbox on or off. With `strict`, spawning fails
+// (`SECLLAMA_STATUS_SANDBOX_NETWORK_ISOLATION_UNAVAILABLE`) unless network isolation is fully
+// enforced; without it, missing layers are logged and skipped. `enabled = false` runs the
+// model with all of this process's rights: for debugging only.
+//
+// # Safety
+// `config` is NULL or a live configuration.
+secllama_status secllama_runner_config_set_sandbox(struct secllama_runner_config *config, bool enabled, bool strict);
+
+// Frees a runner configuration. Accepts NULL.
+//
+// # Safety
+// `config` is NULL or a live configuration that is not used afterwards.
+void secllama_runner_config_free(struct secllama_runner_config *config);
+
+// Starts a sandboxed runner process for `config` and waits until its model is loaded
+// (seconds for a small model). `on_progress` (may be NULL) is called with `user_data` while
+// the model is verified and loaded. The caller keeps ownership of `config`.
+//
+// On success `*out_runner` is owned by the caller: release it with `secllama_runner_free`.
+// On error it is NULL; e.g. `SECLLAMA_STATUS_RUNNER_NOT_FOUND` (set `SECLLAMA_RUNNER_PATH`),
+// `..._RUNNER_MODEL_NOT_FOUND`, `..._RUNNER_CHECKSUM_MISMATCH`, a `SECLLAMA_STATUS_SANDBOX_*`
+// code when the sandbox cannot be enforced as configured.
+//
+// # Safety
+// `config` is NULL or a live configuration; `out_runner` is NULL or valid for writing a
+// pointer; `on_progress`, if not NULL, is safe to call with `user_data`.
+secllama_status secllama_runner_spawn(const struct secllama_runner_config *config, secllama_progress_callback on_progress, void *user_data, struct secllama_runner **out_runner);
+
+// Completes `prompt` (NUL-terminated UTF-8, continued as plain text) and streams the text:
+// `on_piece` (may be NULL) gets each piece with `user_data`; returning non-zero from it
+// cancels. Blocks until the generation ends, then writes why and the metrics to `*out_done`.
+// `params` NULL means `secllama_generation_params_default`.
+//
+// A cancelled request returns `SECLLAMA_STATUS_OK` with reason
+// `SECLLAMA_STOP_REASON_CANCELLED`. Invalid parameters give
+// `SECLLAMA_STATUS_RUNNER_INVALID_REQUEST` before anything is sent. The caller keeps
+// ownership of every argument.
+//
+// # Safety
+// `runner` is NULL or a live runner not used by another thread during the call; `prompt` is
+// NULL or NUL-terminated; `params` is NULL or a valid `secllama_generation_params` (with
+// `stop_len` readable stop strings); `out_done` is NULL or valid for writing a
+// `secllama_done`; `on_piece`, if not NULL, is safe to call with `user_data`.
+secllama_status secllama_runner_complete(struct secllama_runner *runner, const char *prompt, const struct secllama_generation_params *params, secllama_piece_callback on_piece, void *user_data, struct secllama_done *out_done);
+
+// Runs one chat turn: `messages_len` messages (formatted with the model's chat template),
+// streamed like `secllama_runner_complete`.
+//
+// # Safety
+// As `secllama_runner_complete`; `messages` is NULL (only with `messages_len` 0) or valid for
+// reading `messages_len` `secllama_chat_message`s whose strings are NUL-terminated.
+secllama_status secllama_runner_chat(struct secllama_runner *runner, const struct secllama_chat_message *messages, size_t messages_len, const struct secllama_generation_params *params, secllama_piece_callback on_piece, void *user_data, struct secllama_done *out_done);
+
+// Describes the loaded model as JSON: `{"name":...,"parameters":...,"size_bytes":...,
+// "context_length":...,"training_context_length":...,"chat_template":true,"vocab_size":...,
+// "threads":...,"gpu_layers":0}`.
+//
+// On success `*out_json` holds UTF-8 JSON (not NUL-terminated), owned by the caller: release
+// it with `secllama_buf_free`.
+//
+// # Safety
+// `runner` is NULL or a live runner not used mutably by another thread during the call;
+// `out_json` is NULL or valid for writing a `secllama_buf`.
+secllama_status secllama_runner_model_info_json(const struct secllama_runner *runner, struct secllama_buf *out_json);
+
+// Describes what the runner's sandbox enforces, layer by layer, as JSON
+// (`{"layers":[{"layer":...,"state":...}, ...]}`), or `null` when the sandbox is disabled.
+//
+// On success `*out_json` holds UTF-8 JSON (not NUL-terminated), owned by the caller: release
+// it with `secllama_buf_free`.
+//
+// # Safety
+// As `secllama_runner_model_info_json`.
+secllama_status secllama_runner_sandbox_report_json(const struct secllama_runner *runner, struct secllama_buf *out_json);
+
+// A handle that cancels the runner's current request from any thread (the request then ends
+// within one token with `SECLLAMA_STOP_REASON_CANCELLED`). Get it before starting the request
+// you may want to cancel.
+//
+// On success `*out_handle` is owned by the caller: release it with
+// `secllama_cancel_handle_free`.
+//
+// # Safety
+// `runner` is NULL or a live runner not used by another thread during the call; `out_handle`
+// is NULL or valid for writing a pointer.
+secllama_status secllama_runner_cancel_handle(const struct secllama_runner *runner, struct secllama_cancel_handle **out_handle);
+
+// Asks the runner to stop its current request; does nothing when no request runs. Safe to
+// call from any thread, also while another thread is inside `secllama_runner_complete`.
+// `SECLLAMA_STATUS_RUNNER_IO` if the runner is gone.
+//
+// # Safety
+// `handle` is NULL or a live cancel handle.
+secllama_status secllama_cancel_handle_cancel(const struct secllama_cancel_handle *handle);
+
+// Frees a cancel handle. Accepts NULL.
+//
+// # Safety
+// `handle` is NULL or a live cancel handle that is not used afterwards.
+void secllama_cancel_handle_free(struct secllama_cancel_handle *handle);
+
+// Shuts the runner process down (gracefully, killed after a 2 s grace period) and frees the
+// handle. Accepts NULL.
+//
+// # Safety
+// `runner` is NULL or a live runner that is not used afterwards.
+void secllama_runner_free(struct secllama_runner *runner);
 
 // Reports what this operating system and kernel can enforce, as JSON:
 // `{"os":"linux","kernel":"6.18.0","root":false,"landlock_abi":7,"seccomp_filter":true,

@@ -76,6 +76,7 @@ mod handle;
 mod info;
 mod keystore;
 mod panic;
+mod runner;
 mod sandbox;
 mod status;
 
@@ -103,6 +104,19 @@ pub use crate::keystore::{
     secllama_keystore_free, secllama_keystore_init, secllama_keystore_init_or_reuse,
     secllama_keystore_load, secllama_keystore_open, secllama_keystore_rotate,
     secllama_keystore_status_json,
+};
+pub use crate::runner::{
+    secllama_cancel_handle, secllama_cancel_handle_cancel, secllama_cancel_handle_free,
+    secllama_chat_message, secllama_done, secllama_generation_params,
+    secllama_generation_params_default, secllama_generation_params_greedy, secllama_load_stage,
+    secllama_metrics, secllama_piece_callback, secllama_progress_callback, secllama_runner,
+    secllama_runner_cancel_handle, secllama_runner_chat, secllama_runner_complete,
+    secllama_runner_config, secllama_runner_config_default_model, secllama_runner_config_free,
+    secllama_runner_config_new, secllama_runner_config_set_context_length,
+    secllama_runner_config_set_gpu_layers, secllama_runner_config_set_runner_path,
+    secllama_runner_config_set_sandbox, secllama_runner_config_set_sha256,
+    secllama_runner_config_set_threads, secllama_runner_free, secllama_runner_model_info_json,
+    secllama_runner_sandbox_report_json, secllama_runner_spawn, secllama_stop_reason,
 };
 pub use crate::sandbox::secllama_sandbox_probe_json;
 pub use crate::status::{secllama_status, secllama_status_name};

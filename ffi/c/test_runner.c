@@ -1,0 +1,216 @@
+/* Tests of the SecLlama runner through the C API: spawn the sandboxed runner on the default
+ * model, stream completions and chats, cancel from the callback, and refuse bad requests
+ * with exact codes. Kept apart from test_secllama.c because it needs the model and takes
+ * seconds; run under AddressSanitizer in CI (see ffi/README.md for why not valgrind).
+ *
+ *   test_runner       (needs the default model and SECLLAMA_RUNNER_PATH)
+ */
+#define _GNU_SOURCE
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "secllama.h"
+
+static int failures;
+static int checks;
+
+#define CHECK(cond)                                                                          \
+    do {                                                                                     \
+        checks++;                                                                            \
+        if (!(cond)) {                                                                       \
+            failures++;                                                                      \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);         \
+        }                                                                                    \
+    } while (0)
+
+/* Asserts an exact status; on mismatch prints both names and the last error. */
+#define CHECK_STATUS(expr, expected) check_status((expr), (expected), #expr, __LINE__)
+
+static const char *name_of(secllama_status s) {
+    const char *name = NULL;
+    if (secllama_status_name(s, &name) != SECLLAMA_STATUS_OK) return "(not a status)";
+    return name;
+}
+
+static void last_error(char *buf, size_t len) {
+    size_t n = 0;
+    if (secllama_last_error(buf, len, &n) != SECLLAMA_STATUS_OK) snprintf(buf, len, "(%zu bytes)", n);
+}
+
+static int check_status(secllama_status got, secllama_status expected, const char *expr, int line) {
+    checks++;
+    if (got == expected) return 1;
+    failures++;
+    char msg[512];
+    last_error(msg, sizeof msg);
+    fprintf(stderr, "%s:%d: %s\n  returned %s (%u), expected %s (%u)\n  last error: %s\n",
+            __FILE__, line, expr, name_of(got), got, name_of(expected), expected, msg);
+    return 0;
+}
+
+
+
+/* Does the JSON in `b` contain `needle`? (The buffer is not NUL-terminated.) */
+static int json_has(const secllama_buf *b, const char *needle) {
+    return b->ptr && memmem(b->ptr, b->len, needle, strlen(needle)) != NULL;
+}
+
+/* ---- runner: the default model in the sandbox ---- */
+
+struct collected {
+    char text[4096];
+    size_t len;
+    int pieces;
+    int cancel_after; /* cancel when this many pieces arrived; 0 = never */
+};
+
+static int32_t on_piece(void *user_data, const char *piece, size_t piece_len) {
+    struct collected *c = user_data;
+    if (piece[piece_len] != '\0') return 1; /* the documented NUL after the piece */
+    if (c->len + piece_len < sizeof c->text) {
+        memcpy(c->text + c->len, piece, piece_len);
+        c->len += piece_len;
+        c->text[c->len] = '\0';
+    }
+    c->pieces++;
+    return c->cancel_after && c->pieces >= c->cancel_after;
+}
+
+static int progress_calls;
+static void on_progress(void *user_data, secllama_load_stage stage, float fraction) {
+    (void)user_data;
+    (void)stage;
+    if (fraction >= 0.0f && fraction <= 1.0f) progress_calls++;
+}
+
+static void test_runner(void) {
+    /* Every free accepts NULL. */
+    secllama_runner_config_free(NULL);
+    secllama_runner_free(NULL);
+    secllama_cancel_handle_free(NULL);
+
+    secllama_runner_config *cfg = NULL;
+    CHECK_STATUS(secllama_runner_config_new(NULL, &cfg), SECLLAMA_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(secllama_runner_config_new("", &cfg), SECLLAMA_STATUS_RUNNER_CONFIG);
+    CHECK_STATUS(secllama_runner_config_new("/nonexistent/model.gguf", &cfg), SECLLAMA_STATUS_OK);
+    secllama_runner *runner = (secllama_runner *)0x1;
+    CHECK_STATUS(secllama_runner_spawn(cfg, NULL, NULL, &runner), SECLLAMA_STATUS_RUNNER_MODEL_NOT_FOUND);
+    CHECK(runner == NULL);
+    secllama_runner_config_free(cfg);
+
+    CHECK_STATUS(secllama_runner_config_default_model(&cfg), SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_runner_config_set_threads(cfg, 2), SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_runner_config_set_context_length(cfg, 1024), SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_runner_config_set_sandbox(cfg, true, true), SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_runner_config_set_sha256(cfg, "abc"), SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_runner_spawn(cfg, NULL, NULL, &runner), SECLLAMA_STATUS_RUNNER_CONFIG);
+    CHECK_STATUS(secllama_runner_config_set_sha256(cfg, "0000000000000000000000000000000000000000000000000000000000000000"),
+                 SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_runner_spawn(cfg, NULL, NULL, &runner), SECLLAMA_STATUS_RUNNER_CHECKSUM_MISMATCH);
+    CHECK_STATUS(secllama_runner_config_set_sha256(cfg, "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"),
+                 SECLLAMA_STATUS_OK);
+
+    CHECK_STATUS(secllama_runner_spawn(cfg, on_progress, NULL, &runner), SECLLAMA_STATUS_OK);
+    secllama_runner_config_free(cfg);
+    if (!runner) return;
+    CHECK(progress_calls > 0);
+
+    secllama_buf info = {0};
+    CHECK_STATUS(secllama_runner_model_info_json(runner, &info), SECLLAMA_STATUS_OK);
+    CHECK(json_has(&info, "\"context_length\":1024"));
+    CHECK(json_has(&info, "\"threads\":2"));
+    secllama_buf_free(&info);
+    secllama_buf report = {0};
+    CHECK_STATUS(secllama_runner_sandbox_report_json(runner, &report), SECLLAMA_STATUS_OK);
+    CHECK(json_has(&report, "\"layers\""));
+    secllama_buf_free(&report);
+
+    /* A greedy completion, streamed. */
+    secllama_generation_params params;
+    CHECK_STATUS(secllama_generation_params_greedy(8, &params), SECLLAMA_STATUS_OK);
+    struct collected c = {0};
+    secllama_done done;
+    CHECK_STATUS(secllama_runner_complete(runner, "The capital of France is", &params, on_piece, &c, &done),
+                 SECLLAMA_STATUS_OK);
+    CHECK(c.pieces >= 1);
+    CHECK(c.len > 0);
+    CHECK(done.reason == SECLLAMA_STOP_REASON_MAX_TOKENS || done.reason == SECLLAMA_STOP_REASON_END_OF_TEXT);
+    CHECK(done.metrics.eval_count >= 1 && done.metrics.eval_count <= 8);
+    CHECK(done.metrics.prompt_eval_count >= 5);
+    CHECK(strlen(c.text) == c.len); /* no NUL inside: plain text */
+    printf("completion: %s\n", c.text);
+
+    /* The same prompt greedily gives the same text. */
+    struct collected again = {0};
+    CHECK_STATUS(secllama_runner_complete(runner, "The capital of France is", &params, on_piece, &again, &done),
+                 SECLLAMA_STATUS_OK);
+    CHECK(strcmp(again.text, c.text) == 0);
+
+    /* Cancelling from the callback after the first piece. */
+    CHECK_STATUS(secllama_generation_params_greedy(64, &params), SECLLAMA_STATUS_OK);
+    struct collected cancel = {.cancel_after = 1};
+    CHECK_STATUS(secllama_runner_complete(runner, "Count from one to fifty:", &params, on_piece, &cancel, &done),
+                 SECLLAMA_STATUS_OK);
+    CHECK(done.reason == SECLLAMA_STOP_REASON_CANCELLED);
+    CHECK(cancel.pieces == 1);
+    CHECK(done.metrics.eval_count < 64);
+
+    /* A chat turn with the model's template. */
+    secllama_chat_message msgs[] = {{"user", "Reply with one word: what color is the sky?"}};
+    struct collected chat = {0};
+    CHECK_STATUS(secllama_generation_params_greedy(6, &params), SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_runner_chat(runner, msgs, 1, &params, on_piece, &chat, &done), SECLLAMA_STATUS_OK);
+    CHECK(chat.len > 0);
+    CHECK(done.reason != SECLLAMA_STOP_REASON_NONE);
+
+    /* Invalid requests: exact codes, nothing generated, the runner still works afterwards. */
+    params.max_tokens = 0;
+    CHECK_STATUS(secllama_runner_complete(runner, "x", &params, on_piece, &c, &done),
+                 SECLLAMA_STATUS_RUNNER_INVALID_REQUEST);
+    CHECK(done.reason == SECLLAMA_STOP_REASON_NONE);
+    params.max_tokens = 4;
+    params.temperature = -1.0f;
+    CHECK_STATUS(secllama_runner_complete(runner, "x", &params, on_piece, &c, &done),
+                 SECLLAMA_STATUS_RUNNER_INVALID_REQUEST);
+    params.temperature = 0.0f;
+    CHECK_STATUS(secllama_runner_complete(runner, "\xc3\x28", &params, on_piece, &c, &done),
+                 SECLLAMA_STATUS_INVALID_UTF8);
+    CHECK_STATUS(secllama_runner_complete(runner, NULL, &params, on_piece, &c, &done),
+                 SECLLAMA_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(secllama_runner_complete(runner, "x", &params, on_piece, &c, NULL),
+                 SECLLAMA_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(secllama_runner_chat(runner, NULL, 1, &params, on_piece, &c, &done),
+                 SECLLAMA_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(secllama_runner_chat(runner, NULL, 0, &params, on_piece, &c, &done),
+                 SECLLAMA_STATUS_RUNNER_INVALID_REQUEST);
+    const char *stops[] = {"\n", NULL};
+    params.stop = stops;
+    params.stop_len = 2;
+    CHECK_STATUS(secllama_runner_complete(runner, "x", &params, on_piece, &c, &done),
+                 SECLLAMA_STATUS_NULL_PARAMETER);
+    params.stop_len = 1;
+    struct collected stopped = {0};
+    CHECK_STATUS(secllama_runner_complete(runner, "The capital of France is", &params, NULL, NULL, &done),
+                 SECLLAMA_STATUS_OK);
+    (void)stopped;
+
+    /* A cancel handle outlives nothing: cancelling with no request running is a no-op. */
+    secllama_cancel_handle *cancel_handle = NULL;
+    CHECK_STATUS(secllama_runner_cancel_handle(runner, &cancel_handle), SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_cancel_handle_cancel(cancel_handle), SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_cancel_handle_cancel(NULL), SECLLAMA_STATUS_NULL_PARAMETER);
+    secllama_cancel_handle_free(cancel_handle);
+
+    secllama_runner_free(runner);
+}
+
+int main(void) {
+    setvbuf(stdout, NULL, _IONBF, 0);
+    test_runner();
+    printf("%s runner\n%d checks, %d failed\n", failures ? "FAIL" : "ok  ", checks, failures);
+    return failures ? 1 : 0;
+}
