@@ -227,3 +227,12 @@ fn a_relative_runner_path_runs_the_file_that_was_checked() {
         other => panic!("{other:?}"),
     }
 }
+
+#[test]
+#[ignore = "open finding for the runner engineer: /work/notes-fuzz.md, runner 4"]
+fn a_stop_string_completed_by_trailing_invalid_bytes_does_not_leak() {
+    // Found by fuzz/text_assembly: at the end of generation, incomplete trailing bytes become
+    // U+FFFD without a stop-string check, so a stop string ending in U+FFFD leaks.
+    let out = secllama_runner::internal::assemble_text(vec!["a\u{fffd}".into()], &[b"a\xe2"]);
+    assert_eq!(out, "");
+}
