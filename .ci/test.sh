@@ -17,7 +17,7 @@ step "cargo fmt --check"
 cargo fmt --all --check
 
 step "cargo clippy (all targets, warnings are errors)"
-cargo clippy --workspace --all-targets --locked -- -D warnings
+cargo clippy --workspace --all-targets --profile test --locked -- -D warnings
 
 step "build tests"
 cargo nextest run --workspace --locked --no-run --config-file .ci/nextest.toml
