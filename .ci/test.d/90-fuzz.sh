@@ -4,8 +4,9 @@
 # or timeout fails CI. See fuzz/README.md for longer runs and for turning a crash into a test.
 #
 #   SECLLAMA_FUZZ_SECONDS   seconds per target (default 15)
-#   SECLLAMA_FUZZ_FEATURES  fuzz crate features (default "runner"; "" skips the runner targets,
-#                           which build llama.cpp a second time through secllama-runner)
+#   SECLLAMA_FUZZ_FEATURES  fuzz crate features (default "runner": the runner's protocol targets,
+#                           built without llama.cpp; "runner ffi" adds the ffi target, which
+#                           builds llama.cpp a second time under the sanitizer)
 set -euo pipefail
 cd "$(dirname "$0")/../../fuzz"
 

@@ -18,6 +18,7 @@ use zeroize::Zeroizing;
 
 use crate::channel::{Direction, FrameError, FrameReader, FrameWriter, Mode};
 use crate::config::encryption_from_env;
+#[cfg(feature = "engine")]
 use crate::engine;
 use crate::protocol::{HostMessage, RunnerMessage, WireErrorKind};
 
@@ -291,7 +292,22 @@ fn session(writer: &SharedWriter, rx: &Receiver<Inbound>) -> Result<(), Fatal> {
         Ok(Inbound::Failed(e)) => return Err(channel_failed(writer, &e)),
         Err(_) => return Err(Fatal::Other),
     };
-    engine::run(writer, rx, &load)
+    #[cfg(feature = "engine")]
+    {
+        engine::run(writer, rx, &load)
+    }
+    #[cfg(not(feature = "engine"))]
+    {
+        let _ = load;
+        send_error(
+            writer,
+            None,
+            WireErrorKind::ModelLoad,
+            "this runner was built without llama.cpp (cargo feature `engine`)",
+            None,
+        );
+        Err(Fatal::Other)
+    }
 }
 
 #[cfg(test)]

@@ -3,6 +3,7 @@
 mod channel;
 mod child;
 mod config;
+#[cfg(feature = "engine")]
 mod engine;
 mod error;
 mod host;
