@@ -234,11 +234,12 @@ pub(crate) fn resolve_runner_path(explicit: Option<&Path>) -> Result<PathBuf, Ru
     Err(RunnerError::RunnerNotFound { path: beside })
 }
 
+/// The runner executable that will be started: made absolute here, so that the file checked is
+/// the file executed (`Command::new` would look a bare relative name up in `PATH`).
 fn check_runner(path: PathBuf) -> Result<PathBuf, RunnerError> {
-    if path.is_file() {
-        Ok(path)
-    } else {
-        Err(RunnerError::RunnerNotFound { path })
+    match std::fs::canonicalize(&path) {
+        Ok(abs) if abs.is_file() => Ok(abs),
+        _ => Err(RunnerError::RunnerNotFound { path }),
     }
 }
 

@@ -77,12 +77,16 @@ impl TextStream {
     }
 
     /// Everything still held back, at the end of generation (incomplete bytes become
-    /// U+FFFD).
+    /// U+FFFD). The stop strings are checked once more on that final text: a stop string that
+    /// ends in U+FFFD can only be completed here.
     pub(crate) fn finish(&mut self) -> String {
         let mut text = std::mem::take(&mut self.held);
         if !self.pending.is_empty() {
             text.push_str(&String::from_utf8_lossy(&self.pending));
             self.pending.clear();
+        }
+        if let Some(at) = self.stop.iter().filter_map(|s| text.find(s.as_str())).min() {
+            text.truncate(at);
         }
         text
     }

@@ -209,7 +209,6 @@ fn files_that_are_not_gguf_are_refused_by_the_runner_as_invalid_models() {
 }
 
 #[test]
-#[ignore = "open finding for the runner engineer: /work/notes-fuzz.md, runner 1"]
 fn a_relative_runner_path_runs_the_file_that_was_checked() {
     // `with_runner_path("name")` is checked as ./name but executed through a PATH search by
     // Command::new("name"): the program that runs is not the one that was checked.
@@ -229,7 +228,6 @@ fn a_relative_runner_path_runs_the_file_that_was_checked() {
 }
 
 #[test]
-#[ignore = "open finding for the runner engineer: /work/notes-fuzz.md, runner 4"]
 fn a_stop_string_completed_by_trailing_invalid_bytes_does_not_leak() {
     // Found by fuzz/text_assembly: at the end of generation, incomplete trailing bytes become
     // U+FFFD without a stop-string check, so a stop string ending in U+FFFD leaks.
