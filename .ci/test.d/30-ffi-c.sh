@@ -19,6 +19,7 @@ lib="$target/debug/deps"
 export SECLLAMA_RUNNER_PATH="$target/debug/secllama-runner"
 test -f "$lib/libsecllama_ffi.so" -a -f "$lib/libsecllama_ffi.a" || { echo "no libsecllama_ffi in $lib" >&2; exit 1; }
 test -x "$SECLLAMA_RUNNER_PATH" || { echo "no runner at $SECLLAMA_RUNNER_PATH" >&2; exit 1; }
+ls -l "$lib/libsecllama_ffi.a" "$lib/libsecllama_ffi.so" ffi/include/secllama.h >&2
 make -C ffi/c clean
 make -C ffi/c LIBDIR="$lib" test
 make -C ffi/c LIBDIR="$lib" test-asan
