@@ -118,9 +118,20 @@ impl ModelFile {
     }
 }
 
+/// Opens the model for reading without blocking: a FIFO or device swapped in for the model after
+/// the host's check must not hang the runner in `open` (the `is_file` check that follows then
+/// refuses it). Regular files ignore `O_NONBLOCK`.
+fn open_nonblocking(path: &std::path::Path) -> std::io::Result<File> {
+    let mut options = std::fs::OpenOptions::new();
+    options.read(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::custom_flags(&mut options, libc::O_NONBLOCK);
+    options.open(path)
+}
+
 fn open_and_verify(writer: &SharedWriter, load: &LoadRequest) -> Result<(ModelFile, u64), Fatal> {
     let path = PathBuf::from(&load.model_path);
-    let mut file = File::open(&path).map_err(|e| {
+    let mut file = open_nonblocking(&path).map_err(|e| {
         fail(
             writer,
             WireErrorKind::ModelNotFound,
@@ -682,6 +693,36 @@ fn build_sampler(model: &LlamaModel, params: &GenerationParams) -> LlamaSampler 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_fifo_in_place_of_the_model_opens_without_blocking_and_is_not_a_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("model.gguf");
+        let status = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(status.success());
+        let (tx, rx) = std::sync::mpsc::channel();
+        let path = fifo.clone();
+        std::thread::spawn(move || {
+            let opened = open_nonblocking(&path).map(|f| f.metadata().map(|m| m.is_file()));
+            let _ = tx.send(opened.map_err(|e| e.kind()));
+        });
+        // A blocking open of a FIFO with no writer never returns; this one must.
+        let opened = rx
+            .recv_timeout(std::time::Duration::from_secs(10))
+            .expect("opening a FIFO as the model blocked");
+        assert!(matches!(opened, Ok(Ok(false))), "{opened:?}");
+        let regular = dir.path().join("regular");
+        std::fs::write(&regular, b"GGUF").unwrap();
+        let mut bytes = Vec::new();
+        open_nonblocking(&regular)
+            .unwrap()
+            .read_to_end(&mut bytes)
+            .unwrap();
+        assert_eq!(bytes, b"GGUF");
+    }
 
     #[test]
     fn hex_is_lower_case_and_two_digits_per_byte() {
