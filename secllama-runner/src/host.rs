@@ -16,7 +16,7 @@ use secllama_sandbox::{ResourceLimits, SandboxPolicy, SandboxReport, Strictness}
 use zeroize::Zeroizing;
 
 use crate::RunnerError;
-use crate::channel::{Direction, FrameError, FrameReader, FrameWriter, Mode};
+use crate::channel::{Direction, FrameError, FrameReader, FrameWriter, MAX_FRAME_LEN, Mode};
 use crate::child::{KEY_MAGIC, exit};
 use crate::config::{RunnerConfig, SandboxMode, resolve_runner_path};
 use crate::protocol::{
@@ -96,6 +96,22 @@ fn send(writer: &SharedWriter, msg: &HostMessage) -> Result<(), RunnerError> {
     let mut w = writer.lock().map_err(|_| RunnerError::Closed)?;
     w.send(msg).map_err(|e| match e {
         FrameError::Io(e) => RunnerError::Io(e),
+        other => RunnerError::Protocol(other.to_string()),
+    })
+}
+
+/// Sends a request. A request whose frame would exceed [`MAX_FRAME_LEN`] is refused before
+/// anything is written, as an invalid request: the prompt limits count characters, but JSON
+/// escapes a control character as six bytes, so a prompt under [`MAX_PROMPT_BYTES`](crate::MAX_PROMPT_BYTES) can still
+/// be too large to frame.
+fn send_request(writer: &SharedWriter, msg: &HostMessage) -> Result<(), RunnerError> {
+    let mut w = writer.lock().map_err(|_| RunnerError::Closed)?;
+    w.send(msg).map_err(|e| match e {
+        FrameError::Io(e) => RunnerError::Io(e),
+        FrameError::BadLength { len } => RunnerError::InvalidRequest(format!(
+            "the request is {len} bytes once encoded, over the frame limit of {MAX_FRAME_LEN} \
+             bytes; shorten the prompt (JSON escapes each control character as six bytes)"
+        )),
         other => RunnerError::Protocol(other.to_string()),
     })
 }
@@ -515,9 +531,15 @@ impl Runner {
         if self.closed {
             return Err(RunnerError::Closed);
         }
-        let id = self.current.load(Ordering::SeqCst) + 1;
+        let previous = self.current.load(Ordering::SeqCst);
+        let id = previous + 1;
         self.current.store(id, Ordering::SeqCst);
-        if let Err(e) = send(&self.writer, &make(id)) {
+        if let Err(e) = send_request(&self.writer, &make(id)) {
+            if matches!(e, RunnerError::InvalidRequest(_)) {
+                // Nothing was written: the session and its sequence numbers are unchanged.
+                self.current.store(previous, Ordering::SeqCst);
+                return Err(e);
+            }
             return Err(self.fail_with_child_status(e));
         }
         Ok(Generation {

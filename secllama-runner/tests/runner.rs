@@ -369,3 +369,165 @@ fn a_host_without_encryption_is_refused_by_a_runner_that_expects_it() {
         "got {err:?}"
     );
 }
+
+#[test]
+fn invalid_requests_are_refused_with_the_exact_reason_and_the_session_stays_usable() {
+    use secllama_runner::{
+        MAX_CHAT_MESSAGES, MAX_FRAME_LEN, MAX_PROMPT_BYTES, MAX_STOP_STRING_BYTES, MAX_STOP_STRINGS,
+    };
+    let Some(model) = model() else { return };
+    let mut runner = Runner::spawn(config(&model)).unwrap();
+    let with = |f: &dyn Fn(&mut GenerationParams)| {
+        let mut p = GenerationParams::greedy(2);
+        f(&mut p);
+        CompletionRequest::new(PROMPT).with_params(p)
+    };
+    let stops = |n: usize, s: &str| vec![s.to_owned(); n];
+    let too_many_stops = format!("at most {MAX_STOP_STRINGS} stop strings are allowed");
+    let stop_length = format!("stop strings must be 1 to {MAX_STOP_STRING_BYTES} bytes long");
+    // A prompt under MAX_PROMPT_BYTES that JSON-escapes (\u0001, six bytes each) past the
+    // frame limit: refused before anything is written, not a broken session.
+    let escaped = "\u{1}".repeat(MAX_PROMPT_BYTES);
+    let escaped_len = MAX_PROMPT_BYTES * 6;
+    let completions: Vec<(&str, CompletionRequest, String)> = vec![
+        (
+            "NUL in the prompt",
+            greedy("a\0b", 2),
+            "the prompt contains a NUL character".into(),
+        ),
+        (
+            "prompt one byte over",
+            greedy(&"a".repeat(MAX_PROMPT_BYTES + 1), 2),
+            format!("the prompt exceeds {MAX_PROMPT_BYTES} bytes"),
+        ),
+        (
+            "max_tokens 0",
+            with(&|p| p.max_tokens = 0),
+            "max_tokens must be at least 1".into(),
+        ),
+        (
+            "temperature NaN",
+            with(&|p| p.temperature = f32::NAN),
+            "temperature must be a finite number >= 0".into(),
+        ),
+        (
+            "temperature -1",
+            with(&|p| p.temperature = -1.0),
+            "temperature must be a finite number >= 0".into(),
+        ),
+        (
+            "top_p 0",
+            with(&|p| p.top_p = 0.0),
+            "top_p must be in (0, 1]".into(),
+        ),
+        (
+            "top_p infinite",
+            with(&|p| p.top_p = f32::INFINITY),
+            "top_p must be in (0, 1]".into(),
+        ),
+        (
+            "min_p 1.5",
+            with(&|p| p.min_p = 1.5),
+            "min_p must be in [0, 1]".into(),
+        ),
+        (
+            "repeat_penalty 0",
+            with(&|p| p.repeat_penalty = 0.0),
+            "repeat_penalty must be a finite number > 0".into(),
+        ),
+        (
+            "top_k u32::MAX",
+            with(&|p| p.top_k = u32::MAX),
+            "top_k and repeat_last_n must fit in a 32-bit signed integer".into(),
+        ),
+        (
+            "too many stop strings",
+            with(&|p| p.stop = stops(MAX_STOP_STRINGS + 1, "x")),
+            too_many_stops,
+        ),
+        (
+            "an empty stop string",
+            with(&|p| p.stop = stops(1, "")),
+            stop_length.clone(),
+        ),
+        (
+            "a stop string one byte over",
+            with(&|p| p.stop = stops(1, &"s".repeat(MAX_STOP_STRING_BYTES + 1))),
+            stop_length,
+        ),
+    ];
+    for (what, request, want) in completions {
+        match runner.complete(request).map(drop) {
+            Err(RunnerError::InvalidRequest(why)) => assert_eq!(why, want, "{what}"),
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+    // The encoded size is the escaped prompt plus the JSON around it and the envelope.
+    match runner.complete(greedy(&escaped, 2)).map(drop) {
+        Err(RunnerError::InvalidRequest(why)) => {
+            let len: usize = why
+                .strip_prefix("the request is ")
+                .and_then(|r| r.split_once(' '))
+                .and_then(|(n, _)| n.parse().ok())
+                .unwrap_or_else(|| panic!("{why}"));
+            assert!((escaped_len..escaped_len + 512).contains(&len), "{why}");
+            assert_eq!(
+                why,
+                format!(
+                    "the request is {len} bytes once encoded, over the frame limit of \
+                     {MAX_FRAME_LEN} bytes; shorten the prompt (JSON escapes each control \
+                     character as six bytes)"
+                )
+            );
+        }
+        other => panic!("escaped prompt: {other:?}"),
+    }
+    let user = |s: &str| ChatMessage::user(s);
+    let chats: Vec<(&str, Vec<ChatMessage>, String)> = vec![
+        (
+            "no messages",
+            vec![],
+            "a chat request needs at least one message".into(),
+        ),
+        (
+            "too many messages",
+            vec![user("hi"); MAX_CHAT_MESSAGES + 1],
+            format!("at most {MAX_CHAT_MESSAGES} chat messages are allowed"),
+        ),
+        (
+            "contents over the byte limit together",
+            vec![user(&"a".repeat(MAX_PROMPT_BYTES / 2)); 3],
+            format!("the chat messages exceed {MAX_PROMPT_BYTES} bytes"),
+        ),
+        (
+            "an empty role",
+            vec![ChatMessage::new("", "hi")],
+            "chat roles must be non-empty and no message may contain NUL".into(),
+        ),
+        (
+            "NUL in a role",
+            vec![ChatMessage::new("us\0er", "hi")],
+            "chat roles must be non-empty and no message may contain NUL".into(),
+        ),
+        (
+            "NUL in a content",
+            vec![user("a\0b")],
+            "chat roles must be non-empty and no message may contain NUL".into(),
+        ),
+    ];
+    for (what, messages, want) in chats {
+        let request = ChatRequest::new(messages).with_params(GenerationParams::greedy(2));
+        match runner.chat(request).map(drop) {
+            Err(RunnerError::InvalidRequest(why)) => assert_eq!(why, want, "{what}"),
+            other => panic!("{what}: {other:?}"),
+        }
+    }
+    // The same session still completes, deterministically, after every refusal.
+    let (text, done) = runner
+        .complete(greedy(PROMPT, 4))
+        .unwrap()
+        .collect_text()
+        .unwrap();
+    assert!(!text.is_empty());
+    assert_eq!(done.metrics.eval_count, 4);
+}
