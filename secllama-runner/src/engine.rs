@@ -20,8 +20,8 @@ use sha2::{Digest, Sha256};
 use crate::child::{Fatal, Inbound, SharedWriter, channel_failed, send_error};
 use crate::protocol::{
     ChatMessage, Done, GenerationParams, HostMessage, LoadProgress, LoadRequest, LoadStage,
-    Metrics, ModelInfo, RunnerMessage, StopReason, WireErrorKind, validate_messages,
-    validate_prompt,
+    MAX_NAME_BYTES, Metrics, ModelInfo, RunnerMessage, StopReason, WireErrorKind, printable,
+    validate_messages, validate_prompt,
 };
 use crate::text::TextStream;
 
@@ -311,16 +311,21 @@ pub(crate) fn run(
     let load_duration = nanos(started.elapsed());
 
     let info = ModelInfo {
-        name: model
-            .meta_val_str("general.name")
-            .ok()
-            .filter(|n| !n.is_empty())
-            .unwrap_or_else(|| {
-                PathBuf::from(&load.model_path)
-                    .file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            }),
+        // The file decides this text: bounded here so the ready frame always fits, and made
+        // printable again by the host.
+        name: printable(
+            &model
+                .meta_val_str("general.name")
+                .ok()
+                .filter(|n| !n.is_empty())
+                .unwrap_or_else(|| {
+                    PathBuf::from(&load.model_path)
+                        .file_name()
+                        .map(|n| n.to_string_lossy().into_owned())
+                        .unwrap_or_default()
+                }),
+            MAX_NAME_BYTES,
+        ),
         parameters: model.n_params(),
         size_bytes: model.size(),
         context_length: ctx.n_ctx(),

@@ -20,8 +20,9 @@ use crate::channel::{Direction, FrameError, FrameReader, FrameWriter, MAX_FRAME_
 use crate::child::{KEY_MAGIC, exit};
 use crate::config::{RunnerConfig, SandboxMode, resolve_runner_path};
 use crate::protocol::{
-    ChatRequest, CompletionRequest, Done, HostMessage, LoadProgress, LoadRequest, ModelInfo,
-    RunnerMessage, WireErrorKind, validate_messages, validate_prompt,
+    ChatRequest, CompletionRequest, Done, HostMessage, LoadProgress, LoadRequest,
+    MAX_ERROR_TEXT_BYTES, MAX_NAME_BYTES, ModelInfo, RunnerMessage, WireErrorKind, printable,
+    validate_messages, validate_prompt,
 };
 
 /// How long a runner gets to exit after `Shutdown` before it is killed.
@@ -238,6 +239,8 @@ fn map_wire_error(
     model: &Path,
     expected_sha: Option<&str>,
 ) -> RunnerError {
+    // The runner's words may quote the model file: bounded and printable, like its name.
+    let message = printable(&message, MAX_ERROR_TEXT_BYTES);
     match kind {
         WireErrorKind::FrameRejected => RunnerError::PeerRejectedFrame,
         WireErrorKind::ModelNotFound => RunnerError::ModelNotFound {
@@ -426,7 +429,10 @@ impl Runner {
         loop {
             match runner.recv()? {
                 RunnerMessage::Progress(p) => on_progress(p),
-                RunnerMessage::Ready(info) => {
+                RunnerMessage::Ready(mut info) => {
+                    // Model-controlled text: bounded and made printable before anyone shows it.
+                    info.name = printable(&info.name, MAX_NAME_BYTES);
+                    info.chat_template = printable(&info.chat_template, MAX_NAME_BYTES);
                     runner.info = info;
                     break;
                 }

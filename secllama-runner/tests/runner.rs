@@ -531,3 +531,40 @@ fn invalid_requests_are_refused_with_the_exact_reason_and_the_session_stays_usab
     assert!(!text.is_empty());
     assert_eq!(done.metrics.eval_count, 4);
 }
+
+#[test]
+fn a_model_name_with_terminal_escapes_reaches_the_host_printable() {
+    let Some(model) = model() else { return };
+    // The default GGUF names itself "Gemma 3 270m" (12 bytes): a copy with 12 other bytes
+    // there (ESC [2J clears a terminal, U+202E reverses what follows, BEL, CR LF) is still a
+    // valid model, just not the pinned one.
+    const NAME: &[u8] = b"\x1b[2J\xe2\x80\xaeab\x07\r\n";
+    let mut bytes = std::fs::read(&model).unwrap();
+    let key = b"general.name\x08\x00\x00\x00\x0c\x00\x00\x00\x00\x00\x00\x00Gemma 3 270m";
+    let at = bytes[..1 << 20]
+        .windows(key.len())
+        .position(|w| w == key)
+        .expect("the default model's general.name");
+    let name_at = at + key.len() - NAME.len();
+    bytes[name_at..name_at + NAME.len()].copy_from_slice(NAME);
+    let tmp = tempfile::tempdir().unwrap();
+    let hostile = tmp.path().join("hostile-name.gguf");
+    std::fs::write(&hostile, &bytes).unwrap();
+    drop(bytes);
+
+    let mut cfg = config(&hostile);
+    cfg.sha256 = None;
+    let mut runner = Runner::spawn(cfg).unwrap();
+    assert_eq!(
+        runner.model_info().name,
+        "\u{fffd}[2J\u{fffd}ab\u{fffd}  ",
+        "control and bidi characters replaced, line breaks made spaces"
+    );
+    // The model itself is untouched and works.
+    let (text, _) = runner
+        .complete(greedy(PROMPT, 2))
+        .unwrap()
+        .collect_text()
+        .unwrap();
+    assert!(!text.is_empty());
+}
