@@ -4,14 +4,14 @@
 # or timeout fails CI. See fuzz/README.md for longer runs and for turning a crash into a test.
 #
 #   SECLLAMA_FUZZ_SECONDS   seconds per target (default 15)
-#   SECLLAMA_FUZZ_FEATURES  fuzz crate features (default "runner": the runner's protocol targets,
-#                           built without llama.cpp; "runner ffi" adds the ffi target, which
-#                           builds llama.cpp a second time under the sanitizer)
+#   SECLLAMA_FUZZ_FEATURES  fuzz crate features (default "runner ffi": every target; the runner
+#                           and the C library are built without llama.cpp, which they do not need
+#                           to parse bytes)
 set -euo pipefail
 cd "$(dirname "$0")/../../fuzz"
 
 seconds=${SECLLAMA_FUZZ_SECONDS:-15}
-features=${SECLLAMA_FUZZ_FEATURES-runner}
+features=${SECLLAMA_FUZZ_FEATURES-runner ffi}
 # cargo-fuzz needs nightly-only rustc flags (-Zsanitizer, coverage); stable accepts them with this.
 export RUSTC_BOOTSTRAP=1
 
