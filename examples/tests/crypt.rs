@@ -416,3 +416,178 @@ fn help_describes_both_subcommands() {
             .stdout(predicates::str::contains("-o, --output <OUT>"));
     }
 }
+
+#[test]
+fn input_password_and_output_paths_of_every_kind_get_an_exact_error_or_work() {
+    use std::ffi::OsStr;
+    let d = Dir::new();
+    let pw = d.write("pw", b"pw");
+    let plain = d.write("plain", b"x");
+    let dir = d.path("a-directory");
+    fs::create_dir(&dir).unwrap();
+    let dangling = d.path("dangling");
+    std::os::unix::fs::symlink(d.path("nowhere"), &dangling).unwrap();
+    let missing = d.path("missing");
+    let os = |p: &Path| p.as_os_str().to_owned();
+    let s = |t: &str| OsStr::new(t).to_owned();
+    let enoent = "No such file or directory (os error 2)";
+    let eisdir = "Is a directory (os error 21)";
+    let cases: Vec<(&str, Vec<std::ffi::OsString>, String)> = vec![
+        (
+            "missing input",
+            vec![
+                s("encrypt"),
+                s("--password-file"),
+                os(&pw),
+                s("-i"),
+                os(&missing),
+            ],
+            format!("secllama: cannot read {}: {enoent}\n", missing.display()),
+        ),
+        (
+            "input is a directory",
+            vec![
+                s("encrypt"),
+                s("--password-file"),
+                os(&pw),
+                s("-i"),
+                os(&dir),
+            ],
+            format!("secllama: cannot read {}: {eisdir}\n", dir.display()),
+        ),
+        (
+            "input is a dangling symlink",
+            vec![
+                s("encrypt"),
+                s("--password-file"),
+                os(&pw),
+                s("-i"),
+                os(&dangling),
+            ],
+            format!("secllama: cannot read {}: {enoent}\n", dangling.display()),
+        ),
+        (
+            "password file is a directory",
+            vec![
+                s("encrypt"),
+                s("--password-file"),
+                os(&dir),
+                s("-i"),
+                os(&plain),
+            ],
+            format!(
+                "secllama: cannot read password file {}: {eisdir}\n",
+                dir.display()
+            ),
+        ),
+        (
+            "password file is a device that never ends",
+            vec![
+                s("encrypt"),
+                s("--password-file"),
+                s("/dev/zero"),
+                s("-i"),
+                os(&plain),
+            ],
+            "secllama: password file /dev/zero is larger than 4096 bytes\n".into(),
+        ),
+        (
+            "password file is an empty device",
+            vec![
+                s("encrypt"),
+                s("--password-file"),
+                s("/dev/null"),
+                s("-i"),
+                os(&plain),
+            ],
+            "secllama: password file /dev/null is empty; put the password in it\n".into(),
+        ),
+        (
+            "decrypting an empty device",
+            vec![
+                s("decrypt"),
+                s("--password-file"),
+                os(&pw),
+                s("-i"),
+                s("/dev/null"),
+            ],
+            "secllama: cannot decrypt /dev/null: malformed input: empty envelope; it was corrupted \
+             or is not SecLlama data\n"
+                .into(),
+        ),
+        (
+            "output is a directory",
+            vec![
+                s("encrypt"),
+                s("--iterations"),
+                s(FAST),
+                s("--password-file"),
+                os(&pw),
+                s("-i"),
+                os(&plain),
+                s("-o"),
+                os(&dir),
+            ],
+            format!("secllama: cannot write {}: {eisdir}\n", dir.display()),
+        ),
+        (
+            "output in a missing directory",
+            vec![
+                s("encrypt"),
+                s("--iterations"),
+                s(FAST),
+                s("--password-file"),
+                os(&pw),
+                s("-i"),
+                os(&plain),
+                s("-o"),
+                os(&missing.join("out")),
+            ],
+            format!(
+                "secllama: cannot write {}: directory {}: {enoent}\n",
+                missing.join("out").display(),
+                missing.display()
+            ),
+        ),
+    ];
+    let before = d.names();
+    for (what, args, stderr) in &cases {
+        let args: Vec<&OsStr> = args.iter().map(|a| a.as_os_str()).collect();
+        let out = secllama()
+            .args(&args)
+            .timeout(std::time::Duration::from_secs(60))
+            .output()
+            .unwrap();
+        assert_eq!(
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).as_ref()
+            ),
+            (Some(1), stderr.as_str()),
+            "{what}"
+        );
+        assert!(out.stdout.is_empty(), "{what}");
+    }
+    // Nothing was created or left behind (no temporary files, nothing inside the directory).
+    assert_eq!(d.names(), before);
+    assert_eq!(fs::read_dir(&dir).unwrap().count(), 0);
+
+    // A FIFO with a writer is an ordinary input (like `-i <(command)`), read to its end.
+    let fifo = d.path("fifo");
+    assert!(
+        std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success()
+    );
+    let writer = {
+        let fifo = fifo.clone();
+        std::thread::spawn(move || fs::write(fifo, b"through a pipe").unwrap())
+    };
+    let sealed = d.path("sealed");
+    encrypt(&pw, &fifo, &sealed, "");
+    writer.join().unwrap();
+    let opened = password::open(b"pw", &fs::read(&sealed).unwrap(), b"").unwrap();
+    assert_eq!(opened.as_slice(), b"through a pipe");
+}

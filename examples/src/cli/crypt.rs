@@ -212,11 +212,27 @@ fn write_output(path: Option<&Path>, data: &[u8]) -> Result<(), String> {
         .prefix(".secllama-")
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(|e| format!("cannot create a temporary file beside {shown}: {e}"))?;
+        .map_err(|e| temp_file_error(&shown, dir, &e))?;
     tmp.write_all(data)
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| format!("cannot write {shown}: {e}"))?;
     tmp.persist(path)
         .map_err(|e| format!("cannot write {shown}: {}", e.error))?;
     Ok(())
+}
+
+/// Why the temporary file beside the output could not be made, in the directory's terms
+/// (tempfile's own message names the random file that was never created).
+fn temp_file_error(shown: &std::path::Display<'_>, dir: &Path, e: &io::Error) -> String {
+    match std::fs::metadata(dir) {
+        Err(d) => format!("cannot write {shown}: directory {}: {d}", dir.display()),
+        Ok(m) if !m.is_dir() => {
+            format!("cannot write {shown}: {} is not a directory", dir.display())
+        }
+        Ok(_) => format!(
+            "cannot create a temporary file in {}: {}",
+            dir.display(),
+            io::Error::from(e.kind())
+        ),
+    }
 }
