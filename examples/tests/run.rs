@@ -202,3 +202,76 @@ fn run_refuses_a_model_with_the_wrong_pinned_hash() {
     );
     assert!(out.stdout.is_empty());
 }
+
+#[test]
+fn chat_refuses_bad_lines_one_by_one_and_keeps_answering() {
+    let Some(model) = model() else { return };
+    let long_words = "one two three four five six seven eight nine ten ".repeat(40);
+    let mut input = Vec::new();
+    input.extend_from_slice(b"What is the capital of France?\n");
+    input.extend_from_slice(b"a\0b\n");
+    input.extend_from_slice(b"\xff\xfe not UTF-8\n");
+    input.extend(std::iter::repeat_n(b'a', 2 * 1024 * 1024 + 1));
+    input.push(b'\n');
+    input.extend_from_slice(long_words.as_bytes());
+    input.push(b'\n');
+    input.extend_from_slice(b"And of Italy?\n");
+    let out = secllama()
+        .args([
+            "chat",
+            "--temperature",
+            "0",
+            "--max-tokens",
+            "6",
+            "--threads",
+            "2",
+            "--context-length",
+            "256",
+            "--sha256",
+            SHA,
+        ])
+        .arg("--model")
+        .arg(&model)
+        .env_remove("SECLLAMA_ENABLE_SANDBOX")
+        .env_remove("SECLLAMA_ENABLE_ENCRYPTION")
+        .write_stdin(input)
+        .timeout(std::time::Duration::from_secs(300))
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    // Some lines were not answered: a script learns it from the exit status.
+    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    let refusals: Vec<&str> = stderr
+        .lines()
+        .filter(|l| l.starts_with("secllama: line "))
+        .collect();
+    assert_eq!(refusals.len(), 4, "{stderr}");
+    assert_eq!(
+        refusals[..3],
+        [
+            "secllama: line 2: invalid request: chat roles must be non-empty and no message may \
+             contain NUL; not sent",
+            "secllama: line 3: the message is not valid UTF-8 (byte 1 of the line); not sent",
+            "secllama: line 4: a message is limited to 2097152 bytes; not sent",
+        ]
+    );
+    // Line 5 does not fit even after the first exchange is forgotten.
+    assert!(
+        stderr
+            .contains("(the conversation no longer fits the context: forgot the oldest exchange)"),
+        "{stderr}"
+    );
+    let (head, tail) = refusals[3].split_once(": the prompt is ").unwrap();
+    assert_eq!(head, "secllama: line 5");
+    assert!(
+        tail.ends_with(
+            " tokens but the context holds 256: shorten it or raise the context length; not sent"
+        ),
+        "{tail}"
+    );
+    // Two answers, one line each, for the two lines that were sent.
+    let stdout = String::from_utf8(out.stdout).unwrap();
+    let answers: Vec<&str> = stdout.lines().collect();
+    assert_eq!(answers.len(), 2, "{stdout:?}");
+    assert!(answers.iter().all(|a| !a.trim().is_empty()), "{stdout:?}");
+}

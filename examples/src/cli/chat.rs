@@ -1,15 +1,23 @@
 //! `secllama chat`: an interactive, multi-turn chat with the sandboxed runner.
 
-use std::io::{BufRead, IsTerminal, Write};
+use std::io::{BufRead, IsTerminal, Read, Write};
 use std::process::ExitCode;
+use std::time::Duration;
 
 use clap::Args;
-use secllama_runner::{ChatMessage, ChatRequest, GenerationParams, StreamEvent};
+use secllama_runner::{
+    ChatMessage, ChatRequest, Done, GenerationParams, MAX_PROMPT_BYTES, Runner, RunnerError,
+    StreamEvent,
+};
 
 use super::CliResult;
 use super::run::{ModelArgs, report_done, report_ready};
 
 /// Chat with the model, one line per message (end with Ctrl-D or /exit).
+///
+/// A line that cannot be sent (not UTF-8, over 2 MiB, or refused by the runner) is reported on
+/// stderr with its line number and skipped; when stdin is not a terminal the exit status is
+/// then 1. When the conversation outgrows the context, the oldest exchanges are forgotten.
 #[derive(Debug, Args)]
 pub(crate) struct ChatArgs {
     #[command(flatten)]
@@ -51,15 +59,22 @@ impl ChatArgs {
         }
         let stdin = std::io::stdin();
         let mut stdout = std::io::stdout();
-        let mut line = String::new();
+        let mut refused = 0usize;
+        let mut line_no = 0usize;
         loop {
             if interactive {
                 eprint!(">>> ");
             }
-            line.clear();
-            if stdin.lock().read_line(&mut line)? == 0 {
-                break;
-            }
+            line_no += 1;
+            let line = match read_message(&mut stdin.lock(), MAX_PROMPT_BYTES)? {
+                Line::End => break,
+                Line::Refused(why) => {
+                    eprintln!("secllama: line {line_no}: {why}; not sent");
+                    refused += 1;
+                    continue;
+                }
+                Line::Text(line) => line,
+            };
             let input = line.trim();
             if input.is_empty() {
                 continue;
@@ -67,29 +82,177 @@ impl ChatArgs {
             if input == "/exit" || input == "/bye" {
                 break;
             }
-            messages.push(ChatMessage::user(input));
-            let request = ChatRequest::new(messages.clone()).with_params(params.clone());
-            let mut answer = String::new();
-            let mut stream = runner.chat(request)?;
-            let mut done = None;
-            for event in stream.by_ref() {
-                match event? {
-                    StreamEvent::Piece(text) => {
-                        stdout.write_all(text.as_bytes())?;
-                        stdout.flush()?;
-                        answer.push_str(&text);
+            match answer(&mut runner, &mut messages, input, &params, &mut stdout) {
+                Ok(Some((done, ttft))) => {
+                    if self.verbose {
+                        report_done(&done, ttft, false);
                     }
-                    StreamEvent::Done(d) => done = Some(d),
                 }
+                Ok(None) => {}
+                // The runner refused this message and is still usable: say so and go on.
+                Err(e @ (RunnerError::InvalidRequest(_) | RunnerError::PromptTooLong { .. })) => {
+                    eprintln!("secllama: line {line_no}: {e}; not sent");
+                    refused += 1;
+                }
+                Err(e) => return Err(e.into()),
             }
-            let ttft = stream.time_to_first_piece();
-            drop(stream);
-            writeln!(stdout)?;
-            if let (true, Some(done)) = (self.verbose, done) {
-                report_done(&done, ttft, false);
-            }
-            messages.push(ChatMessage::assistant(answer));
+        }
+        // A script piping messages in learns that some were not answered.
+        if refused > 0 && !interactive {
+            return Ok(ExitCode::FAILURE);
         }
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Streams the answer to `input` after the conversation in `messages` to `out`; on success
+/// the message and the answer join the conversation. When the conversation no longer fits the
+/// context, the oldest exchange (after any system prompt) is forgotten and the request retried,
+/// until only the new message is left; a message that is refused leaves `messages` unchanged.
+fn answer(
+    runner: &mut Runner,
+    messages: &mut Vec<ChatMessage>,
+    input: &str,
+    params: &GenerationParams,
+    out: &mut impl Write,
+) -> Result<Option<(Done, Option<Duration>)>, RunnerError> {
+    let mut attempt = messages.clone();
+    attempt.push(ChatMessage::user(input));
+    loop {
+        let request = ChatRequest::new(attempt.clone()).with_params(params.clone());
+        let mut text = String::new();
+        let mut done = None;
+        let mut stream = runner.chat(request)?;
+        let mut failed = None;
+        for event in stream.by_ref() {
+            match event {
+                Ok(StreamEvent::Piece(piece)) => {
+                    out.write_all(piece.as_bytes()).map_err(RunnerError::Io)?;
+                    out.flush().map_err(RunnerError::Io)?;
+                    text.push_str(&piece);
+                }
+                Ok(StreamEvent::Done(d)) => done = Some(d),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        let ttft = stream.time_to_first_piece();
+        drop(stream);
+        match failed {
+            None => {
+                writeln!(out).map_err(RunnerError::Io)?;
+                attempt.push(ChatMessage::assistant(text));
+                *messages = attempt;
+                return Ok(done.map(|d| (d, ttft)));
+            }
+            Some(RunnerError::PromptTooLong { .. })
+                if text.is_empty() && forget_oldest(&mut attempt) =>
+            {
+                eprintln!(
+                    "(the conversation no longer fits the context: forgot the oldest exchange)"
+                );
+            }
+            Some(e) => {
+                if !text.is_empty() {
+                    writeln!(out).map_err(RunnerError::Io)?;
+                }
+                return Err(e);
+            }
+        }
+    }
+}
+
+/// Removes the oldest user/assistant exchange, keeping a system prompt and the last message;
+/// false when there is none left to remove.
+fn forget_oldest(messages: &mut Vec<ChatMessage>) -> bool {
+    let first = usize::from(messages.first().is_some_and(|m| m.role == "system"));
+    // Exchanges are user + assistant pairs before the last (unanswered) message.
+    if messages.len() < first + 3 {
+        return false;
+    }
+    messages.drain(first..first + 2);
+    true
+}
+
+/// One line of input.
+#[derive(Debug, PartialEq)]
+enum Line {
+    /// End of input.
+    End,
+    /// The line, newline included.
+    Text(String),
+    /// A line that cannot be a message (why); the rest of it was skipped.
+    Refused(String),
+}
+
+/// Reads one line of at most `limit` bytes without ever holding more than `limit + 1`: a
+/// longer line is skipped to its end and refused, as is one that is not UTF-8.
+fn read_message(input: &mut impl BufRead, limit: usize) -> std::io::Result<Line> {
+    let mut buf = Vec::new();
+    let max = u64::try_from(limit).unwrap_or(u64::MAX).saturating_add(1);
+    if Read::take(&mut *input, max).read_until(b'\n', &mut buf)? == 0 {
+        return Ok(Line::End);
+    }
+    if buf.last() != Some(&b'\n') && buf.len() > limit {
+        input.skip_until(b'\n')?;
+        return Ok(Line::Refused(format!(
+            "a message is limited to {limit} bytes"
+        )));
+    }
+    match String::from_utf8(buf) {
+        Ok(text) => Ok(Line::Text(text)),
+        Err(e) => Ok(Line::Refused(format!(
+            "the message is not valid UTF-8 (byte {} of the line)",
+            e.utf8_error().valid_up_to() + 1
+        ))),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn lines_are_bounded_skipped_when_too_long_and_checked_for_utf8() {
+        let input: &[u8] = b"hello\nabcdefghij\nabcdefghijk\nnext\n\xffoops\nlast";
+        let mut r = std::io::BufReader::with_capacity(4, input);
+        let want = [
+            Line::Text("hello\n".into()),
+            Line::Text("abcdefghij\n".into()),
+            Line::Refused("a message is limited to 10 bytes".into()),
+            Line::Text("next\n".into()),
+            Line::Refused("the message is not valid UTF-8 (byte 1 of the line)".into()),
+            Line::Text("last".into()),
+            Line::End,
+            Line::End,
+        ];
+        for (i, w) in want.into_iter().enumerate() {
+            assert_eq!(read_message(&mut r, 10).unwrap(), w, "line {i}");
+        }
+    }
+
+    #[test]
+    fn forgetting_keeps_the_system_prompt_and_the_last_message() {
+        let u = |s: &str| ChatMessage::user(s);
+        let a = |s: &str| ChatMessage::assistant(s);
+        let mut m = vec![
+            ChatMessage::system("s"),
+            u("1"),
+            a("1"),
+            u("2"),
+            a("2"),
+            u("3"),
+        ];
+        assert!(forget_oldest(&mut m));
+        assert_eq!(m, vec![ChatMessage::system("s"), u("2"), a("2"), u("3")]);
+        assert!(forget_oldest(&mut m));
+        assert_eq!(m, vec![ChatMessage::system("s"), u("3")]);
+        assert!(!forget_oldest(&mut m));
+        let mut m = vec![u("1"), a("1"), u("2")];
+        assert!(forget_oldest(&mut m));
+        assert_eq!(m, vec![u("2")]);
+        assert!(!forget_oldest(&mut m));
     }
 }
