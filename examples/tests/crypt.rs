@@ -432,6 +432,16 @@ fn input_password_and_output_paths_of_every_kind_get_an_exact_error_or_work() {
     let s = |t: &str| OsStr::new(t).to_owned();
     let enoent = "No such file or directory (os error 2)";
     let eisdir = "Is a directory (os error 21)";
+    let encrypt_to = |out: &Path| {
+        let mut args = vec![
+            s("encrypt"),
+            s("--iterations"),
+            s(FAST),
+            s("--password-file"),
+        ];
+        args.extend([os(&pw), s("-i"), os(&plain), s("-o"), os(out)]);
+        args
+    };
     let cases: Vec<(&str, Vec<std::ffi::OsString>, String)> = vec![
         (
             "missing input",
@@ -517,32 +527,12 @@ fn input_password_and_output_paths_of_every_kind_get_an_exact_error_or_work() {
         ),
         (
             "output is a directory",
-            vec![
-                s("encrypt"),
-                s("--iterations"),
-                s(FAST),
-                s("--password-file"),
-                os(&pw),
-                s("-i"),
-                os(&plain),
-                s("-o"),
-                os(&dir),
-            ],
+            encrypt_to(&dir),
             format!("secllama: cannot write {}: {eisdir}\n", dir.display()),
         ),
         (
             "output in a missing directory",
-            vec![
-                s("encrypt"),
-                s("--iterations"),
-                s(FAST),
-                s("--password-file"),
-                os(&pw),
-                s("-i"),
-                os(&plain),
-                s("-o"),
-                os(&missing.join("out")),
-            ],
+            encrypt_to(&missing.join("out")),
             format!(
                 "secllama: cannot write {}: directory {}: {enoent}\n",
                 missing.join("out").display(),

@@ -43,18 +43,11 @@ fn secllama() -> Command {
 
 const SHA: &str = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818";
 
-#[test]
-fn run_streams_a_greedy_completion_with_metrics_and_the_sandbox_report_on_stderr() {
-    let Some(model) = model() else { return };
-    let args = [
-        "run",
-        "--prompt",
-        "The three primary colors are",
-        "--max-tokens",
-        "8",
-    ];
-    let out = secllama()
-        .args(args)
+/// `secllama <subcommand>` on `model`: greedy, 2 threads, a 256-token context, the pinned hash,
+/// with the sandbox and encryption at their defaults.
+fn greedy_on(subcommand: &str, model: &std::path::Path) -> Command {
+    let mut cmd = secllama();
+    cmd.arg(subcommand)
         .args([
             "--temperature",
             "0",
@@ -62,15 +55,25 @@ fn run_streams_a_greedy_completion_with_metrics_and_the_sandbox_report_on_stderr
             "2",
             "--context-length",
             "256",
-            "--sha256",
-            SHA,
         ])
+        .args(["--sha256", SHA])
         .arg("--model")
-        .arg(&model)
+        .arg(model)
         .env_remove("SECLLAMA_ENABLE_SANDBOX")
-        .env_remove("SECLLAMA_ENABLE_ENCRYPTION")
-        .output()
-        .unwrap();
+        .env_remove("SECLLAMA_ENABLE_ENCRYPTION");
+    cmd
+}
+
+#[test]
+fn run_streams_a_greedy_completion_with_metrics_and_the_sandbox_report_on_stderr() {
+    let Some(model) = model() else { return };
+    let args = [
+        "--prompt",
+        "The three primary colors are",
+        "--max-tokens",
+        "8",
+    ];
+    let out = greedy_on("run", &model).args(args).output().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(out.status.success(), "stderr: {stderr}");
     let stdout = String::from_utf8(out.stdout).unwrap();
@@ -90,19 +93,9 @@ fn run_streams_a_greedy_completion_with_metrics_and_the_sandbox_report_on_stderr
     );
 
     // Same greedy run, --json: one object per event, and the same text.
-    let out = secllama()
+    let out = greedy_on("run", &model)
         .args(args)
-        .args([
-            "--temperature",
-            "0",
-            "--threads",
-            "2",
-            "--context-length",
-            "256",
-            "--json",
-        ])
-        .arg("--model")
-        .arg(&model)
+        .arg("--json")
         .output()
         .unwrap();
     assert!(
@@ -216,24 +209,8 @@ fn chat_refuses_bad_lines_one_by_one_and_keeps_answering() {
     input.extend_from_slice(long_words.as_bytes());
     input.push(b'\n');
     input.extend_from_slice(b"And of Italy?\n");
-    let out = secllama()
-        .args([
-            "chat",
-            "--temperature",
-            "0",
-            "--max-tokens",
-            "6",
-            "--threads",
-            "2",
-            "--context-length",
-            "256",
-            "--sha256",
-            SHA,
-        ])
-        .arg("--model")
-        .arg(&model)
-        .env_remove("SECLLAMA_ENABLE_SANDBOX")
-        .env_remove("SECLLAMA_ENABLE_ENCRYPTION")
+    let out = greedy_on("chat", &model)
+        .args(["--max-tokens", "6"])
         .write_stdin(input)
         .timeout(std::time::Duration::from_secs(300))
         .output()
