@@ -93,19 +93,11 @@ impl CancelHandle {
     }
 }
 
+/// Sends one message. A message whose frame would exceed [`MAX_FRAME_LEN`] is refused before
+/// anything is written, as an invalid request: only requests can be that large (the prompt
+/// limits count characters, but JSON escapes a control character as six bytes, so a prompt
+/// under [`MAX_PROMPT_BYTES`](crate::MAX_PROMPT_BYTES) can still be too large to frame).
 fn send(writer: &SharedWriter, msg: &HostMessage) -> Result<(), RunnerError> {
-    let mut w = writer.lock().map_err(|_| RunnerError::Closed)?;
-    w.send(msg).map_err(|e| match e {
-        FrameError::Io(e) => RunnerError::Io(e),
-        other => RunnerError::Protocol(other.to_string()),
-    })
-}
-
-/// Sends a request. A request whose frame would exceed [`MAX_FRAME_LEN`] is refused before
-/// anything is written, as an invalid request: the prompt limits count characters, but JSON
-/// escapes a control character as six bytes, so a prompt under [`MAX_PROMPT_BYTES`](crate::MAX_PROMPT_BYTES) can still
-/// be too large to frame.
-fn send_request(writer: &SharedWriter, msg: &HostMessage) -> Result<(), RunnerError> {
     let mut w = writer.lock().map_err(|_| RunnerError::Closed)?;
     w.send(msg).map_err(|e| match e {
         FrameError::Io(e) => RunnerError::Io(e),
@@ -540,7 +532,7 @@ impl Runner {
         let previous = self.current.load(Ordering::SeqCst);
         let id = previous + 1;
         self.current.store(id, Ordering::SeqCst);
-        if let Err(e) = send_request(&self.writer, &make(id)) {
+        if let Err(e) = send(&self.writer, &make(id)) {
             if matches!(e, RunnerError::InvalidRequest(_)) {
                 // Nothing was written: the session and its sequence numbers are unchanged.
                 self.current.store(previous, Ordering::SeqCst);
