@@ -212,7 +212,7 @@ fn write_output(path: Option<&Path>, data: &[u8]) -> Result<(), String> {
         .prefix(".secllama-")
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(|e| temp_file_error(&shown, dir, &e))?;
+        .map_err(|e| temp_file_error(path, dir, &e))?;
     tmp.write_all(data)
         .and_then(|()| tmp.as_file().sync_all())
         .map_err(|e| format!("cannot write {shown}: {e}"))?;
@@ -223,7 +223,8 @@ fn write_output(path: Option<&Path>, data: &[u8]) -> Result<(), String> {
 
 /// Why the temporary file beside the output could not be made, in the directory's terms
 /// (tempfile's own message names the random file that was never created).
-fn temp_file_error(shown: &std::path::Display<'_>, dir: &Path, e: &io::Error) -> String {
+fn temp_file_error(path: &Path, dir: &Path, e: &io::Error) -> String {
+    let shown = path.display();
     match std::fs::metadata(dir) {
         Err(d) => format!("cannot write {shown}: directory {}: {d}", dir.display()),
         Ok(m) if !m.is_dir() => {
