@@ -1,7 +1,8 @@
 //! `secllama`: the SecLlama command line.
 //!
 //! Each subcommand lives in its own module under `cli/`; `main` only parses the command line,
-//! runs the subcommand and turns an error into one line on stderr and a non-zero exit code.
+//! runs the subcommand and turns an error into one line on stderr and the exit status of its kind
+//! (`cli/exit.rs`; a closed standard output ends the program quietly).
 
 mod cli;
 
@@ -13,9 +14,6 @@ fn main() -> ExitCode {
     let cli = cli::Cli::parse();
     match cli.exec() {
         Ok(code) => code,
-        Err(err) => {
-            eprintln!("secllama: {err}");
-            ExitCode::FAILURE
-        }
+        Err(err) => cli::exit::report(&*err),
     }
 }

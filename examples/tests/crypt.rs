@@ -65,7 +65,8 @@ fn encrypt(pw: &Path, input: &Path, output: &Path, aad: &str) {
         .stderr("");
 }
 
-/// Runs `decrypt` expecting failure; returns stderr.
+/// Runs `decrypt` expecting failure; returns stderr. The exit status is 4 (authentication
+/// failed) when the message says so, else 3 (malformed input).
 fn decrypt_fails(pw: &Path, input: &Path, output: &Path, aad: &str) -> String {
     let out = secllama()
         .args(["decrypt", "--aad", aad, "--password-file"])
@@ -74,14 +75,16 @@ fn decrypt_fails(pw: &Path, input: &Path, output: &Path, aad: &str) -> String {
         .arg(input)
         .arg("-o")
         .arg(output)
-        .assert()
-        .failure()
-        .code(1)
-        .stdout("")
-        .get_output()
-        .stderr
-        .clone();
-    let err = String::from_utf8(out).unwrap();
+        .output()
+        .unwrap();
+    assert!(out.stdout.is_empty());
+    let err = String::from_utf8(out.stderr).unwrap();
+    let want = if err.contains("authentication failed") {
+        4
+    } else {
+        3
+    };
+    assert_eq!(out.status.code(), Some(want), "{err}");
     assert_eq!(err.lines().count(), 1, "one line: {err:?}");
     assert!(err.starts_with("secllama: "), "{err:?}");
     err
@@ -324,7 +327,7 @@ fn an_empty_password_file_is_refused() {
             .arg(d.path("out"))
             .assert()
             .failure()
-            .code(1)
+            .code(3)
             .stdout("")
             .stderr(format!(
                 "secllama: password file {} is empty; put the password in it\n",
@@ -553,7 +556,7 @@ fn input_password_and_output_paths_of_every_kind_get_an_exact_error_or_work() {
                 out.status.code(),
                 String::from_utf8_lossy(&out.stderr).as_ref()
             ),
-            (Some(1), stderr.as_str()),
+            (Some(3), stderr.as_str()),
             "{what}"
         );
         assert!(out.stdout.is_empty(), "{what}");

@@ -94,7 +94,7 @@ fn key_status_without_a_session_bus_fails_with_the_no_backend_hint() {
         .env_remove("DBUS_SESSION_BUS_ADDRESS")
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(5), "keychain unavailable");
     assert!(out.stdout.is_empty());
     assert_eq!(
         String::from_utf8(out.stderr).unwrap(),
@@ -114,7 +114,7 @@ fn key_status_with_a_dead_session_bus_fails_with_the_no_backend_hint() {
         )
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(5), "keychain unavailable");
     let stderr = String::from_utf8(out.stderr).unwrap();
     assert!(
         stderr.starts_with("secllama: no usable keychain backend (tried secret-service: "),
@@ -148,7 +148,7 @@ fn an_unknown_backend_is_a_usage_error_naming_the_real_ones() {
 #[test]
 fn a_service_name_with_a_slash_is_refused() {
     let out = run(&["key", "status", "--backend", "keyutils", "--service", "a/b"]);
-    assert_eq!(out.code, Some(1));
+    assert_eq!(out.code, Some(2));
     assert!(
         out.stderr
             .starts_with("secllama: invalid service name \"a/b\""),
@@ -177,7 +177,7 @@ fn lifecycle(backend: &str, test: &str) {
     );
 
     let again = run(&with(&["key", "init"]));
-    assert_eq!(again.code, Some(1));
+    assert_eq!(again.code, Some(5));
     assert!(
         again.stderr.contains("already has keys"),
         "{}",
@@ -209,7 +209,7 @@ fn lifecycle(backend: &str, test: &str) {
     );
 
     let primary_disable = run(&with(&["key", "disable", &second.to_string()]));
-    assert_eq!(primary_disable.code, Some(1));
+    assert_eq!(primary_disable.code, Some(5));
 
     assert!(run(&with(&["key", "disable", &first.to_string()])).ok);
     assert_eq!(status_json(backend, &svc)["keys"][0]["status"], "disabled");
@@ -217,7 +217,7 @@ fn lifecycle(backend: &str, test: &str) {
     assert_eq!(status_json(backend, &svc)["keys"][0]["status"], "destroyed");
 
     let live_purge = run(&with(&["key", "purge", &second.to_string()]));
-    assert_eq!(live_purge.code, Some(1));
+    assert_eq!(live_purge.code, Some(5));
     assert!(run(&with(&["key", "purge", &first.to_string()])).ok);
     let s = status_json(backend, &svc);
     assert_eq!(s["keys"].as_array().unwrap().len(), 1);
@@ -232,7 +232,7 @@ fn lifecycle(backend: &str, test: &str) {
 
     // Not on a terminal and no --yes: refused, with the warning, keys untouched.
     let refused = run(&with(&["key", "delete"]));
-    assert_eq!(refused.code, Some(1));
+    assert_eq!(refused.code, Some(9));
     assert!(
         refused.stderr.contains("becomes unreadable forever"),
         "{}",
@@ -255,7 +255,7 @@ fn lifecycle(backend: &str, test: &str) {
         format!("deleted 2 keychain entries of service {svc}\n")
     );
     let gone = run(&with(&["key", "status"]));
-    assert_eq!(gone.code, Some(1));
+    assert_eq!(gone.code, Some(5));
     assert_eq!(
         gone.stderr,
         format!(
@@ -366,7 +366,7 @@ echo "exit=$?"
     let _ = std::fs::remove_dir_all(&scratch);
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(stdout.ends_with("exit=1\n"), "{stdout}\n{stderr}");
+    assert!(stdout.ends_with("exit=5\n"), "{stdout}\n{stderr}");
     assert!(
         stderr.contains(
             "secllama: the secret-service keychain is locked or refused access (Secret \
@@ -483,4 +483,34 @@ fn a_password_file_and_a_service_together_are_a_usage_error() {
     let out = run(&["encrypt"]);
     assert_eq!(out.code, Some(2));
     assert!(out.stderr.contains("--password-file"), "{}", out.stderr);
+}
+
+#[test]
+fn key_status_into_a_closed_pipe_is_quiet_and_exits_141() {
+    if !backend_or_skip("keyutils", "key_status_into_a_closed_pipe") {
+        return;
+    }
+    let svc = service("epipe");
+    let init = run(&["key", "init", "--backend", "keyutils", "--service", &svc]);
+    assert!(init.ok, "{}", init.stderr);
+    // As `secllama key status | head -1` once head has exited: the reader is gone.
+    let (reader, writer) = std::io::pipe().unwrap();
+    drop(reader);
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_secllama"))
+        .args(["key", "status", "--backend", "keyutils", "--service", &svc])
+        .stdout(writer)
+        .output()
+        .unwrap();
+    assert_eq!(String::from_utf8_lossy(&out.stderr), "");
+    assert_eq!(out.status.code(), Some(141));
+    let del = run(&[
+        "key",
+        "delete",
+        "--yes",
+        "--backend",
+        "keyutils",
+        "--service",
+        &svc,
+    ]);
+    assert!(del.ok, "{}", del.stderr);
 }

@@ -160,7 +160,7 @@ fn run_without_the_default_model_says_how_to_fetch_it() {
         .env("XDG_CACHE_HOME", empty.path())
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(8), "model status");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.starts_with("secllama: default model not found at "),
@@ -187,7 +187,7 @@ fn run_refuses_a_model_with_the_wrong_pinned_hash() {
         .arg(&model)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(8), "model status");
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(
         stderr.contains(&format!("model sha-256 is {SHA}, expected the pinned")),
@@ -217,7 +217,7 @@ fn chat_refuses_bad_lines_one_by_one_and_keeps_answering() {
         .unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     // Some lines were not answered: a script learns it from the exit status.
-    assert_eq!(out.status.code(), Some(1), "stderr: {stderr}");
+    assert_eq!(out.status.code(), Some(3), "stderr: {stderr}");
     let refusals: Vec<&str> = stderr
         .lines()
         .filter(|l| l.starts_with("secllama: line "))

@@ -93,7 +93,7 @@ fn exec_rejects_an_invalid_strictness_setting_in_one_line() {
         .args(["sandbox", "exec", "--", "/bin/true"])
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(1));
+    assert_eq!(out.status.code(), Some(2), "usage status");
     assert_eq!(
         String::from_utf8_lossy(&out.stderr),
         "secllama: SECLLAMA_STRICT_NETWORK_ISOLATION has invalid value \"perhaps\": use true or false\n"

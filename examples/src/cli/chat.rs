@@ -17,7 +17,7 @@ use super::run::{ModelArgs, report_done, report_ready};
 ///
 /// A line that cannot be sent (not UTF-8, over 2 MiB, or refused by the runner) is reported on
 /// stderr with its line number and skipped; when stdin is not a terminal the exit status is
-/// then 1. When the conversation outgrows the context, the oldest exchanges are forgotten.
+/// then 3. When the conversation outgrows the context, the oldest exchanges are forgotten.
 #[derive(Debug, Args)]
 pub(crate) struct ChatArgs {
     #[command(flatten)]
@@ -99,7 +99,7 @@ impl ChatArgs {
         }
         // A script piping messages in learns that some were not answered.
         if refused > 0 && !interactive {
-            return Ok(ExitCode::FAILURE);
+            return Ok(super::exit::Status::Input.into());
         }
         Ok(ExitCode::SUCCESS)
     }

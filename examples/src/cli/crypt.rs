@@ -16,6 +16,7 @@ use secllama_crypto::password;
 use zeroize::Zeroizing;
 
 use super::CliResult;
+use super::exit::{Failure, Status, of_crypto};
 
 /// Largest input `encrypt` and `decrypt` accept (the whole input is held in memory).
 pub(crate) const MAX_INPUT_BYTES: u64 = 1 << 30;
@@ -76,10 +77,10 @@ impl CryptIo {
         })
     }
 
-    fn password_file(&self) -> Result<&Path, String> {
+    fn password_file(&self) -> Result<&Path, Failure> {
         self.password_file
             .as_deref()
-            .ok_or_else(|| "give --password-file or --service".to_owned())
+            .ok_or_else(|| Failure::new(Status::Usage, "give --password-file or --service"))
     }
 }
 
@@ -100,7 +101,7 @@ impl EncryptArgs {
             &plaintext,
             self.io.aad.as_bytes(),
         )
-        .map_err(|e| format!("cannot encrypt: {e}"))?;
+        .map_err(|e| Failure::new(of_crypto(&e), format!("cannot encrypt: {e}")))?;
         write_output(self.io.output.as_deref(), &sealed)?;
         Ok(ExitCode::SUCCESS)
     }
@@ -117,8 +118,11 @@ impl DecryptArgs {
         }
         let password = read_password_file(self.io.password_file()?)?;
         let sealed = read_input(self.io.input.as_deref())?;
-        let plaintext = password::open(&password, &sealed, self.io.aad.as_bytes())
-            .map_err(|e| format!("cannot decrypt {}: {e}", describe(self.io.input.as_deref())))?;
+        let plaintext =
+            password::open(&password, &sealed, self.io.aad.as_bytes()).map_err(|e| {
+                let input = describe(self.io.input.as_deref());
+                Failure::new(of_crypto(&e), format!("cannot decrypt {input}: {e}"))
+            })?;
         write_output(self.io.output.as_deref(), &plaintext)?;
         Ok(ExitCode::SUCCESS)
     }
@@ -133,13 +137,17 @@ fn describe(input: Option<&Path>) -> String {
 
 /// Reads a password file: at most [`MAX_PASSWORD_FILE_BYTES`], one trailing `\n` or `\r\n`
 /// removed, refused if empty.
-pub(crate) fn read_password_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, String> {
+pub(crate) fn read_password_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, Failure> {
     let shown = path.display();
-    let file = File::open(path).map_err(|e| format!("cannot read password file {shown}: {e}"))?;
+    let unreadable =
+        |e: io::Error| Failure::input(format!("cannot read password file {shown}: {e}"));
+    let file = File::open(path).map_err(unreadable)?;
     let mut pw = read_limited(file, MAX_PASSWORD_FILE_BYTES)
-        .map_err(|e| format!("cannot read password file {shown}: {e}"))?
+        .map_err(unreadable)?
         .ok_or_else(|| {
-            format!("password file {shown} is larger than {MAX_PASSWORD_FILE_BYTES} bytes")
+            Failure::input(format!(
+                "password file {shown} is larger than {MAX_PASSWORD_FILE_BYTES} bytes"
+            ))
         })?;
     if pw.last() == Some(&b'\n') {
         pw.pop();
@@ -148,24 +156,26 @@ pub(crate) fn read_password_file(path: &Path) -> Result<Zeroizing<Vec<u8>>, Stri
         }
     }
     if pw.is_empty() {
-        return Err(format!(
+        return Err(Failure::input(format!(
             "password file {shown} is empty; put the password in it"
-        ));
+        )));
     }
     Ok(pw)
 }
 
-fn read_input(input: Option<&Path>) -> Result<Zeroizing<Vec<u8>>, String> {
+fn read_input(input: Option<&Path>) -> Result<Zeroizing<Vec<u8>>, Failure> {
     let what = describe(input);
+    let unreadable = |e: io::Error| Failure::input(format!("cannot read {what}: {e}"));
     let data = match input {
-        Some(p) => {
-            let f = File::open(p).map_err(|e| format!("cannot read {what}: {e}"))?;
-            read_limited(f, MAX_INPUT_BYTES)
-        }
+        Some(p) => read_limited(File::open(p).map_err(unreadable)?, MAX_INPUT_BYTES),
         None => read_limited(io::stdin().lock(), MAX_INPUT_BYTES),
     }
-    .map_err(|e| format!("cannot read {what}: {e}"))?;
-    data.ok_or_else(|| format!("{what} is larger than the limit of {MAX_INPUT_BYTES} bytes"))
+    .map_err(unreadable)?;
+    data.ok_or_else(|| {
+        Failure::input(format!(
+            "{what} is larger than the limit of {MAX_INPUT_BYTES} bytes"
+        ))
+    })
 }
 
 /// Reads everything up to `limit` bytes into a buffer that is wiped on drop and whose growth
@@ -195,13 +205,17 @@ fn read_limited(mut r: impl Read, limit: u64) -> io::Result<Option<Zeroizing<Vec
 
 /// Writes `data` to stdout, or atomically to `path` (temporary file in the same directory,
 /// mode 0600, flushed and synced, then renamed). On any failure the target is untouched.
-fn write_output(path: Option<&Path>, data: &[u8]) -> Result<(), String> {
+fn write_output(path: Option<&Path>, data: &[u8]) -> Result<(), Failure> {
     let Some(path) = path else {
         let mut out = io::stdout().lock();
-        return out
-            .write_all(data)
-            .and_then(|()| out.flush())
-            .map_err(|e| format!("cannot write to standard output: {e}"));
+        return out.write_all(data).and_then(|()| out.flush()).map_err(|e| {
+            let status = if e.kind() == io::ErrorKind::BrokenPipe {
+                Status::BrokenPipe
+            } else {
+                Status::Input
+            };
+            Failure::new(status, format!("cannot write to standard output: {e}"))
+        });
     };
     let shown = path.display();
     let dir = match path.parent() {
@@ -212,12 +226,12 @@ fn write_output(path: Option<&Path>, data: &[u8]) -> Result<(), String> {
         .prefix(".secllama-")
         .suffix(".tmp")
         .tempfile_in(dir)
-        .map_err(|e| temp_file_error(path, dir, &e))?;
+        .map_err(|e| Failure::input(temp_file_error(path, dir, &e)))?;
     tmp.write_all(data)
         .and_then(|()| tmp.as_file().sync_all())
-        .map_err(|e| format!("cannot write {shown}: {e}"))?;
+        .map_err(|e| Failure::input(format!("cannot write {shown}: {e}")))?;
     tmp.persist(path)
-        .map_err(|e| format!("cannot write {shown}: {}", e.error))?;
+        .map_err(|e| Failure::input(format!("cannot write {shown}: {}", e.error)))?;
     Ok(())
 }
 

@@ -9,6 +9,7 @@ use secllama_keystore::{Backend, InitOutcome, Keystore, KeystoreConfig, Keystore
 use serde::Serialize;
 
 use super::CliResult;
+use super::exit::{Failure, Status, of_crypto};
 
 /// Which keyset: shared by `secllama key` and `secllama encrypt/decrypt --service`.
 #[derive(Debug, Clone, Args)]
@@ -43,7 +44,7 @@ pub(crate) fn seal_with_service(
     let keyset = store.open(true)?.load()?;
     Ok(keyset
         .seal(plaintext, aad)
-        .map_err(|e| format!("cannot encrypt: {e}"))?)
+        .map_err(|e| Failure::new(of_crypto(&e), format!("cannot encrypt: {e}")))?)
 }
 
 /// Opens an envelope with whichever key of `service` it names, for
@@ -55,10 +56,11 @@ pub(crate) fn open_with_service(
 ) -> Result<zeroize::Zeroizing<Vec<u8>>, Box<dyn std::error::Error>> {
     let keyset = store.open(false)?.load()?;
     Ok(keyset.open(envelope, aad).map_err(|e| {
-        format!(
+        let message = format!(
             "cannot decrypt with the keys of service {}: {e}",
             store.service
-        )
+        );
+        Failure::new(of_crypto(&e), message)
     })?)
 }
 
@@ -206,7 +208,11 @@ impl KeyCommand {
 fn confirm(service: &str) -> Result<bool, Box<dyn std::error::Error>> {
     let stdin = std::io::stdin();
     if !stdin.is_terminal() {
-        return Err("refusing to delete keys without --yes when not on a terminal".into());
+        return Err(Failure::new(
+            Status::NoTerminal,
+            "refusing to delete keys without --yes when not on a terminal",
+        )
+        .into());
     }
     eprint!("type the service name ({service}) to delete its keys: ");
     std::io::stderr().flush()?;

@@ -6,17 +6,19 @@ use clap::{Parser, Subcommand};
 
 mod chat;
 mod crypt;
+pub(crate) mod exit;
 mod key;
 mod run;
 
 mod sandbox;
 
-/// Errors a subcommand reports: printed as one line on stderr, exit code 1.
+/// Errors a subcommand reports: printed as one line on stderr, with the exit status of their
+/// kind (see [`exit::Status`]).
 pub(crate) type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
 /// SecLlama: run local LLMs sandboxed, with every message sealed by AES-256-GCM.
 #[derive(Debug, Parser)]
-#[command(name = "secllama", version, about, long_about = None)]
+#[command(name = "secllama", version, about, long_about = None, after_help = exit::Status::help_table())]
 pub(crate) struct Cli {
     #[command(subcommand)]
     command: Command,

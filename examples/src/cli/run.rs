@@ -11,6 +11,7 @@ use secllama_runner::{
 };
 
 use super::CliResult;
+use super::exit::{Failure, Status};
 
 /// Model and runner options shared by `run` and `chat`.
 #[derive(Debug, Args)]
@@ -41,14 +42,20 @@ impl ModelArgs {
         let mut config = match &self.model {
             Some(path) => RunnerConfig::new(path)?,
             None => {
-                let path = default_model_path().ok_or(
-                    "cannot locate the default model: neither XDG_CACHE_HOME nor HOME is set",
-                )?;
+                let path = default_model_path().ok_or_else(|| {
+                    Failure::new(
+                        Status::Model,
+                        "cannot locate the default model: neither XDG_CACHE_HOME nor HOME is set",
+                    )
+                })?;
                 if !path.is_file() {
-                    return Err(format!(
-                        "default model not found at {}: run examples/fetch-model.sh to fetch it, \
-                         or pass --model PATH",
-                        path.display()
+                    return Err(Failure::new(
+                        Status::Model,
+                        format!(
+                            "default model not found at {}: run examples/fetch-model.sh to fetch \
+                             it, or pass --model PATH",
+                            path.display()
+                        ),
                     )
                     .into());
                 }
@@ -222,12 +229,18 @@ impl RunArgs {
                     .lock()
                     .take(u64::try_from(MAX_PROMPT_BYTES + 1).unwrap_or(u64::MAX))
                     .read_to_string(&mut buf)
-                    .map_err(|e| format!("reading the prompt from stdin failed: {e}"))?;
+                    .map_err(|e| {
+                        Failure::input(format!("reading the prompt from stdin failed: {e}"))
+                    })?;
                 buf
             }
         };
         if prompt.trim().is_empty() {
-            return Err("no prompt: pass --prompt TEXT or pipe it on stdin".into());
+            return Err(Failure::new(
+                Status::Usage,
+                "no prompt: pass --prompt TEXT or pipe it on stdin",
+            )
+            .into());
         }
         let params = GenerationParams {
             max_tokens: self.max_tokens,
@@ -257,7 +270,12 @@ impl RunArgs {
         if !self.json {
             writeln!(stdout)?;
         }
-        let done = done.ok_or("the runner ended the stream without a result")?;
+        let done = done.ok_or_else(|| {
+            Failure::new(
+                Status::Runner,
+                "the runner ended the stream without a result",
+            )
+        })?;
         report_done(&done, ttft, self.json);
         Ok(ExitCode::SUCCESS)
     }

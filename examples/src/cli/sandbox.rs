@@ -2,6 +2,7 @@
 //! a sandbox policy.
 
 use std::ffi::OsString;
+use std::io::Write as _;
 use std::path::PathBuf;
 use std::process::{Command, ExitCode};
 
@@ -97,6 +98,7 @@ fn check(json: bool) -> CliResult {
     let strict = default_policy_report(Strictness::Strict);
     let best_effort = default_policy_report(Strictness::BestEffort)?;
     let strict_error = strict.as_ref().err().map(ToString::to_string);
+    let mut out = std::io::stdout().lock();
     if json {
         let v = serde_json::json!({
             "settings": settings,
@@ -109,27 +111,39 @@ fn check(json: bool) -> CliResult {
                 "env": secllama_sandbox::BASELINE_ENV,
             },
         });
-        println!("{}", serde_json::to_string_pretty(&v)?);
+        writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
     } else {
-        println!("{caps}");
-        println!("default runner policy:");
-        print!("{best_effort}");
+        writeln!(out, "{caps}")?;
+        writeln!(out, "default runner policy:")?;
+        write!(out, "{best_effort}")?;
         match strict_error {
-            None => println!("\nstrict mode: OK (network isolation fully enforced)"),
-            Some(e) => println!("\nstrict mode: REFUSED: {e}"),
+            None => writeln!(out, "\nstrict mode: OK (network isolation fully enforced)")?,
+            Some(e) => writeln!(out, "\nstrict mode: REFUSED: {e}")?,
         }
-        println!("\nbaseline every policy grants (those that exist here):");
-        println!(
+        writeln!(
+            out,
+            "\nbaseline every policy grants (those that exist here):"
+        )?;
+        writeln!(
+            out,
             "  read-only:  {}",
             secllama_sandbox::BASELINE_READ_ONLY.join(" ")
-        );
-        println!(
+        )?;
+        writeln!(
+            out,
             "  read-write: {}",
             secllama_sandbox::BASELINE_READ_WRITE.join(" ")
-        );
-        println!("  env kept:   {}", secllama_sandbox::BASELINE_ENV.join(" "));
+        )?;
+        writeln!(
+            out,
+            "  env kept:   {}",
+            secllama_sandbox::BASELINE_ENV.join(" ")
+        )?;
         if !settings.enabled {
-            println!("WARNING: SECLLAMA_ENABLE_SANDBOX=false: runners start without a sandbox");
+            writeln!(
+                out,
+                "WARNING: SECLLAMA_ENABLE_SANDBOX=false: runners start without a sandbox"
+            )?;
         }
     }
     Ok(ExitCode::SUCCESS)
