@@ -8,10 +8,10 @@ use std::path::PathBuf;
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use secllama_sandbox::{
-    MAX_PROGRAM_PATH_LEN, MAX_RUNNER_ID_LEN, RULE_PREFIX, SandboxError, check_program_path,
-    cleanup_plan, delete_args, parse_rule_names, rule_name, runner_id_from_rule_name,
-    runner_rules,
+use secllama_sandbox::SandboxError;
+use secllama_sandbox::internal::{
+    MAX_PROGRAM_PATH_LEN, MAX_RUNNER_ID_LEN, RULE_PREFIX, check_program_path, cleanup_plan,
+    delete_args, parse_rule_names, rule_name, runner_id_from_rule_name, runner_rules,
 };
 
 #[derive(Arbitrary, Debug)]

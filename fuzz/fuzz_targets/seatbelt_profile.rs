@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use secllama_sandbox::{SandboxError, SandboxPolicy, SeatbeltIpc, SeatbeltProfile};
+use secllama_sandbox::internal::SeatbeltProfile;
+use secllama_sandbox::{SandboxError, SandboxPolicy, SeatbeltIpc};
 
 #[derive(Arbitrary, Debug)]
 struct Input {

@@ -2,7 +2,8 @@
 
 use std::path::{Path, PathBuf};
 
-use secllama_sandbox::{SandboxSettings, Strictness};
+pub use secllama_sandbox::SandboxMode;
+use secllama_sandbox::{SandboxSettings, parse_bool};
 
 use crate::RunnerError;
 
@@ -46,14 +47,6 @@ pub fn encryption_from_env() -> Result<bool, RunnerError> {
     }
 }
 
-fn parse_bool(v: &str) -> Option<bool> {
-    match v.trim().to_ascii_lowercase().as_str() {
-        "" | "1" | "true" | "yes" | "on" => Some(true),
-        "0" | "false" | "no" | "off" => Some(false),
-        _ => None,
-    }
-}
-
 /// Checks and normalizes a SHA-256 given as 64 hex digits (either case) to lower case.
 pub(crate) fn normalize_sha256(hex: &str) -> Result<String, RunnerError> {
     let hex = hex.trim();
@@ -63,16 +56,6 @@ pub(crate) fn normalize_sha256(hex: &str) -> Result<String, RunnerError> {
         ));
     }
     Ok(hex.to_ascii_lowercase())
-}
-
-/// How to sandbox the runner.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum SandboxMode {
-    /// Sandbox the runner; with [`Strictness::Strict`] refuse to start unless network
-    /// isolation is fully enforced.
-    Enabled(Strictness),
-    /// No sandbox at all (debugging only; logged as a warning).
-    Disabled,
 }
 
 /// Everything [`Runner::spawn`](crate::Runner::spawn) needs. Build it with
@@ -109,11 +92,7 @@ impl RunnerConfig {
     /// A `SECLLAMA_*` variable with a value that is not a boolean.
     pub fn new(model: impl Into<PathBuf>) -> Result<Self, RunnerError> {
         let settings = SandboxSettings::from_env()?;
-        let sandbox = if settings.enabled {
-            SandboxMode::Enabled(settings.strictness())
-        } else {
-            SandboxMode::Disabled
-        };
+        let sandbox = settings.mode();
         Ok(RunnerConfig {
             model: model.into(),
             sha256: None,
@@ -246,17 +225,6 @@ fn check_runner(path: PathBuf) -> Result<PathBuf, RunnerError> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn booleans_parse_strictly() {
-        for t in ["true", "TRUE", "1", "yes", "on", ""] {
-            assert_eq!(parse_bool(t), Some(true), "{t}");
-        }
-        for f in ["false", "False", "0", "no", "off"] {
-            assert_eq!(parse_bool(f), Some(false), "{f}");
-        }
-        assert_eq!(parse_bool("flase"), None);
-    }
 
     #[test]
     fn pinned_hashes_must_be_64_hex_digits() {

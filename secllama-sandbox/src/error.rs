@@ -1,4 +1,11 @@
 //! The crate's one error type.
+//!
+//! **Chain rule.** Every message is one complete, lower-case line that already names its
+//! cause, so a caller printing `{err}` shows everything. A cause printed in the message is
+//! therefore never also returned by [`std::error::Error::source`] (a chain printer would show
+//! it twice): OS errors are fields named `error`, not `source`. The only variant with a
+//! `source()` is the `transparent` HTTP one, which prints nothing of its own. Paths are
+//! printed quoted and escaped (`{path:?}`), so a line break in a path cannot split the line.
 
 use std::path::PathBuf;
 
@@ -34,12 +41,14 @@ pub enum SandboxError {
         reason: String,
     },
     /// A path named in the policy cannot be opened to build a rule for it.
-    #[error("sandbox path {} cannot be opened: {source}; create it or remove it from the policy", path.display())]
+    #[error(
+        "sandbox path {path:?} cannot be opened: {error}; create it or remove it from the policy"
+    )]
     Path {
         /// The path.
         path: PathBuf,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (printed in the message).
+        error: std::io::Error,
     },
     /// The Landlock ruleset could not be built.
     #[error("landlock ruleset could not be built: {0}")]
@@ -48,12 +57,12 @@ pub enum SandboxError {
     #[error("seccomp filter could not be compiled: {0}")]
     Seccomp(String),
     /// A system call that sets up a layer failed.
-    #[error("sandbox step '{step}' failed: {source}")]
+    #[error("sandbox step '{step}' failed: {error}")]
     Os {
         /// The step, e.g. `unshare(CLONE_NEWUSER|CLONE_NEWNET)`.
         step: &'static str,
-        /// The OS error.
-        source: std::io::Error,
+        /// The OS error (printed in the message).
+        error: std::io::Error,
     },
     /// An environment setting has a value that is not a boolean.
     #[error("{name} has invalid value {value:?}: use true or false")]
@@ -65,7 +74,7 @@ pub enum SandboxError {
     },
     /// A path cannot be expressed safely for this OS's sandbox mechanism (Seatbelt parameters
     /// must be UTF-8; netsh cannot carry some characters): refused, never approximated.
-    #[error("sandbox path {} cannot be used: {reason}", path.display())]
+    #[error("sandbox path {path:?} cannot be used: {reason}")]
     UnrepresentablePath {
         /// The path.
         path: PathBuf,
@@ -92,11 +101,14 @@ pub enum SandboxError {
 
 #[cfg(test)]
 mod tests {
+    use std::error::Error as _;
+
     use super::*;
 
-    #[test]
-    fn every_variant_prints_one_lower_case_line() {
-        let all = [
+    /// One value of every variant (a new variant without a line here fails to compile in
+    /// `every_variant_is_listed`).
+    fn all() -> Vec<SandboxError> {
+        vec![
             SandboxError::NetworkIsolationUnavailable {
                 layer: Layer::NetworkNamespace,
                 reason: "simulated".into(),
@@ -107,26 +119,69 @@ mod tests {
             },
             SandboxError::Path {
                 path: "/nope".into(),
-                source: std::io::Error::from_raw_os_error(2),
+                error: std::io::Error::from_raw_os_error(2),
             },
             SandboxError::Landlock("x".into()),
             SandboxError::Seccomp("x".into()),
             SandboxError::Os {
                 step: "unshare",
-                source: std::io::Error::from_raw_os_error(1),
+                error: std::io::Error::from_raw_os_error(1),
             },
             SandboxError::InvalidSetting {
                 name: "SECLLAMA_ENABLE_SANDBOX",
                 value: "x".into(),
             },
+            SandboxError::UnrepresentablePath {
+                path: "/a\nb".into(),
+                reason: "contains a line break",
+            },
+            SandboxError::InvalidRunnerId { id: "x y".into() },
             SandboxError::Unsupported { what: "x" },
-        ];
-        for e in all {
+        ]
+    }
+
+    #[test]
+    fn every_variant_is_listed() {
+        for e in all() {
+            match e {
+                SandboxError::NetworkIsolationUnavailable { .. }
+                | SandboxError::FilesystemIsolationUnavailable { .. }
+                | SandboxError::Path { .. }
+                | SandboxError::Landlock(_)
+                | SandboxError::Seccomp(_)
+                | SandboxError::Os { .. }
+                | SandboxError::InvalidSetting { .. }
+                | SandboxError::UnrepresentablePath { .. }
+                | SandboxError::InvalidRunnerId { .. }
+                | SandboxError::Unsupported { .. } => {}
+                #[cfg(feature = "http")]
+                SandboxError::Http(_) => {}
+            }
+        }
+    }
+
+    #[test]
+    fn every_variant_prints_one_lower_case_line_naming_its_cause_once() {
+        for e in all() {
             let s = e.to_string();
+            println!("{s}");
             assert!(!s.contains('\n'), "{s}");
             assert!(!s.ends_with('.'), "{s}");
             let first = s.chars().next().unwrap();
             assert!(!first.is_uppercase() || s.starts_with("SECLLAMA_"), "{s}");
+            // The chain rule: the cause is in the message and not repeated by source().
+            assert!(e.source().is_none(), "{s}: {:?}", e.source());
         }
+        let os = SandboxError::Os {
+            step: "unshare",
+            error: std::io::Error::from_raw_os_error(1),
+        };
+        assert_eq!(
+            os.to_string(),
+            format!(
+                "sandbox step 'unshare' failed: {}",
+                std::io::Error::from_raw_os_error(1)
+            )
+        );
     }
 }

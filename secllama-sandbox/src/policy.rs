@@ -9,6 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use crate::error::SandboxError;
+use crate::mode::Strictness;
 use crate::report::{Layer, SandboxReport};
 
 /// Read-only (read + execute) paths every Linux policy starts with: exactly what a dynamically
@@ -53,94 +54,6 @@ pub struct ResourceLimits {
     /// Processes and threads of the sandboxed user (`RLIMIT_NPROC`), counted inside the
     /// sandbox's own user namespace. Not enforced for uid 0: see the crate documentation.
     pub processes: Option<u64>,
-}
-
-/// What to do when a layer this OS could provide is missing.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum Strictness {
-    /// Refuse (with [`SandboxError::NetworkIsolationUnavailable`] naming the layer) unless
-    /// network isolation is fully enforced, and (with
-    /// [`SandboxError::FilesystemIsolationUnavailable`]) when the OS cannot restrict file
-    /// access at all. The default.
-    #[default]
-    Strict,
-    /// Apply every layer that exists and emit a warning audit event for each one that does not.
-    BestEffort,
-}
-
-/// The sandbox configuration read from the environment (`SECLLAMA_ENABLE_SANDBOX`,
-/// `SECLLAMA_STRICT_NETWORK_ISOLATION`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-pub struct SandboxSettings {
-    /// `SECLLAMA_ENABLE_SANDBOX` (default `true`). `false` runs the model unsandboxed and is
-    /// for debugging only.
-    pub enabled: bool,
-    /// `SECLLAMA_STRICT_NETWORK_ISOLATION` (default `true`).
-    pub strict: bool,
-}
-
-impl Default for SandboxSettings {
-    fn default() -> Self {
-        SandboxSettings {
-            enabled: true,
-            strict: true,
-        }
-    }
-}
-
-impl SandboxSettings {
-    /// Reads the settings from the process environment. Accepted values: `true`/`false`,
-    /// `1`/`0`, `yes`/`no`, `on`/`off` (any case); anything else is an error rather than a guess.
-    /// Disabling the sandbox emits a loud warning audit event.
-    pub fn from_env() -> Result<Self, SandboxError> {
-        Self::from_lookup(|name| std::env::var(name).ok())
-    }
-
-    /// Like [`from_env`](Self::from_env), reading variables through `lookup` (for tests and
-    /// for hosts with their own configuration source).
-    pub fn from_lookup(lookup: impl Fn(&str) -> Option<String>) -> Result<Self, SandboxError> {
-        let enabled = parse_bool("SECLLAMA_ENABLE_SANDBOX", lookup("SECLLAMA_ENABLE_SANDBOX"))?;
-        let strict = parse_bool(
-            "SECLLAMA_STRICT_NETWORK_ISOLATION",
-            lookup("SECLLAMA_STRICT_NETWORK_ISOLATION"),
-        )?;
-        let settings = SandboxSettings { enabled, strict };
-        if !settings.enabled {
-            tracing::warn!(
-                target: "secllama::audit",
-                event = "sandbox-disabled",
-                "SECLLAMA_ENABLE_SANDBOX=false: the model runs WITHOUT any sandbox; \
-                 a malicious model can read your files and reach the network"
-            );
-        } else if !settings.strict {
-            tracing::warn!(
-                target: "secllama::audit",
-                event = "sandbox-best-effort",
-                "SECLLAMA_STRICT_NETWORK_ISOLATION=false: the sandbox applies what this kernel \
-                 supports and runs even without full network isolation"
-            );
-        }
-        Ok(settings)
-    }
-
-    /// The [`Strictness`] these settings ask for.
-    pub fn strictness(&self) -> Strictness {
-        if self.strict {
-            Strictness::Strict
-        } else {
-            Strictness::BestEffort
-        }
-    }
-}
-
-fn parse_bool(name: &'static str, value: Option<String>) -> Result<bool, SandboxError> {
-    let Some(value) = value else { return Ok(true) };
-    match value.trim().to_ascii_lowercase().as_str() {
-        "" | "1" | "true" | "yes" | "on" => Ok(true),
-        "0" | "false" | "no" | "off" => Ok(false),
-        _ => Err(SandboxError::InvalidSetting { name, value }),
-    }
 }
 
 /// A sandbox policy: paths, devices, limits, environment and strictness. Plain data; see the
@@ -326,22 +239,7 @@ impl SandboxPolicy {
     /// allow-list. In [`Strictness::Strict`] mode this fails with
     /// [`SandboxError::NetworkIsolationUnavailable`] instead of configuring a weaker sandbox.
     pub fn apply_to(&self, cmd: &mut Command) -> Result<SandboxReport, SandboxError> {
-        #[cfg(target_os = "linux")]
-        {
-            crate::linux::apply_to(self, cmd)
-        }
-        // macOS: Seatbelt via sandbox-exec (see the README's macOS section).
-        #[cfg(target_os = "macos")]
-        {
-            crate::macos::apply_seatbelt(self, cmd, &crate::macos::SeatbeltOptions::default())
-        }
-        #[cfg(not(any(target_os = "linux", target_os = "macos")))]
-        {
-            let _ = cmd;
-            Err(SandboxError::Unsupported {
-                what: "apply_to on this operating system",
-            })
-        }
+        crate::platform::backend::apply_to(self, cmd)
     }
 
     /// Locks down the calling process with the same layers. Call it first thing in `main`,
@@ -349,53 +247,13 @@ impl SandboxPolicy {
     /// process, and Landlock and capability changes apply to the calling thread only (the
     /// report says `Degraded` or `Unavailable` for those layers when other threads exist).
     pub fn enforce_current_process(&self) -> Result<SandboxReport, SandboxError> {
-        #[cfg(target_os = "linux")]
-        {
-            crate::linux::enforce_current_process(self)
-        }
-        #[cfg(not(target_os = "linux"))]
-        {
-            Err(SandboxError::Unsupported {
-                what: "enforce_current_process on this operating system",
-            })
-        }
+        crate::platform::backend::enforce_current_process(self)
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn settings_default_to_enabled_and_strict() {
-        let s = SandboxSettings::from_lookup(|_| None).unwrap();
-        assert_eq!(
-            s,
-            SandboxSettings {
-                enabled: true,
-                strict: true
-            }
-        );
-        assert_eq!(s.strictness(), Strictness::Strict);
-    }
-
-    #[test]
-    fn settings_parse_false_and_reject_garbage() {
-        let s = SandboxSettings::from_lookup(|n| {
-            (n == "SECLLAMA_STRICT_NETWORK_ISOLATION").then(|| "FALSE".to_owned())
-        })
-        .unwrap();
-        assert_eq!(s.strictness(), Strictness::BestEffort);
-        assert!(s.enabled);
-        let err = SandboxSettings::from_lookup(|n| {
-            (n == "SECLLAMA_ENABLE_SANDBOX").then(|| "maybe".to_owned())
-        })
-        .unwrap_err();
-        assert_eq!(
-            err.to_string(),
-            "SECLLAMA_ENABLE_SANDBOX has invalid value \"maybe\": use true or false"
-        );
-    }
 
     #[test]
     fn builder_records_paths_env_and_limits_in_order() {

@@ -2,6 +2,10 @@
 
 use std::fmt;
 
+use crate::error::SandboxError;
+use crate::mode::Strictness;
+use crate::report::{Layer, LayerState, SandboxReport};
+
 /// What the running system can enforce. Fields for other operating systems are `false` /
 /// `None` where they do not apply.
 #[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize)]
@@ -56,15 +60,47 @@ impl fmt::Display for Capabilities {
 /// Reports what this OS and kernel can enforce. On Linux the namespace check forks a short
 /// child that tries them; the result is cached for the life of the process.
 pub fn probe() -> Capabilities {
-    #[cfg(target_os = "linux")]
-    {
-        crate::linux::probe()
+    crate::platform::backend::probe()
+}
+
+/// What this OS's sandbox could enforce beyond [`probe`], layer by layer (`secllama sandbox
+/// check`): macOS → Seatbelt (is `sandbox-exec` present); Windows → the firewall (netsh
+/// present, elevated) and the job object; `None` on Linux, where
+/// [`SandboxPolicy::apply_to`](crate::SandboxPolicy::apply_to) on a command that is never
+/// spawned is the check.
+///
+/// With [`Strictness::Strict`], a missing network layer (Seatbelt, firewall) is the same
+/// [`SandboxError::NetworkIsolationUnavailable`] a runner start would get.
+///
+/// ```
+/// use secllama_sandbox::{Strictness, platform_sandbox_check};
+/// if cfg!(target_os = "linux") {
+///     assert!(platform_sandbox_check(Strictness::Strict).is_none());
+/// }
+/// ```
+pub fn platform_sandbox_check(
+    strictness: Strictness,
+) -> Option<Result<SandboxReport, SandboxError>> {
+    crate::platform::backend::check(strictness)
+}
+
+/// Fails in strict mode when `network_layer` is not enforced in `report`.
+#[cfg_attr(target_os = "linux", allow(dead_code))]
+pub(crate) fn strict_check(
+    report: SandboxReport,
+    network_layer: Layer,
+    strictness: Strictness,
+) -> Result<SandboxReport, SandboxError> {
+    if strictness == Strictness::Strict {
+        let reason = match report.state(network_layer) {
+            Some(LayerState::Enforced) => return Ok(report),
+            Some(LayerState::Degraded(r) | LayerState::Unavailable(r)) => r.clone(),
+            None => "not reported".to_owned(),
+        };
+        return Err(SandboxError::NetworkIsolationUnavailable {
+            layer: network_layer,
+            reason,
+        });
     }
-    #[cfg(not(target_os = "linux"))]
-    {
-        Capabilities {
-            os: std::env::consts::OS,
-            ..Capabilities::default()
-        }
-    }
+    Ok(report)
 }

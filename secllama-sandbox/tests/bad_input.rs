@@ -15,10 +15,10 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use secllama_sandbox::{
-    SandboxError, SandboxPolicy, SandboxSettings, SeatbeltIpc, SeatbeltProfile, Strictness,
-    check_program_path, parse_rule_names, rule_name, runner_id_from_rule_name,
+use secllama_sandbox::internal::{
+    SeatbeltProfile, check_program_path, parse_rule_names, rule_name, runner_id_from_rule_name,
 };
+use secllama_sandbox::{SandboxError, SandboxPolicy, SandboxSettings, SeatbeltIpc, Strictness};
 
 /// Runs `f` on a thread and fails the test if it does not return within 20 s.
 fn within_deadline<T: Send + 'static>(what: &str, f: impl FnOnce() -> T + Send + 'static) -> T {
@@ -304,7 +304,7 @@ fn apply_read_only(p: PathBuf) -> Result<(), SandboxError> {
 
 fn path_error(p: &Path) -> (PathBuf, String) {
     match apply_read_only(p.to_path_buf()) {
-        Err(SandboxError::Path { path, source }) => (path, source.to_string()),
+        Err(SandboxError::Path { path, error }) => (path, error.to_string()),
         other => panic!("{p:?}: expected a path error, got {other:?}"),
     }
 }

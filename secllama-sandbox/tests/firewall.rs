@@ -8,10 +8,11 @@ use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use secllama_sandbox::{
-    Direction, JobLimits, ResourceLimits, SandboxError, cleanup_plan, delete_args, list_args,
-    netsh_path, non_loopback_ranges, parse_rule_names, runner_rules,
+use secllama_sandbox::internal::{
+    Direction, JobLimits, cleanup_plan, delete_args, list_args, netsh_path, non_loopback_ranges,
+    parse_rule_names, runner_rules,
 };
+use secllama_sandbox::{ResourceLimits, SandboxError};
 
 const RUNNER: &str = r"C:\Program Files\SecLlama\secllama-runner.exe";
 

@@ -7,7 +7,8 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use secllama_sandbox::{SandboxError, SandboxPolicy, SeatbeltIpc, SeatbeltProfile};
+use secllama_sandbox::internal::SeatbeltProfile;
+use secllama_sandbox::{SandboxError, SandboxPolicy, SeatbeltIpc};
 
 const RUNNER: &str = "/Applications/SecLlama.app/Contents/MacOS/secllama-runner";
 
@@ -160,7 +161,7 @@ fn non_utf8_paths_are_refused_with_a_clear_error() {
         other => panic!("{other:?}"),
     }
     assert!(
-        err.to_string().starts_with("sandbox path /models/"),
+        err.to_string().starts_with("sandbox path \"/models/"),
         "{err}"
     );
 }

@@ -125,9 +125,9 @@ fn rule(
     access: BitFlags<AccessFs>,
     abi: ABI,
 ) -> Result<PathBeneath<PathFd>, SandboxError> {
-    let meta = std::fs::metadata(path).map_err(|source| SandboxError::Path {
+    let meta = std::fs::metadata(path).map_err(|error| SandboxError::Path {
         path: path.to_path_buf(),
-        source,
+        error,
     })?;
     let access = if meta.is_dir() {
         access
@@ -136,7 +136,7 @@ fn rule(
     };
     let fd = PathFd::new(path).map_err(|e| SandboxError::Path {
         path: path.to_path_buf(),
-        source: io::Error::other(e.to_string()),
+        error: io::Error::other(e.to_string()),
     })?;
     Ok(PathBeneath::new(fd, access))
 }

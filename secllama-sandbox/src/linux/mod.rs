@@ -25,7 +25,8 @@ use std::process::Command;
 use std::sync::OnceLock;
 
 use crate::error::SandboxError;
-use crate::policy::{SandboxPolicy, Strictness};
+use crate::mode::Strictness;
+use crate::policy::SandboxPolicy;
 use crate::probe::Capabilities;
 use crate::report::{Layer, LayerState, SandboxReport};
 
@@ -395,29 +396,10 @@ fn resolve_program(cmd: &Command) -> Option<PathBuf> {
         .and_then(|p| p.canonicalize().ok())
 }
 
-/// Reduces the command's environment to the allow-list.
-fn restrict_env(policy: &SandboxPolicy, cmd: &mut Command) {
-    let explicit: Vec<(std::ffi::OsString, Option<std::ffi::OsString>)> = cmd
-        .get_envs()
-        .map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned())))
-        .collect();
-    cmd.env_clear();
-    for name in policy.env_allow_list() {
-        match explicit
-            .iter()
-            .find(|(k, _)| k.as_os_str() == name.as_str())
-        {
-            Some((_, Some(v))) => {
-                cmd.env(name, v);
-            }
-            Some((_, None)) => {}
-            None => {
-                if let Some(v) = std::env::var_os(name) {
-                    cmd.env(name, v);
-                }
-            }
-        }
-    }
+/// `secllama sandbox check` on Linux needs nothing beyond [`probe`] and `apply_to` on a
+/// command that is never spawned.
+pub(crate) fn check(_strictness: Strictness) -> Option<Result<SandboxReport, SandboxError>> {
+    None
 }
 
 pub(crate) fn apply_to(
@@ -426,7 +408,7 @@ pub(crate) fn apply_to(
 ) -> Result<SandboxReport, SandboxError> {
     let program: Vec<PathBuf> = resolve_program(cmd).into_iter().collect();
     let plan = plan(policy, caps::Prepared::for_child(), 1, &program)?;
-    restrict_env(policy, cmd);
+    crate::env::restrict_env(cmd, policy.env_allow_list());
     let report = plan.report.clone();
     // SAFETY: the closure runs between fork and exec in the child. Plan::enforce only makes
     // raw system calls (unshare, open/write/close, prlimit64, prctl, capget/capset, getppid,
@@ -469,11 +451,10 @@ pub(crate) fn enforce_current_process(
             }
         }
     }
-    plan.enforce(true, true)
-        .map_err(|source| SandboxError::Os {
-            step: "enforce the sandbox on the current process",
-            source,
-        })?;
+    plan.enforce(true, true).map_err(|error| SandboxError::Os {
+        step: "enforce the sandbox on the current process",
+        error,
+    })?;
     let mut report = plan.report;
     if threads > 1
         && let Some(l) = report
@@ -516,7 +497,7 @@ mod tests {
             .env("SECLLAMA_UNIT_DROP", "secret")
             .env_remove("LANG")
             .env("PATH", "/bin");
-        restrict_env(&policy, &mut cmd);
+        crate::env::restrict_env(&mut cmd, policy.env_allow_list());
         let mut envs: Vec<_> = cmd
             .get_envs()
             .map(|(k, v)| (k.to_owned(), v.map(|v| v.to_owned())))

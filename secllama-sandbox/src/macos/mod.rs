@@ -6,7 +6,7 @@
 
 mod seatbelt;
 
-use std::ffi::{OsStr, OsString};
+use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -15,6 +15,7 @@ pub use seatbelt::{
     METAL_READ_ONLY, SANDBOX_EXEC, SYSCTL_NAMES, SYSCTL_PREFIXES, SeatbeltIpc, SeatbeltProfile,
 };
 
+use crate::env::allowed_env;
 use crate::{Layer, LayerState, SandboxError, SandboxPolicy, SandboxReport, Strictness};
 
 /// What the Seatbelt layer needs beyond the policy.
@@ -62,32 +63,6 @@ pub(crate) fn canonical_policy(policy: &SandboxPolicy) -> SandboxPolicy {
         out = out.allow_env(e.clone());
     }
     out
-}
-
-/// The environment a sandboxed command gets: each allowed name with its value from `cmd` if
-/// the command sets (or removes) it, else from `lookup` (normally the current process).
-/// Names compare case-insensitively on Windows, like its environment.
-pub(crate) fn allowed_env(
-    cmd: &Command,
-    env_allow: &[String],
-    lookup: impl Fn(&str) -> Option<OsString>,
-) -> Vec<(String, OsString)> {
-    let same = |a: &OsStr, b: &str| match a.to_str() {
-        Some(a) if cfg!(windows) => a.eq_ignore_ascii_case(b),
-        Some(a) => a == b,
-        None => false,
-    };
-    let explicit: Vec<(&OsStr, Option<&OsStr>)> = cmd.get_envs().collect();
-    env_allow
-        .iter()
-        .filter_map(|name| {
-            let value = match explicit.iter().find(|(k, _)| same(k, name)) {
-                Some((_, v)) => v.map(OsStr::to_owned),
-                None => lookup(name),
-            };
-            value.map(|v| (name.clone(), v))
-        })
-        .collect()
 }
 
 /// Builds the command that runs what `cmd` describes under `profile`: program
@@ -228,51 +203,6 @@ pub fn seatbelt_check() -> SandboxReport {
     seatbelt_check_at(Path::new(SANDBOX_EXEC))
 }
 
-/// What this OS's non-Linux sandbox could enforce, layer by layer (`secllama sandbox check`):
-/// macOS → Seatbelt (is `sandbox-exec` present); Windows → the firewall (netsh present,
-/// elevated) and the job object; `None` elsewhere (Linux reports through
-/// [`probe`](crate::probe) and `apply_to`).
-///
-/// With [`Strictness::Strict`], a missing network layer (Seatbelt, firewall) is the same
-/// [`SandboxError::NetworkIsolationUnavailable`] a runner start would get.
-pub fn platform_sandbox_check(
-    strictness: Strictness,
-) -> Option<Result<SandboxReport, SandboxError>> {
-    #[cfg(target_os = "macos")]
-    let found = Some((seatbelt_check(), Layer::Seatbelt));
-    #[cfg(windows)]
-    let found = Some((crate::windows::firewall_check(), Layer::Firewall));
-    #[cfg(not(any(target_os = "macos", windows)))]
-    let found: Option<(SandboxReport, Layer)> = None;
-    found.map(|(report, layer)| strict_check(report, layer, strictness))
-}
-
-/// Fails in strict mode when `network_layer` is not enforced in `report`.
-pub(crate) fn strict_check(
-    report: SandboxReport,
-    network_layer: Layer,
-    strictness: Strictness,
-) -> Result<SandboxReport, SandboxError> {
-    if strictness == Strictness::Strict {
-        match report.state(network_layer) {
-            Some(LayerState::Enforced) => {}
-            Some(LayerState::Degraded(r) | LayerState::Unavailable(r)) => {
-                return Err(SandboxError::NetworkIsolationUnavailable {
-                    layer: network_layer,
-                    reason: r.clone(),
-                });
-            }
-            None => {
-                return Err(SandboxError::NetworkIsolationUnavailable {
-                    layer: network_layer,
-                    reason: "not reported".into(),
-                });
-            }
-        }
-    }
-    Ok(report)
-}
-
 pub(crate) fn seatbelt_check_at(sandbox_exec: &Path) -> SandboxReport {
     let mut r = SandboxReport::default();
     let state = if sandbox_exec.is_file() {
@@ -308,9 +238,76 @@ pub fn apply_seatbelt(
     wrap_with_seatbelt(policy, cmd, options, present)
 }
 
+/// The backend shape (see `crate::platform`): `apply_to` is Seatbelt with the default
+/// options.
+#[cfg(target_os = "macos")]
+pub(crate) fn apply_to(
+    policy: &SandboxPolicy,
+    cmd: &mut Command,
+) -> Result<SandboxReport, SandboxError> {
+    apply_seatbelt(policy, cmd, &SeatbeltOptions::default())
+}
+
+/// Seatbelt cannot be entered by a running process (no `sandbox_init` from Rust here).
+#[cfg(target_os = "macos")]
+pub(crate) fn enforce_current_process(
+    _policy: &SandboxPolicy,
+) -> Result<SandboxReport, SandboxError> {
+    Err(SandboxError::Unsupported {
+        what: "enforce_current_process on macOS",
+    })
+}
+
+/// `secllama sandbox check` on macOS: is Seatbelt there.
+#[cfg(target_os = "macos")]
+pub(crate) fn check(strictness: Strictness) -> Option<Result<SandboxReport, SandboxError>> {
+    Some(crate::probe::strict_check(
+        seatbelt_check(),
+        Layer::Seatbelt,
+        strictness,
+    ))
+}
+
+/// What macOS can enforce (the Seatbelt check is [`seatbelt_check`]).
+#[cfg(target_os = "macos")]
+pub(crate) fn probe() -> crate::Capabilities {
+    crate::Capabilities {
+        os: "macos",
+        // SAFETY: geteuid cannot fail.
+        root: unsafe { libc::geteuid() } == 0,
+        ..crate::Capabilities::default()
+    }
+}
+
 #[cfg(test)]
 mod tests {
+    use std::ffi::OsStr;
+
     use super::*;
+
+    #[test]
+    fn strict_check_turns_a_missing_network_layer_into_the_strict_mode_error() {
+        let missing = seatbelt_check_at(Path::new("/nonexistent/sandbox-exec"));
+        let err = crate::probe::strict_check(missing.clone(), Layer::Seatbelt, Strictness::Strict)
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            SandboxError::NetworkIsolationUnavailable { layer: Layer::Seatbelt, ref reason }
+                if reason.contains("is missing")
+        ));
+        let ok =
+            crate::probe::strict_check(missing.clone(), Layer::Seatbelt, Strictness::BestEffort)
+                .unwrap();
+        assert_eq!(ok, missing);
+        let present = seatbelt_check_at(Path::new("/bin/sh"));
+        assert_eq!(
+            crate::probe::strict_check(present.clone(), Layer::Seatbelt, Strictness::Strict)
+                .unwrap(),
+            present
+        );
+        #[cfg(not(any(target_os = "macos", windows)))]
+        assert!(crate::platform_sandbox_check(Strictness::Strict).is_none());
+    }
 
     #[test]
     fn wrapped_command_runs_sandbox_exec_with_profile_params_and_only_allowed_env() {
@@ -364,21 +361,6 @@ mod tests {
     }
 
     #[test]
-    fn allowed_env_prefers_the_commands_own_values_and_removals() {
-        let mut cmd = Command::new("/x");
-        cmd.env("A", "from-cmd").env_remove("B").env("SECRET", "s");
-        let lookup = |n: &str| Some(OsString::from(format!("from-process-{n}")));
-        let allow = ["A".to_owned(), "B".to_owned(), "C".to_owned()];
-        assert_eq!(
-            allowed_env(&cmd, &allow, lookup),
-            [
-                ("A".to_owned(), OsString::from("from-cmd")),
-                ("C".to_owned(), OsString::from("from-process-C")),
-            ]
-        );
-    }
-
-    #[test]
     fn strict_mode_refuses_without_sandbox_exec_and_best_effort_reports_it() {
         let mut cmd = Command::new("/opt/runner");
         let err = wrap_with_seatbelt(
@@ -418,26 +400,6 @@ mod tests {
         assert_eq!(report.state(Layer::Seatbelt), Some(&LayerState::Enforced));
         assert_eq!(cmd.get_program(), "/usr/bin/sandbox-exec");
         assert_eq!(cmd.get_args().last(), Some(OsStr::new("x")));
-    }
-
-    #[test]
-    fn strict_check_turns_a_missing_network_layer_into_the_strict_mode_error() {
-        let missing = seatbelt_check_at(Path::new("/nonexistent/sandbox-exec"));
-        let err = strict_check(missing.clone(), Layer::Seatbelt, Strictness::Strict).unwrap_err();
-        assert!(matches!(
-            err,
-            SandboxError::NetworkIsolationUnavailable { layer: Layer::Seatbelt, ref reason }
-                if reason.contains("is missing")
-        ));
-        let ok = strict_check(missing.clone(), Layer::Seatbelt, Strictness::BestEffort).unwrap();
-        assert_eq!(ok, missing);
-        let present = seatbelt_check_at(Path::new("/bin/sh"));
-        assert_eq!(
-            strict_check(present.clone(), Layer::Seatbelt, Strictness::Strict).unwrap(),
-            present
-        );
-        #[cfg(not(any(target_os = "macos", windows)))]
-        assert!(platform_sandbox_check(Strictness::Strict).is_none());
     }
 
     #[cfg(unix)]

@@ -32,12 +32,7 @@ const MAX_NETSH_MESSAGE: usize = 300;
 
 #[cfg_attr(not(windows), allow(dead_code))]
 pub(crate) fn bounded_message(text: &str) -> String {
-    let t = text.trim();
-    let mut out: String = t.chars().take(MAX_NETSH_MESSAGE).collect();
-    if out.len() < t.len() {
-        out.push_str("...");
-    }
-    out.replace(['\r', '\n'], " ")
+    crate::text::bounded_line(text, MAX_NETSH_MESSAGE)
 }
 
 /// The strict/best-effort decision for the firewall layer: `Ok(state)` to record in the report
@@ -104,6 +99,50 @@ pub fn firewall_check() -> SandboxReport {
 
 #[cfg(windows)]
 pub use glue::{WindowsSandbox, cleanup_rules};
+
+/// The backend shape (see `crate::platform`). A firewall rule must be removed after the runner
+/// exits, which needs a guard that outlives the spawn: [`WindowsSandbox::prepare`] is the
+/// Windows form of `apply_to`.
+#[cfg(windows)]
+pub(crate) fn apply_to(
+    _policy: &crate::SandboxPolicy,
+    _cmd: &mut std::process::Command,
+) -> Result<SandboxReport, SandboxError> {
+    Err(SandboxError::Unsupported {
+        what: "SandboxPolicy::apply_to on Windows; use WindowsSandbox::prepare, whose guard \
+               removes the firewall rules when the runner exits",
+    })
+}
+
+/// A running process cannot put itself behind the firewall rules or into a job object with
+/// the same guarantees.
+#[cfg(windows)]
+pub(crate) fn enforce_current_process(
+    _policy: &crate::SandboxPolicy,
+) -> Result<SandboxReport, SandboxError> {
+    Err(SandboxError::Unsupported {
+        what: "enforce_current_process on Windows",
+    })
+}
+
+/// `secllama sandbox check` on Windows: the firewall and the job object.
+#[cfg(windows)]
+pub(crate) fn check(strictness: Strictness) -> Option<Result<SandboxReport, SandboxError>> {
+    Some(crate::probe::strict_check(
+        firewall_check(),
+        Layer::Firewall,
+        strictness,
+    ))
+}
+
+/// What Windows can enforce (the firewall check is [`firewall_check`]).
+#[cfg(windows)]
+pub(crate) fn probe() -> crate::Capabilities {
+    crate::Capabilities {
+        os: "windows",
+        ..crate::Capabilities::default()
+    }
+}
 
 #[cfg(windows)]
 mod glue {
@@ -304,17 +343,14 @@ mod glue {
                 firewall_outcome(policy.strictness_level(), failure)?,
             );
             let job = Job::create(&JobLimits::from_limits(&policy.resource_limits())).map_err(
-                |source| SandboxError::Os {
+                |error| SandboxError::Os {
                     step: "CreateJobObject",
-                    source,
+                    error,
                 },
             )?;
             sandbox.job = Some(job);
             report.push(Layer::JobObject, LayerState::Enforced);
-            let env =
-                crate::macos::allowed_env(cmd, policy.env_allow_list(), |n| std::env::var_os(n));
-            cmd.env_clear();
-            cmd.envs(env);
+            crate::env::restrict_env(cmd, policy.env_allow_list());
             report.push(Layer::Environment, LayerState::Enforced);
             report.emit_audit_events();
             Ok((sandbox, report))
@@ -326,9 +362,9 @@ mod glue {
         /// [`SandboxError::Os`] if the assignment fails (kill the child then).
         pub fn attach(&self, child: &Child) -> Result<(), SandboxError> {
             match &self.job {
-                Some(job) => job.assign(child).map_err(|source| SandboxError::Os {
+                Some(job) => job.assign(child).map_err(|error| SandboxError::Os {
                     step: "AssignProcessToJobObject",
-                    source,
+                    error,
                 }),
                 None => Ok(()),
             }
@@ -376,7 +412,7 @@ mod glue {
     pub fn cleanup_rules() -> Result<Vec<String>, SandboxError> {
         let fail = |reason: String| SandboxError::Os {
             step: "netsh advfirewall firewall (cleanup)",
-            source: std::io::Error::other(reason),
+            error: std::io::Error::other(reason),
         };
         if !is_elevated() {
             return Err(fail(
@@ -438,7 +474,7 @@ mod tests {
     fn netsh_output_in_messages_is_bounded_and_single_line() {
         let long = "x\n".repeat(1000);
         let m = bounded_message(&long);
-        assert!(m.len() <= MAX_NETSH_MESSAGE + 3);
+        assert_eq!(m.chars().count(), MAX_NETSH_MESSAGE + 3);
         assert!(!m.contains('\n'));
     }
 
