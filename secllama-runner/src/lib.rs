@@ -8,6 +8,8 @@ mod engine;
 mod error;
 mod host;
 mod protocol;
+mod replay;
+mod terminal;
 mod text;
 
 pub use crate::channel::{MAX_FRAME_LEN, PROTOCOL_VERSION};
@@ -23,6 +25,7 @@ pub use crate::protocol::{
     MAX_CHAT_MESSAGES, MAX_PROMPT_BYTES, MAX_STOP_STRING_BYTES, MAX_STOP_STRINGS, Metrics,
     ModelInfo, StopReason,
 };
+pub use crate::terminal::TerminalText;
 pub use secllama_sandbox::{SandboxReport, Strictness};
 
 /// Entry points for fuzz targets and the crate's own attack tests. Not a stable API.
@@ -35,6 +38,7 @@ pub mod internal {
     pub use crate::channel::Direction;
     use crate::channel::{Mode, open_body};
     use crate::protocol::{HostMessage, RunnerMessage};
+    pub use crate::replay::{ReplayFrame, replay_runner_main};
     use crate::{Runner, RunnerError};
 
     /// Decodes frame bodies (without the length prefix) the way each side does.
