@@ -26,6 +26,8 @@ if [ "$what" = all ]; then
     pkgs+=(util-linux iproute2 procps)
     # ffi bindings: C (compiler + valgrind), Go (cgo) and Python (pytest).
     pkgs+=(gcc valgrind golang-go)
+    # CLI tests: groff renders `secllama man`; bash runs the generated completion script.
+    pkgs+=(groff-base bash)
 fi
 
 missing=()

@@ -47,8 +47,10 @@ const SHA: &str = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6
 /// with the sandbox and encryption at their defaults.
 fn greedy_on(subcommand: &str, model: &std::path::Path) -> Command {
     let mut cmd = secllama();
+    // --verbose: the status report and metrics, although stderr is not a terminal here.
     cmd.arg(subcommand)
         .args([
+            "--verbose",
             "--temperature",
             "0",
             "--threads",
@@ -133,6 +135,7 @@ fn run_reads_the_prompt_from_stdin() {
     let out = secllama()
         .args([
             "run",
+            "--verbose",
             "--max-tokens",
             "2",
             "--temperature",

@@ -1,6 +1,6 @@
 //! `secllama chat`: an interactive, multi-turn chat with the sandboxed runner.
 
-use std::io::{BufRead, IsTerminal, Read, Write};
+use std::io::{BufRead, IsTerminal, Read};
 use std::process::ExitCode;
 use std::time::Duration;
 
@@ -12,6 +12,7 @@ use secllama_runner::{
 
 use super::CliResult;
 use super::run::{ModelArgs, report_done, report_ready};
+use super::ui::{self, ModelText};
 
 /// Chat with the model, one line per message (end with Ctrl-D or /exit).
 ///
@@ -19,6 +20,7 @@ use super::run::{ModelArgs, report_done, report_ready};
 /// stderr with its line number and skipped; when stdin is not a terminal the exit status is
 /// then 3. When the conversation outgrows the context, the oldest exchanges are forgotten.
 #[derive(Debug, Args)]
+#[command(after_help = "Example:\n  secllama chat --system 'Answer in one sentence.'")]
 pub(crate) struct ChatArgs {
     #[command(flatten)]
     model: ModelArgs,
@@ -34,9 +36,10 @@ pub(crate) struct ChatArgs {
     /// Sampler seed
     #[arg(long, value_name = "N", default_value_t = 0)]
     seed: u32,
-    /// Print metrics after each answer
+    /// Print the model's text byte for byte even on a terminal (by default a terminal gets
+    /// it with control and escape sequences shown as visible symbols, e.g. ESC as ␛)
     #[arg(long)]
-    verbose: bool,
+    raw: bool,
 }
 
 impl ChatArgs {
@@ -58,7 +61,7 @@ impl ChatArgs {
             messages.push(ChatMessage::system(system));
         }
         let stdin = std::io::stdin();
-        let mut stdout = std::io::stdout();
+        let mut stdout = ModelText::new(self.raw);
         let mut refused = 0usize;
         let mut line_no = 0usize;
         loop {
@@ -84,17 +87,20 @@ impl ChatArgs {
             }
             match answer(&mut runner, &mut messages, input, &params, &mut stdout) {
                 Ok(Some((done, ttft))) => {
-                    if self.verbose {
+                    if ui::verbose() {
                         report_done(&done, ttft, false);
                     }
                 }
                 Ok(None) => {}
                 // The runner refused this message and is still usable: say so and go on.
-                Err(e @ (RunnerError::InvalidRequest(_) | RunnerError::PromptTooLong { .. })) => {
+                Err(Failed::Runner(
+                    e @ (RunnerError::InvalidRequest(_) | RunnerError::PromptTooLong { .. }),
+                )) => {
                     eprintln!("secllama: line {line_no}: {e}; not sent");
                     refused += 1;
                 }
-                Err(e) => return Err(e.into()),
+                Err(Failed::Runner(e)) => return Err(e.into()),
+                Err(Failed::Output(e)) => return Err(e.into()),
             }
         }
         // A script piping messages in learns that some were not answered.
@@ -102,6 +108,18 @@ impl ChatArgs {
             return Ok(super::exit::Status::Input.into());
         }
         Ok(ExitCode::SUCCESS)
+    }
+}
+
+/// Why an answer failed: the runner, or writing it to stdout.
+enum Failed {
+    Runner(RunnerError),
+    Output(std::io::Error),
+}
+
+impl From<RunnerError> for Failed {
+    fn from(e: RunnerError) -> Self {
+        Failed::Runner(e)
     }
 }
 
@@ -114,8 +132,8 @@ fn answer(
     messages: &mut Vec<ChatMessage>,
     input: &str,
     params: &GenerationParams,
-    out: &mut impl Write,
-) -> Result<Option<(Done, Option<Duration>)>, RunnerError> {
+    out: &mut ModelText,
+) -> Result<Option<(Done, Option<Duration>)>, Failed> {
     let mut attempt = messages.clone();
     attempt.push(ChatMessage::user(input));
     loop {
@@ -127,8 +145,7 @@ fn answer(
         for event in stream.by_ref() {
             match event {
                 Ok(StreamEvent::Piece(piece)) => {
-                    out.write_all(piece.as_bytes()).map_err(RunnerError::Io)?;
-                    out.flush().map_err(RunnerError::Io)?;
+                    out.piece(&piece).map_err(Failed::Output)?;
                     text.push_str(&piece);
                 }
                 Ok(StreamEvent::Done(d)) => done = Some(d),
@@ -142,7 +159,7 @@ fn answer(
         drop(stream);
         match failed {
             None => {
-                writeln!(out).map_err(RunnerError::Io)?;
+                out.end().map_err(Failed::Output)?;
                 attempt.push(ChatMessage::assistant(text));
                 *messages = attempt;
                 return Ok(done.map(|d| (d, ttft)));
@@ -156,9 +173,9 @@ fn answer(
             }
             Some(e) => {
                 if !text.is_empty() {
-                    writeln!(out).map_err(RunnerError::Io)?;
+                    out.end().map_err(Failed::Output)?;
                 }
-                return Err(e);
+                return Err(e.into());
             }
         }
     }

@@ -28,7 +28,8 @@ pub(crate) const MAX_PASSWORD_FILE_BYTES: u64 = 4096;
 pub(crate) struct CryptIo {
     /// File holding the password. Its bytes are the password, except that one trailing newline
     /// ("\n" or "\r\n") is removed; other whitespace counts. At most 4096 bytes, not empty.
-    #[arg(long, value_name = "FILE", required_unless_present = "service")]
+    /// [default: ask on the terminal with echo off; encrypt asks twice]
+    #[arg(long, value_name = "FILE")]
     password_file: Option<PathBuf>,
     /// Use the keys of this keychain service instead of a password (see `secllama key`):
     /// encrypt seals with its primary key (created on first use), decrypt opens with whichever
@@ -53,6 +54,9 @@ pub(crate) struct CryptIo {
 
 /// Encrypt with a password: PBKDF2-HMAC-SHA256 and AES-256-GCM (format: secllama-crypto FORMAT.md).
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Example (asks for the password twice):\n  secllama encrypt -i notes.txt -o notes.sealed"
+)]
 pub(crate) struct EncryptArgs {
     #[command(flatten)]
     io: CryptIo,
@@ -63,6 +67,7 @@ pub(crate) struct EncryptArgs {
 
 /// Decrypt what `secllama encrypt` wrote; writes nothing unless the input authenticates.
 #[derive(Debug, Args)]
+#[command(after_help = "Example:\n  secllama decrypt -i notes.sealed -o notes.txt")]
 pub(crate) struct DecryptArgs {
     #[command(flatten)]
     io: CryptIo,
@@ -77,10 +82,12 @@ impl CryptIo {
         })
     }
 
-    fn password_file(&self) -> Result<&Path, Failure> {
-        self.password_file
-            .as_deref()
-            .ok_or_else(|| Failure::new(Status::Usage, "give --password-file or --service"))
+    /// The password from `--password-file`, else asked on the terminal (twice with `confirm`).
+    fn password(&self, confirm: bool) -> Result<Zeroizing<Vec<u8>>, Failure> {
+        match &self.password_file {
+            Some(path) => read_password_file(path),
+            None => super::password::ask(confirm),
+        }
     }
 }
 
@@ -93,7 +100,7 @@ impl EncryptArgs {
             write_output(self.io.output.as_deref(), &sealed)?;
             return Ok(ExitCode::SUCCESS);
         }
-        let password = read_password_file(self.io.password_file()?)?;
+        let password = self.io.password(true)?;
         let plaintext = read_input(self.io.input.as_deref())?;
         let sealed = password::seal_with_iterations(
             &password,
@@ -116,7 +123,7 @@ impl DecryptArgs {
             write_output(self.io.output.as_deref(), &plaintext)?;
             return Ok(ExitCode::SUCCESS);
         }
-        let password = read_password_file(self.io.password_file()?)?;
+        let password = self.io.password(false)?;
         let sealed = read_input(self.io.input.as_deref())?;
         let plaintext =
             password::open(&password, &sealed, self.io.aad.as_bytes()).map_err(|e| {

@@ -66,6 +66,7 @@ pub(crate) fn open_with_service(
 
 /// Manage the keys that seal your data, kept in the OS keychain.
 #[derive(Debug, Args)]
+#[command(after_help = "Example:\n  secllama key status --service myapp")]
 pub(crate) struct KeyCommand {
     #[command(flatten)]
     store: StoreArgs,
@@ -76,41 +77,49 @@ pub(crate) struct KeyCommand {
 #[derive(Debug, Subcommand)]
 enum KeyAction {
     /// Create the service's keyset (one key, primary).
+    #[command(after_help = "Example:\n  secllama key init --service myapp")]
     Init {
         /// Succeed without changes if the service already has keys.
         #[arg(long)]
         reuse: bool,
     },
     /// Show ids, statuses, the primary key and creation times (never key bytes).
+    #[command(after_help = "Example:\n  secllama key status --service myapp --json")]
     Status {
         /// Print JSON: {"backend","service","primary","keys":[{"id","status","created"}]}.
         #[arg(long)]
         json: bool,
     },
     /// Add a new key and make it primary; older keys still open what they sealed.
+    #[command(after_help = "Example:\n  secllama key rotate --service myapp")]
     Rotate,
     /// Re-enable a disabled key.
+    #[command(after_help = "Example:\n  secllama key enable 1234567890 --service myapp")]
     Enable {
         /// The key's id (see `status`).
         id: KeyId,
     },
     /// Disable a key: it stays stored but opens nothing until enabled again.
+    #[command(after_help = "Example:\n  secllama key disable 1234567890 --service myapp")]
     Disable {
         /// The key's id (see `status`).
         id: KeyId,
     },
     /// Destroy a key: data sealed under it can never be opened again.
+    #[command(after_help = "Example:\n  secllama key destroy 1234567890 --service myapp")]
     Destroy {
         /// The key's id (see `status`).
         id: KeyId,
     },
     /// Forget a destroyed key's tombstone, making room for new keys (the index lists 40 at
     /// most); its envelopes then report "unknown key" instead of "destroyed".
+    #[command(after_help = "Example:\n  secllama key purge 1234567890 --service myapp")]
     Purge {
         /// The destroyed key's id (see `status`).
         id: KeyId,
     },
     /// Delete every key of the service from the keychain.
+    #[command(after_help = "Example:\n  secllama key delete --service myapp")]
     Delete {
         /// Do not ask (required when not on a terminal).
         #[arg(long)]

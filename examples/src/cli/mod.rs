@@ -8,9 +8,12 @@ mod chat;
 mod crypt;
 pub(crate) mod exit;
 mod key;
+mod password;
 mod run;
 
 mod sandbox;
+mod shell;
+mod ui;
 
 /// Errors a subcommand reports: printed as one line on stderr, with the exit status of their
 /// kind (see [`exit::Status`]).
@@ -18,8 +21,14 @@ pub(crate) type CliResult = Result<ExitCode, Box<dyn std::error::Error>>;
 
 /// SecLlama: run local LLMs sandboxed, with every message sealed by AES-256-GCM.
 #[derive(Debug, Parser)]
-#[command(name = "secllama", version, about, long_about = None, after_help = exit::Status::help_table())]
+#[command(name = "secllama", version, about, long_about = None, after_help = root_after_help())]
 pub(crate) struct Cli {
+    /// No progress, status report or metrics on stderr (warnings and errors still appear)
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    quiet: bool,
+    /// Status report and metrics on stderr even when it is not a terminal
+    #[arg(short, long, global = true)]
+    verbose: bool,
     #[command(subcommand)]
     command: Command,
 }
@@ -38,10 +47,27 @@ enum Command {
     Run(run::RunArgs),
     /// Chat with the model in the sandboxed runner (one line per message).
     Chat(chat::ChatArgs),
+    /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
+    Completions(shell::CompletionsArgs),
+    /// Print the manual page.
+    Man(shell::ManArgs),
+}
+
+/// The exit status table, then an example (every `--help` ends with one).
+fn root_after_help() -> String {
+    format!(
+        "{}\nExample:\n  secllama run --prompt 'Why run a language model in a sandbox?'",
+        exit::Status::help_table()
+    )
 }
 
 impl Cli {
     pub(crate) fn exec(self) -> CliResult {
+        ui::Ui {
+            quiet: self.quiet,
+            verbose: self.verbose,
+        }
+        .install();
         match self.command {
             Command::Encrypt(args) => args.exec(),
             Command::Decrypt(args) => args.exec(),
@@ -49,6 +75,40 @@ impl Cli {
             Command::Sandbox(args) => args.exec(),
             Command::Run(args) => args.exec(),
             Command::Chat(args) => args.exec(),
+            Command::Completions(args) => args.exec(),
+            Command::Man(args) => args.exec(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::CommandFactory;
+
+    /// Every `--help`, of every subcommand at every depth, ends with an example command line.
+    fn ends_with_an_example(cmd: &mut clap::Command, path: &str) {
+        let help = cmd.render_help().to_string();
+        let lines: Vec<&str> = help.trim_end().lines().collect();
+        let n = lines.len();
+        assert!(
+            n >= 2
+                && lines[n - 2].starts_with("Example")
+                && lines[n - 1].starts_with("  secllama "),
+            "`{path} --help` must end with an example: add \
+             #[command(after_help = \"Example:\\n  secllama ...\")]; it ends with:\n{help}"
+        );
+        for sub in cmd.get_subcommands_mut() {
+            if sub.get_name() != "help" {
+                let path = format!("{path} {}", sub.get_name());
+                ends_with_an_example(sub, &path);
+            }
+        }
+    }
+
+    #[test]
+    fn every_help_ends_with_an_example() {
+        let mut cmd = super::Cli::command();
+        cmd.build();
+        ends_with_an_example(&mut cmd, "secllama");
     }
 }

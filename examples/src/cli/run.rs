@@ -1,6 +1,6 @@
 //! `secllama run`: one completion from a sandboxed runner over the encrypted channel.
 
-use std::io::{IsTerminal, Read, Write};
+use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -12,6 +12,7 @@ use secllama_runner::{
 
 use super::CliResult;
 use super::exit::{Failure, Status};
+use super::ui::{self, ModelText};
 
 /// Model and runner options shared by `run` and `chat`.
 #[derive(Debug, Args)]
@@ -75,15 +76,14 @@ impl ModelArgs {
             config = config.with_sandbox(SandboxMode::Disabled);
         }
         if config.sandbox == SandboxMode::Disabled {
-            eprintln!(
-                "secllama: WARNING: the model runs WITHOUT a sandbox: it can read your files and \
-                 reach the network"
+            ui::warn(
+                "the model runs WITHOUT a sandbox: it can read your files and reach the network",
             );
         }
         if !config.encryption {
-            eprintln!(
-                "secllama: WARNING: SECLLAMA_ENABLE_ENCRYPTION=false: messages to and from the \
-                 model travel in clear text"
+            ui::warn(
+                "SECLLAMA_ENABLE_ENCRYPTION=false: messages to and from the model travel in clear \
+                 text",
             );
         }
         Ok(config)
@@ -93,7 +93,7 @@ impl ModelArgs {
     /// progress events with `json`).
     pub(crate) fn spawn(&self, json: bool) -> Result<Runner, Box<dyn std::error::Error>> {
         let config = self.config()?;
-        let tty = std::io::stderr().is_terminal();
+        let tty = ui::progress_enabled();
         let mut last = None;
         let runner = Runner::spawn_with_progress(config, |p: LoadProgress| {
             if json {
@@ -119,7 +119,8 @@ impl ModelArgs {
             }
         });
         if tty && !json && last.is_some() {
-            eprint!("\r\x1b[2K");
+            // Blank the bar without an escape sequence (a dumb terminal shows no junk).
+            eprint!("\r{:50}\r", "");
         }
         Ok(runner?)
     }
@@ -142,6 +143,9 @@ pub(crate) fn report_ready(runner: &Runner, json: bool) {
             "sandbox": runner.sandbox_report(),
             "startup_ms": runner.startup_duration().as_millis(),
         }));
+        return;
+    }
+    if !ui::status_enabled() {
         return;
     }
     eprintln!(
@@ -176,6 +180,9 @@ pub(crate) fn report_done(done: &Done, ttft: Option<std::time::Duration>, json: 
         }));
         return;
     }
+    if !ui::status_enabled() {
+        return;
+    }
     #[allow(clippy::cast_precision_loss)]
     let ms = |ns: u64| ns as f64 / 1e6;
     eprintln!("stop reason:          {}", done.reason);
@@ -199,6 +206,9 @@ pub(crate) fn report_done(done: &Done, ttft: Option<std::time::Duration>, json: 
 
 /// Run one completion in the sandboxed runner and stream it to stdout.
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Example:\n  secllama run --prompt 'The capital of France is' --max-tokens 16"
+)]
 pub(crate) struct RunArgs {
     #[command(flatten)]
     model: ModelArgs,
@@ -215,8 +225,12 @@ pub(crate) struct RunArgs {
     #[arg(long, value_name = "N", default_value_t = 0)]
     seed: u32,
     /// One JSON object per event on stdout (progress, ready, token, done)
-    #[arg(long)]
+    #[arg(long, conflicts_with = "raw")]
     json: bool,
+    /// Print the model's text byte for byte even on a terminal (by default a terminal gets
+    /// it with control and escape sequences shown as visible symbols, e.g. ESC as ␛)
+    #[arg(long)]
+    raw: bool,
 }
 
 impl RunArgs {
@@ -251,24 +265,29 @@ impl RunArgs {
         let mut runner = self.model.spawn(self.json)?;
         report_ready(&runner, self.json);
         let mut stream = runner.complete(CompletionRequest::new(prompt).with_params(params))?;
-        let mut stdout = std::io::stdout();
+        let mut text = ModelText::new(self.raw);
         let mut done = None;
+        let mut failed = None;
         for event in stream.by_ref() {
-            match event? {
-                StreamEvent::Piece(text) if self.json => {
-                    emit_json(&serde_json::json!({"event": "token", "text": text}));
+            match event {
+                Ok(StreamEvent::Piece(piece)) if self.json => {
+                    emit_json(&serde_json::json!({"event": "token", "text": piece}));
                 }
-                StreamEvent::Piece(text) => {
-                    stdout.write_all(text.as_bytes())?;
-                    stdout.flush()?;
+                Ok(StreamEvent::Piece(piece)) => text.piece(&piece)?,
+                Ok(StreamEvent::Done(d)) => done = Some(d),
+                Err(e) => {
+                    failed = Some(e);
+                    break;
                 }
-                StreamEvent::Done(d) => done = Some(d),
             }
         }
         let ttft = stream.time_to_first_piece();
         drop(stream);
         if !self.json {
-            writeln!(stdout)?;
+            text.end()?;
+        }
+        if let Some(e) = failed {
+            return Err(e.into());
         }
         let done = done.ok_or_else(|| {
             Failure::new(

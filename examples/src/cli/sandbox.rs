@@ -15,6 +15,7 @@ use super::CliResult;
 
 /// Inspect the OS sandbox or run a program inside it.
 #[derive(Debug, Args)]
+#[command(after_help = "Example:\n  secllama sandbox check")]
 pub(crate) struct SandboxArgs {
     #[command(subcommand)]
     command: SandboxCommand,
@@ -23,6 +24,7 @@ pub(crate) struct SandboxArgs {
 #[derive(Debug, Subcommand)]
 enum SandboxCommand {
     /// Show what this machine can enforce and what a default runner policy gets, layer by layer.
+    #[command(after_help = "Example:\n  secllama sandbox check --json")]
     Check {
         /// Print JSON instead of text.
         #[arg(long)]
@@ -32,10 +34,15 @@ enum SandboxCommand {
     Exec(ExecArgs),
     /// Remove the Windows firewall rules (SecLlama-<runner-id>) a crashed run left behind
     /// (Windows only, from an elevated prompt; elsewhere there is nothing to remove).
+    #[command(after_help = "Example:\n  secllama sandbox cleanup")]
     Cleanup,
 }
 
 #[derive(Debug, Args)]
+#[command(
+    after_help = "Example (ls may read /usr, nothing else, and has no network):\n  \
+                        secllama sandbox exec --ro /usr -- /usr/bin/ls /usr"
+)]
 struct ExecArgs {
     /// Grant read and execute access to PATH (file or directory tree); repeatable.
     #[arg(long = "ro", value_name = "PATH")]
