@@ -480,9 +480,17 @@ fn a_password_file_and_a_service_together_are_a_usage_error() {
     let out = run(&["encrypt", "--service", "x", "--password-file", "/dev/null"]);
     assert_eq!(out.code, Some(2));
     assert!(out.stderr.contains("cannot be used with"), "{}", out.stderr);
-    let out = run(&["encrypt"]);
-    assert_eq!(out.code, Some(2));
-    assert!(out.stderr.contains("--password-file"), "{}", out.stderr);
+    // Neither: the password is asked on the terminal, and a new session (setsid) has none.
+    let out = std::process::Command::new("setsid")
+        .args(["-w", env!("CARGO_BIN_EXE_secllama"), "encrypt"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(9));
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("give --password-file FILE"),
+        "{out:?}"
+    );
 }
 
 #[test]
