@@ -10,6 +10,7 @@ pub(crate) mod exit;
 mod key;
 mod password;
 mod run;
+mod serve;
 
 mod sandbox;
 mod shell;
@@ -47,6 +48,10 @@ enum Command {
     Run(run::RunArgs),
     /// Chat with the model in the sandboxed runner (one line per message).
     Chat(chat::ChatArgs),
+    /// Serve the Ollama- and OpenAI-compatible API (sandboxed runners, bearer token).
+    Serve(serve::ServeArgs),
+    /// Manage the models `secllama serve` offers.
+    Model(serve::ModelCommand),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(shell::CompletionsArgs),
     /// Print the manual page.
@@ -75,6 +80,8 @@ impl Cli {
             Command::Sandbox(args) => args.exec(),
             Command::Run(args) => args.exec(),
             Command::Chat(args) => args.exec(),
+            Command::Serve(args) => args.exec(),
+            Command::Model(cmd) => cmd.exec(),
             Command::Completions(args) => args.exec(),
             Command::Man(args) => args.exec(),
         }

@@ -1,0 +1,33 @@
+#![doc = include_str!("../README.md")]
+
+mod audit;
+mod auth;
+mod body;
+mod config;
+mod error;
+mod gguf;
+mod listen;
+mod metrics;
+mod ollama;
+mod openai;
+mod params;
+mod pool;
+mod ratelimit;
+mod registry;
+mod server;
+mod time;
+
+pub use crate::auth::{
+    ApiToken, Auth, TOKEN_ENV, TOKEN_PREFIX, TOKEN_SERVICE, keychain_token, resolve_token,
+    rotate_keychain_token,
+};
+pub use crate::config::{
+    DEFAULT_BODY_LIMIT, DEFAULT_KEEP_ALIVE, DEFAULT_LISTEN, RateLimit, SHUTDOWN_GRACE,
+    ServerConfig, TlsFiles,
+};
+pub use crate::error::ServerError;
+pub use crate::listen::{OwnerOnlyUnixListener, serve, shutdown_signal};
+pub use crate::registry::{
+    MODELS_ENV, ModelEntry, Registry, default_model_name, models_dir_from_env, normalize_name,
+};
+pub use crate::server::{App, Peer};

@@ -1,0 +1,185 @@
+//! Listeners and the serve loop: TCP (loopback unless TLS), an optional Unix socket (mode
+//! 0600, peer uid checked with `SO_PEERCRED`), and graceful shutdown on SIGTERM/SIGINT.
+
+use std::future::Future;
+use std::os::unix::fs::{FileTypeExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+
+use axum::extract::connect_info::Connected;
+use axum::serve::{IncomingStream, Listener};
+use tokio::net::{TcpListener, UnixListener, UnixStream};
+
+use crate::config::SHUTDOWN_GRACE;
+use crate::{App, Peer, ServerError};
+
+impl Connected<IncomingStream<'_, TcpListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
+        Peer::Tcp(*stream.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, OwnerOnlyUnixListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, OwnerOnlyUnixListener>) -> Self {
+        Peer::Unix {
+            uid: *stream.remote_addr(),
+        }
+    }
+}
+
+/// A Unix socket listener that accepts connections from this process's own user only
+/// (checked with `SO_PEERCRED` on every connection); the socket file is mode 0600.
+#[derive(Debug)]
+pub struct OwnerOnlyUnixListener {
+    inner: UnixListener,
+    uid: u32,
+    path: PathBuf,
+}
+
+impl OwnerOnlyUnixListener {
+    /// Binds `path`. A stale socket file (nothing listening) is replaced; any other existing
+    /// file is an error.
+    ///
+    /// # Errors
+    /// The path exists and is not a stale socket, or binding fails.
+    pub fn bind(path: &Path) -> Result<Self, ServerError> {
+        match std::fs::symlink_metadata(path) {
+            Ok(meta) if meta.file_type().is_socket() => {
+                if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                    return Err(ServerError::Config(format!(
+                        "{} is in use by another server",
+                        path.display()
+                    )));
+                }
+                std::fs::remove_file(path)
+                    .map_err(|e| ServerError::io(format!("removing {}", path.display()), e))?;
+            }
+            Ok(_) => {
+                return Err(ServerError::Config(format!(
+                    "{} exists and is not a socket; refusing to replace it",
+                    path.display()
+                )));
+            }
+            Err(_) => {}
+        }
+        let inner = UnixListener::bind(path)
+            .map_err(|e| ServerError::io(format!("binding {}", path.display()), e))?;
+        std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| ServerError::io(format!("chmod 0600 {}", path.display()), e))?;
+        // SAFETY: geteuid has no preconditions and cannot fail.
+        let uid = unsafe { libc::geteuid() };
+        Ok(OwnerOnlyUnixListener {
+            inner,
+            uid,
+            path: path.to_owned(),
+        })
+    }
+}
+
+impl Drop for OwnerOnlyUnixListener {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.path);
+    }
+}
+
+impl Listener for OwnerOnlyUnixListener {
+    type Io = UnixStream;
+    type Addr = u32;
+
+    async fn accept(&mut self) -> (UnixStream, u32) {
+        loop {
+            match self.inner.accept().await {
+                Ok((stream, _)) => match stream.peer_cred() {
+                    Ok(cred) if cred.uid() == self.uid => return (stream, cred.uid()),
+                    Ok(cred) => tracing::warn!(
+                        target: "secllama::audit",
+                        uid = cred.uid(),
+                        "unix socket connection from another user refused"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "SO_PEERCRED failed; connection refused"),
+                },
+                Err(e) => {
+                    tracing::warn!(error = %e, "accept failed on the unix socket");
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            }
+        }
+    }
+
+    fn local_addr(&self) -> std::io::Result<u32> {
+        Ok(self.uid)
+    }
+}
+
+/// Resolves on SIGTERM or SIGINT.
+///
+/// # Errors
+/// The signal handlers cannot be installed.
+pub async fn shutdown_signal() -> Result<(), ServerError> {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate())
+        .map_err(|e| ServerError::io("installing the SIGTERM handler", e))?;
+    let mut int = signal(SignalKind::interrupt())
+        .map_err(|e| ServerError::io("installing the SIGINT handler", e))?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+/// Serves `app` on the listeners until `shutdown` resolves, then stops accepting, gives open
+/// requests and streams up to 10 s to finish, and shuts every runner down.
+///
+/// # Errors
+/// A listener failed.
+pub async fn serve(
+    app: App,
+    tcp: Option<TcpListener>,
+    unix: Option<OwnerOnlyUnixListener>,
+    shutdown: impl Future<Output = ()> + Send,
+) -> Result<(), ServerError> {
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
+        let _ = rx.wait_for(|s| *s).await;
+    };
+    let mut tasks = tokio::task::JoinSet::new();
+    if let Some(listener) = tcp {
+        let service = app.router().into_make_service_with_connect_info::<Peer>();
+        let rx = stop_rx.clone();
+        tasks.spawn(async move {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(stopped(rx))
+                .await
+        });
+    }
+    if let Some(listener) = unix {
+        let service = app.router().into_make_service_with_connect_info::<Peer>();
+        let rx = stop_rx.clone();
+        tasks.spawn(async move {
+            axum::serve(listener, service)
+                .with_graceful_shutdown(stopped(rx))
+                .await
+        });
+    }
+    let mut result = Ok(());
+    tokio::select! {
+        () = shutdown => tracing::info!("shutting down: no new connections; open requests get {SHUTDOWN_GRACE:?}"),
+        Some(done) = tasks.join_next() => {
+            if let Ok(Err(e)) = done {
+                result = Err(ServerError::io("serving", e));
+            }
+        }
+    }
+    let _ = stop_tx.send(true);
+    let drained = tokio::time::timeout(SHUTDOWN_GRACE, async {
+        while tasks.join_next().await.is_some() {}
+    })
+    .await;
+    if drained.is_err() {
+        tracing::warn!("requests still open after {SHUTDOWN_GRACE:?}; closing them");
+        tasks.abort_all();
+    }
+    let state = app;
+    let _ = tokio::task::spawn_blocking(move || state.shutdown()).await;
+    result
+}
