@@ -284,6 +284,18 @@ typedef struct secllama_runner secllama_runner;
 // Values are checked by `secllama_runner_spawn`.
 typedef struct secllama_runner_config secllama_runner_config;
 
+// A filter for printing untrusted model text on a terminal. Recommended whenever a program
+// prints runner output to a terminal: the runner may be hostile, and a terminal obeys escape
+// sequences (OSC 52 writes the clipboard, CSI moves the cursor, ...).
+//
+// It keeps printable text, `\n` and `\t`, and replaces every other control visibly: C0
+// controls and DEL as control pictures (ESC as U+241B), C1 controls (U+0080..U+009F) and
+// bidi controls as `<U+009B>`, bytes that are not UTF-8 as U+FFFD. It is stateful: push the
+// pieces in order, then call `secllama_terminal_text_finish`. Made by
+// `secllama_terminal_text_new`, released by `secllama_terminal_text_free`; one thread at a
+// time.
+typedef struct secllama_terminal_text secllama_terminal_text;
+
 // Bytes the library hands to the caller: ciphertext, plaintext, serialized keysets, JSON.
 //
 // The caller owns the bytes and must release them with `secllama_buf_free`, which overwrites
@@ -849,6 +861,39 @@ secllama_status secllama_sandbox_probe_json(struct secllama_buf *out_json);
 // # Safety
 // `out_name` must be NULL or valid for writing one pointer.
 secllama_status secllama_status_name(uint32_t code, const char **out_name);
+
+// Makes a filter with nothing pending.
+//
+// On success `*out_filter` is a new filter owned by the caller: release it with
+// `secllama_terminal_text_free`. On error it is set to NULL.
+//
+// # Safety
+// `out_filter` is NULL or valid for writing a pointer.
+secllama_status secllama_terminal_text_new(struct secllama_terminal_text **out_filter);
+
+// Filters one piece (any bytes; an incomplete UTF-8 character at its end waits for the next
+// piece). On success `*out_text` holds UTF-8 text safe to print, owned by the caller: release
+// it with `secllama_buf_free`. It may be empty; it is not NUL-terminated.
+//
+// # Safety
+// `filter` is NULL or a live filter not used by another thread during the call; `piece` is
+// NULL (only with `piece_len` 0) or valid for reading `piece_len` bytes; `out_text` is NULL
+// or valid for writing a `secllama_buf`.
+secllama_status secllama_terminal_text_push(struct secllama_terminal_text *filter, const uint8_t *piece, size_t piece_len, struct secllama_buf *out_text);
+
+// Ends the text: `*out_text` gets U+FFFD if an incomplete character was left pending, else
+// nothing. The filter can then start a new text. Release `*out_text` with
+// `secllama_buf_free`.
+//
+// # Safety
+// As `secllama_terminal_text_push`.
+secllama_status secllama_terminal_text_finish(struct secllama_terminal_text *filter, struct secllama_buf *out_text);
+
+// Frees a filter. Accepts NULL.
+//
+// # Safety
+// `filter` is NULL or a live filter that is not used afterwards.
+void secllama_terminal_text_free(struct secllama_terminal_text *filter);
 
 #ifdef __cplusplus
 }  // extern "C"

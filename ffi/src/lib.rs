@@ -22,7 +22,8 @@
 //!   `(NULL, 0)`, the empty input. Strings are NUL-terminated UTF-8
 //!   (`SECLLAMA_STATUS_INVALID_UTF8` otherwise).
 //! - **Ownership.** Handles (`secllama_keyset`, `secllama_keystore`,
-//!   `secllama_runner_config`, `secllama_runner`, `secllama_cancel_handle`) are opaque and
+//!   `secllama_runner_config`, `secllama_runner`, `secllama_cancel_handle`,
+//!   `secllama_terminal_text`) are opaque and
 //!   owned by the caller once returned; each has a `*_free` that accepts NULL. Bytes handed to
 //!   the caller are a `secllama_buf { ptr, len }` released by `secllama_buf_free`, which wipes
 //!   them first. Inputs are borrowed for the duration of the call only.
@@ -79,6 +80,7 @@ mod panic;
 mod runner;
 mod sandbox;
 mod status;
+mod terminal;
 
 pub use crate::buf::{secllama_buf, secllama_buf_free};
 pub use crate::crypto::{
@@ -120,3 +122,7 @@ pub use crate::runner::{
 };
 pub use crate::sandbox::secllama_sandbox_probe_json;
 pub use crate::status::{secllama_status, secllama_status_name};
+pub use crate::terminal::{
+    secllama_terminal_text, secllama_terminal_text_finish, secllama_terminal_text_free,
+    secllama_terminal_text_new, secllama_terminal_text_push,
+};

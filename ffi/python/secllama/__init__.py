@@ -610,3 +610,8 @@ class Runner(_Handle):
         with self._lock:
             _check(lib.secllama_runner_sandbox_report_json(self._p(), ctypes.byref(out)))
         return json.loads(_take(out))
+
+
+from .terminal import TerminalText  # noqa: E402  (needs _Handle, _check and _take above)
+
+__all__.append("TerminalText")
