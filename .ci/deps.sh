@@ -63,7 +63,7 @@ if [ "$what" = all ]; then
     fi
 fi
 
-# The default model (Gemma 3 270M Q4_K_M), pinned by SHA-256.
+# The default model (SmolLM2-135M-Instruct Q4_1), pinned by SHA-256.
 if [ -x examples/fetch-model.sh ]; then
     bash examples/fetch-model.sh
 fi

@@ -15,7 +15,7 @@ fn model() -> Option<PathBuf> {
             let cache = std::env::var_os("XDG_CACHE_HOME")
                 .map(PathBuf::from)
                 .unwrap_or_else(|| PathBuf::from(std::env::var_os("HOME").unwrap()).join(".cache"));
-            cache.join("secllama/models/gemma-3-270m-q4_k_m.gguf")
+            cache.join("secllama/models/SmolLM2-135M-Instruct.Q4_1.gguf")
         });
     if path.is_file() {
         return Some(path);
@@ -41,7 +41,7 @@ fn secllama() -> Command {
     cmd
 }
 
-const SHA: &str = "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818";
+const SHA: &str = "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
 
 /// `secllama <subcommand>` on `model`: greedy, 2 threads, a 256-token context, the pinned hash,
 /// with the sandbox and encryption at their defaults.
@@ -213,7 +213,7 @@ fn chat_refuses_bad_lines_one_by_one_and_keeps_answering() {
     input.push(b'\n');
     input.extend_from_slice(b"And of Italy?\n");
     let out = greedy_on("chat", &model)
-        .args(["--max-tokens", "6"])
+        .args(["--max-tokens", "8"])
         .write_stdin(input)
         .timeout(std::time::Duration::from_secs(300))
         .output()
@@ -253,5 +253,9 @@ fn chat_refuses_bad_lines_one_by_one_and_keeps_answering() {
     let stdout = String::from_utf8(out.stdout).unwrap();
     let answers: Vec<&str> = stdout.lines().collect();
     assert_eq!(answers.len(), 2, "{stdout:?}");
-    assert!(answers.iter().all(|a| !a.trim().is_empty()), "{stdout:?}");
+    // The default model is instruction-tuned: greedily it answers the first line correctly
+    // ("The capital of France is Paris."). The second was sent after the first exchange was
+    // forgotten, so only its presence is checked.
+    assert!(answers[0].contains("Paris"), "{stdout:?}");
+    assert!(!answers[1].trim().is_empty(), "{stdout:?}");
 }

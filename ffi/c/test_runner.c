@@ -111,7 +111,7 @@ static void test_runner(void) {
     CHECK_STATUS(secllama_runner_config_set_sha256(cfg, "0000000000000000000000000000000000000000000000000000000000000000"),
                  SECLLAMA_STATUS_OK);
     CHECK_STATUS(secllama_runner_spawn(cfg, NULL, NULL, &runner), SECLLAMA_STATUS_RUNNER_CHECKSUM_MISMATCH);
-    CHECK_STATUS(secllama_runner_config_set_sha256(cfg, "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818"),
+    CHECK_STATUS(secllama_runner_config_set_sha256(cfg, "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53"),
                  SECLLAMA_STATUS_OK);
 
     CHECK_STATUS(secllama_runner_spawn(cfg, on_progress, NULL, &runner), SECLLAMA_STATUS_OK);
@@ -160,11 +160,12 @@ static void test_runner(void) {
     CHECK(done.metrics.eval_count < 64);
 
     /* A chat turn with the model's template. */
-    secllama_chat_message msgs[] = {{"user", "Reply with one word: what color is the sky?"}};
+    secllama_chat_message msgs[] = {{"user", "What is the capital of France?"}};
     struct collected chat = {0};
-    CHECK_STATUS(secllama_generation_params_greedy(6, &params), SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_generation_params_greedy(12, &params), SECLLAMA_STATUS_OK);
     CHECK_STATUS(secllama_runner_chat(runner, msgs, 1, &params, on_piece, &chat, &done), SECLLAMA_STATUS_OK);
-    CHECK(chat.len > 0);
+    /* The default model is instruction-tuned: greedily it answers "The capital of France is Paris." */
+    CHECK(strstr(chat.text, "Paris") != NULL);
     CHECK(done.reason != SECLLAMA_STOP_REASON_NONE);
 
     /* Invalid requests: exact codes, nothing generated, the runner still works afterwards. */

@@ -31,8 +31,9 @@ const (
 	SandboxDisabled
 )
 
-// RunnerConfig says how to start a runner. The zero value runs the default model (Gemma 3
-// 270M Q4_K_M from ~/.cache/secllama/models, pinned by SHA-256) as the environment says.
+// RunnerConfig says how to start a runner. The zero value runs the default model
+// (SmolLM2-135M-Instruct Q4_1 from ~/.cache/secllama/models, pinned by SHA-256) as the
+// environment says.
 type RunnerConfig struct {
 	ModelPath     string // "" means the default model, pinned
 	SHA256        string // pin the model's SHA-256 (64 hex digits); "" keeps the default's pin

@@ -688,8 +688,8 @@ secllama_status secllama_generation_params_greedy(uint32_t max_tokens, struct se
 // a pointer.
 secllama_status secllama_runner_config_new(const char *model_path, struct secllama_runner_config **out_config);
 
-// A runner configuration for the default model (Gemma 3 270M Q4_K_M) at
-// `${XDG_CACHE_HOME:-~/.cache}/secllama/models/gemma-3-270m-q4_k_m.gguf`, pinned to its
+// A runner configuration for the default model (SmolLM2-135M-Instruct Q4_1) at
+// `${XDG_CACHE_HOME:-~/.cache}/secllama/models/SmolLM2-135M-Instruct.Q4_1.gguf`, pinned to its
 // SHA-256; other values as `secllama_runner_config_new`.
 //
 // On success `*out_config` is owned by the caller: release it with

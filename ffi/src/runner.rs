@@ -338,8 +338,8 @@ pub unsafe extern "C" fn secllama_runner_config_new(
     })
 }
 
-/// A runner configuration for the default model (Gemma 3 270M Q4_K_M) at
-/// `${XDG_CACHE_HOME:-~/.cache}/secllama/models/gemma-3-270m-q4_k_m.gguf`, pinned to its
+/// A runner configuration for the default model (SmolLM2-135M-Instruct Q4_1) at
+/// `${XDG_CACHE_HOME:-~/.cache}/secllama/models/SmolLM2-135M-Instruct.Q4_1.gguf`, pinned to its
 /// SHA-256; other values as `secllama_runner_config_new`.
 ///
 /// On success `*out_config` is owned by the caller: release it with

@@ -7,16 +7,17 @@ use secllama_sandbox::{SandboxSettings, parse_bool};
 
 use crate::RunnerError;
 
-/// File name of the default model (Gemma 3 270M, Q4_K_M).
-pub const DEFAULT_MODEL_FILE: &str = "gemma-3-270m-q4_k_m.gguf";
+/// File name of the default model: SmolLM2-135M-Instruct, Q4_1 (instruction-tuned, Apache-2.0;
+/// its GGUF carries a ChatML chat template).
+pub const DEFAULT_MODEL_FILE: &str = "SmolLM2-135M-Instruct.Q4_1.gguf";
 /// Pinned SHA-256 of the default model.
 pub const DEFAULT_MODEL_SHA256: &str =
-    "a5fd3b62230aa5ec60212297dc9d20eaa70578ac519e00d93a17e44c087a6818";
+    "b179c9523d0e6a0f98a330c7562b682750a6f8c8c15e5bc70ea373728110db53";
 /// Size in bytes of the default model.
-pub const DEFAULT_MODEL_SIZE: u64 = 253_113_024;
+pub const DEFAULT_MODEL_SIZE: u64 = 98_362_432;
 
 /// Where `examples/fetch-model.sh` puts the default model:
-/// `${XDG_CACHE_HOME:-~/.cache}/secllama/models/gemma-3-270m-q4_k_m.gguf`. `None` when
+/// `${XDG_CACHE_HOME:-~/.cache}/secllama/models/SmolLM2-135M-Instruct.Q4_1.gguf`. `None` when
 /// neither `XDG_CACHE_HOME` nor `HOME` is set.
 pub fn default_model_path() -> Option<PathBuf> {
     let cache = match std::env::var_os("XDG_CACHE_HOME") {

@@ -51,6 +51,9 @@ fn greedy(prompt: &str, n: u32) -> CompletionRequest {
 }
 
 const PROMPT: &str = "The three primary colors are";
+/// A completion the default model continues for hundreds of tokens (an instruction such as
+/// "Write a long story" as raw text makes the instruction-tuned model end at once).
+const STORY: &str = "Once upon a time, there was a dragon who";
 
 #[test]
 fn greedy_output_is_identical_across_runs_and_with_or_without_the_sandbox() {
@@ -172,9 +175,7 @@ fn a_file_that_is_not_gguf_or_is_truncated_gives_a_clear_error() {
 fn cancelling_stops_generation_within_one_token_and_the_runner_serves_the_next_request() {
     let Some(model) = model() else { return };
     let mut runner = Runner::spawn(config(&model)).unwrap();
-    let mut stream = runner
-        .complete(greedy("Write a long story about a dragon.", 300))
-        .unwrap();
+    let mut stream = runner.complete(greedy(STORY, 300)).unwrap();
     let first = stream.next().unwrap().unwrap();
     assert!(matches!(first, StreamEvent::Piece(_)));
     stream.cancel().unwrap();
@@ -207,9 +208,7 @@ fn killing_the_runner_mid_stream_gives_crashed_with_its_status() {
     let Some(model) = model() else { return };
     let mut runner = Runner::spawn(config(&model)).unwrap();
     let pid = i32::try_from(runner.pid().unwrap()).unwrap();
-    let mut stream = runner
-        .complete(greedy("Write a long story about a dragon.", 300))
-        .unwrap();
+    let mut stream = runner.complete(greedy(STORY, 300)).unwrap();
     assert!(matches!(
         stream.next().unwrap().unwrap(),
         StreamEvent::Piece(_)
@@ -301,31 +300,29 @@ fn a_prompt_over_the_context_limit_fails_before_decoding_and_the_runner_stays_us
 }
 
 #[test]
-fn chat_uses_the_template_of_the_models_family() {
+fn chat_uses_the_models_own_template_and_answers_the_question() {
     let Some(model) = model() else { return };
     let mut runner = Runner::spawn(config(&model)).unwrap();
-    // The default GGUF has no tokenizer.chat_template: llama.cpp's built-in Gemma template is
-    // chosen from general.architecture.
-    assert_eq!(runner.model_info().chat_template, "builtin:gemma");
-    let question = "What is the capital of France? Answer with one word.";
+    // The default GGUF carries its tokenizer.chat_template, which llama.cpp recognises as ChatML.
+    assert_eq!(runner.model_info().chat_template, "model");
+    let question = "What is the capital of France?";
     let request = ChatRequest::new(vec![ChatMessage::user(question)])
-        .with_params(GenerationParams::greedy(8));
+        .with_params(GenerationParams::greedy(16));
     let (text, done) = runner.chat(request).unwrap().collect_text().unwrap();
-    // The same text as a plain completion is shorter by exactly the template's markers:
-    // <start_of_turn>user\n ... <end_of_turn>\n<start_of_turn>model\n.
+    // Instruction-tuned and greedy: a real answer, ended by the model's end-of-turn token.
+    assert_eq!(text, "The capital of France is Paris.");
+    assert_eq!(done.reason, StopReason::EndOfText);
+    // The same text as a plain completion is shorter by exactly ChatML's markers:
+    // <|im_start|>user\n ... <|im_end|>\n<|im_start|>assistant\n (9 tokens).
     let plain = runner
         .complete(greedy(question, 1))
         .unwrap()
         .collect_text()
         .unwrap()
         .1;
-    let markers = done.metrics.prompt_eval_count - plain.metrics.prompt_eval_count;
-    assert!((4..=8).contains(&markers), "{markers} template tokens");
-    assert!(
-        !text.contains("<start_of_turn>") && !text.contains("<end_of_turn>"),
-        "{text:?}"
-    );
-    assert!(done.metrics.eval_count > 0);
+    let template = done.metrics.prompt_eval_count - plain.metrics.prompt_eval_count;
+    assert_eq!(template, 9, "template tokens");
+    assert!(!text.contains("<|im_start|>") && !text.contains("<|im_end|>"));
 }
 
 #[test]
@@ -535,12 +532,12 @@ fn invalid_requests_are_refused_with_the_exact_reason_and_the_session_stays_usab
 #[test]
 fn a_model_name_with_terminal_escapes_reaches_the_host_printable() {
     let Some(model) = model() else { return };
-    // The default GGUF names itself "Gemma 3 270m" (12 bytes): a copy with 12 other bytes
-    // there (ESC [2J clears a terminal, U+202E reverses what follows, BEL, CR LF) is still a
-    // valid model, just not the pinned one.
-    const NAME: &[u8] = b"\x1b[2J\xe2\x80\xaeab\x07\r\n";
+    // The default GGUF names itself "Smollm2 135M 8k Lc100K Mix1 Ep2" (31 bytes): a copy with
+    // 31 other bytes there (ESC [2J clears a terminal, U+202E reverses what follows, BEL,
+    // CR LF) is still a valid model, just not the pinned one.
+    const NAME: &[u8] = b"\x1b[2J\xe2\x80\xaeab\x07\r\nhostile model name!";
     let mut bytes = std::fs::read(&model).unwrap();
-    let key = b"general.name\x08\x00\x00\x00\x0c\x00\x00\x00\x00\x00\x00\x00Gemma 3 270m";
+    let key = b"general.name\x08\x00\x00\x00\x1f\x00\x00\x00\x00\x00\x00\x00Smollm2 135M 8k Lc100K Mix1 Ep2";
     let at = bytes[..1 << 20]
         .windows(key.len())
         .position(|w| w == key)
@@ -557,7 +554,7 @@ fn a_model_name_with_terminal_escapes_reaches_the_host_printable() {
     let mut runner = Runner::spawn(cfg).unwrap();
     assert_eq!(
         runner.model_info().name,
-        "\u{fffd}[2J\u{fffd}ab\u{fffd}  ",
+        "\u{fffd}[2J\u{fffd}ab\u{fffd}  hostile model name!",
         "control and bidi characters replaced, line breaks made spaces"
     );
     // The model itself is untouched and works.

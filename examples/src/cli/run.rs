@@ -17,7 +17,7 @@ use super::ui::{self, ModelText};
 /// Model and runner options shared by `run` and `chat`.
 #[derive(Debug, Args)]
 pub(crate) struct ModelArgs {
-    /// GGUF model file [default: the cached default model, Gemma 3 270M, pinned by SHA-256]
+    /// GGUF model file [default: the cached default model, SmolLM2-135M-Instruct, pinned by SHA-256]
     #[arg(long, value_name = "PATH")]
     model: Option<PathBuf>,
     /// Refuse the model unless its SHA-256 is this (64 hex digits)

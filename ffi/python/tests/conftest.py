@@ -8,4 +8,4 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 def default_model() -> Path:
     cache = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
-    return cache / "secllama" / "models" / "gemma-3-270m-q4_k_m.gguf"
+    return cache / "secllama" / "models" / "SmolLM2-135M-Instruct.Q4_1.gguf"
