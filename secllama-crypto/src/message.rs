@@ -87,6 +87,24 @@ impl ChatMessage {
             images: Vec::new(),
         }
     }
+
+    /// A text-only `system` message.
+    #[must_use]
+    pub fn system(content: impl Into<String>) -> Self {
+        Self::new("system", content)
+    }
+
+    /// A text-only `user` message.
+    #[must_use]
+    pub fn user(content: impl Into<String>) -> Self {
+        Self::new("user", content)
+    }
+
+    /// A text-only `assistant` message.
+    #[must_use]
+    pub fn assistant(content: impl Into<String>) -> Self {
+        Self::new("assistant", content)
+    }
 }
 
 impl fmt::Debug for ChatMessage {

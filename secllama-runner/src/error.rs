@@ -1,4 +1,8 @@
 //! The crate's one error type.
+//!
+//! One rule for causes: a variant that wraps another error prints it in its own message
+//! (`"…: {0}"`) and does not expose it as `source()`, so a report that walks the chain never
+//! prints a cause twice, and a plain `to_string()` (the C ABI, the CLI) still says why.
 
 use std::path::PathBuf;
 use std::process::ExitStatus;
@@ -19,25 +23,25 @@ pub enum RunnerError {
         path: PathBuf,
     },
     /// The model file does not exist or cannot be read by this process.
-    #[error("model file {path} cannot be read: {source}")]
+    #[error("model file {path} cannot be read: {cause}")]
     ModelNotFound {
         /// The configured path.
         path: PathBuf,
         /// Why.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// A configuration value is invalid (an environment variable, a pinned hash, a size).
     #[error("invalid runner configuration: {0}")]
     Config(String),
     /// The sandbox could not be set up as configured; nothing was started.
     #[error("sandbox refused to start the runner: {0}")]
-    Sandbox(#[from] secllama_sandbox::SandboxError),
+    Sandbox(secllama_sandbox::SandboxError),
     /// Starting the runner process failed.
     #[error("could not start the runner process: {0}")]
-    Spawn(#[source] std::io::Error),
+    Spawn(std::io::Error),
     /// Reading or writing the channel to the runner failed.
     #[error("runner channel i/o failed: {0}")]
-    Io(#[source] std::io::Error),
+    Io(std::io::Error),
     /// A frame from the runner failed authentication or decoding; the runner was stopped.
     #[error(
         "a frame from the runner was rejected ({reason}); the session is closed and the runner \
@@ -108,22 +112,31 @@ pub enum RunnerError {
     Closed,
 }
 
+impl From<secllama_sandbox::SandboxError> for RunnerError {
+    fn from(e: secllama_sandbox::SandboxError) -> Self {
+        RunnerError::Sandbox(e)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use std::os::unix::process::ExitStatusExt;
 
     #[test]
-    fn every_variant_prints_lower_case_without_trailing_period() {
+    fn every_variant_prints_once_lower_case_with_its_cause_and_no_source() {
         let errors = vec![
             RunnerError::RunnerNotFound {
                 path: "/x/secllama-runner".into(),
             },
             RunnerError::ModelNotFound {
                 path: "/m.gguf".into(),
-                source: std::io::ErrorKind::NotFound.into(),
+                cause: std::io::ErrorKind::NotFound.into(),
             },
             RunnerError::Config("x".into()),
+            RunnerError::Sandbox(secllama_sandbox::SandboxError::Landlock(
+                "no landlock".into(),
+            )),
             RunnerError::Spawn(std::io::ErrorKind::PermissionDenied.into()),
             RunnerError::Io(std::io::ErrorKind::BrokenPipe.into()),
             RunnerError::FrameRejected {
@@ -150,10 +163,26 @@ mod tests {
             },
             RunnerError::Closed,
         ];
+        let causes = [
+            ("model file", "entity not found"),
+            ("could not start", "permission denied"),
+            ("channel i/o", "broken pipe"),
+            ("sandbox refused", "no landlock"),
+        ];
         for e in errors {
             let msg = e.to_string();
+            println!("{msg}");
             assert!(msg.chars().next().unwrap().is_lowercase(), "{msg}");
             assert!(!msg.ends_with('.'), "{msg}");
+            assert!(
+                std::error::Error::source(&e).is_none(),
+                "{msg}: the cause is in the message, so it must not be a source too"
+            );
+            for (prefix, cause) in causes {
+                if msg.contains(prefix) {
+                    assert!(msg.contains(cause), "{msg} should say {cause}");
+                }
+            }
         }
     }
 }

@@ -1,18 +1,27 @@
 #![doc = include_str!("../README.md")]
 
-mod channel;
-mod child;
+// The public request and response types.
+mod api;
+// Runner configuration, the default model, environment switches.
 mod config;
-#[cfg(feature = "engine")]
-mod engine;
+// The crate's one error type.
 mod error;
+// What host and runner share: frames, messages, key pipe, exit codes.
+mod wire;
+// The host side: `Runner`, its requests and streams.
 mod host;
-mod protocol;
+// The runner process (inside the sandbox): model checks, templates, generation.
+mod child;
+// A scripted, hostile runner for hosts' tests (reached through `internal`).
 mod replay;
+// Making model text safe to print on a terminal.
 mod terminal;
-mod text;
 
-pub use crate::channel::{MAX_FRAME_LEN, PROTOCOL_VERSION};
+pub use crate::api::{
+    ChatMessage, ChatRequest, CompletionRequest, Done, GenerationParams, LoadProgress, LoadStage,
+    MAX_CHAT_MESSAGES, MAX_PROMPT_BYTES, MAX_STOP_STRING_BYTES, MAX_STOP_STRINGS, Metrics,
+    ModelInfo, StopReason,
+};
 pub use crate::child::runner_main;
 pub use crate::config::{
     DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, DEFAULT_MODEL_SIZE, RunnerConfig, SandboxMode,
@@ -20,12 +29,8 @@ pub use crate::config::{
 };
 pub use crate::error::RunnerError;
 pub use crate::host::{CancelHandle, Generation, Runner, SHUTDOWN_GRACE, StreamEvent};
-pub use crate::protocol::{
-    ChatMessage, ChatRequest, CompletionRequest, Done, GenerationParams, LoadProgress, LoadStage,
-    MAX_CHAT_MESSAGES, MAX_PROMPT_BYTES, MAX_STOP_STRING_BYTES, MAX_STOP_STRINGS, Metrics,
-    ModelInfo, StopReason,
-};
 pub use crate::terminal::TerminalText;
+pub use crate::wire::{MAX_FRAME_LEN, PROTOCOL_VERSION};
 pub use secllama_sandbox::{SandboxReport, Strictness};
 
 /// Entry points for fuzz targets and the crate's own attack tests. Not a stable API.
@@ -35,10 +40,10 @@ pub mod internal {
 
     use secllama_crypto::Keyset;
 
-    pub use crate::channel::Direction;
-    use crate::channel::{Mode, open_body};
-    use crate::protocol::{HostMessage, RunnerMessage};
     pub use crate::replay::{ReplayFrame, replay_runner_main};
+    pub use crate::wire::Direction;
+    use crate::wire::frame::open_body;
+    use crate::wire::{HostMessage, Mode, RunnerMessage};
     use crate::{Runner, RunnerError};
 
     /// Decodes frame bodies (without the length prefix) the way each side does.
@@ -69,7 +74,7 @@ pub mod internal {
         /// Decodes a stream of length-prefixed frames as the runner would, until the first
         /// error; returns how many frames were valid.
         pub fn decode_host_stream(&self, bytes: &[u8]) -> usize {
-            let mut reader = crate::channel::FrameReader::new(
+            let mut reader = crate::wire::FrameReader::new(
                 std::io::Cursor::new(bytes),
                 self.mode.clone(),
                 Direction::HostToRunner,
@@ -84,12 +89,12 @@ pub mod internal {
 
     /// Parses the key-pipe message as the runner does.
     pub fn parse_key_message(bytes: &[u8]) -> bool {
-        crate::child::parse_key_message(bytes).is_ok()
+        crate::wire::key::parse_key_message(bytes).is_ok()
     }
 
     /// Feeds token byte pieces through the UTF-8 and stop-string assembler; returns the text.
     pub fn assemble_text(stop: Vec<String>, pieces: &[&[u8]]) -> String {
-        let mut ts = crate::text::TextStream::new(stop);
+        let mut ts = crate::child::text::TextStream::new(stop);
         let mut out = String::new();
         for p in pieces {
             let r = ts.push(p);

@@ -14,9 +14,10 @@ use std::process::ExitCode;
 
 use zeroize::Zeroizing;
 
-use crate::channel::{Direction, FrameReader, Mode, frame_aad};
-use crate::child::{MAX_KEY_MESSAGE, parse_key_message};
-use crate::protocol::{Done, HostMessage, Metrics, ModelInfo, RunnerMessage, StopReason};
+use crate::api::{Done, Metrics, ModelInfo, StopReason};
+use crate::wire::frame::frame_aad;
+use crate::wire::key::{MAX_KEY_MESSAGE, parse_key_message};
+use crate::wire::{Direction, FrameReader, HostMessage, Mode, RunnerMessage};
 
 /// One scripted frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -103,7 +104,7 @@ fn serve(script: &dyn Fn(&str) -> Vec<ReplayFrame>) -> Result<(), String> {
         .read_to_end(&mut key)
         .map_err(|e| format!("reading the key failed: {e}"))?;
     let keyset = parse_key_message(&key)
-        .map_err(|()| "malformed key message".to_owned())?
+        .map_err(|_| "malformed key message".to_owned())?
         .ok_or("the replay runner needs an encrypted channel")?;
     let mode = Mode::Sealed(std::sync::Arc::new(keyset));
     let socket = UnixStream::from(socket);

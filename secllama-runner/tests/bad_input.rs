@@ -145,8 +145,8 @@ fn model_paths_that_are_missing_or_not_regular_files_are_refused_before_spawning
     ];
     for (p, why) in missing {
         match spawn(config(&p)) {
-            Err(RunnerError::ModelNotFound { path, source }) => {
-                assert_eq!((path, source.to_string()), (p.clone(), why.to_owned()));
+            Err(RunnerError::ModelNotFound { path, cause }) => {
+                assert_eq!((path, cause.to_string()), (p.clone(), why.to_owned()));
             }
             other => panic!("{p:?}: {other:?}"),
         }

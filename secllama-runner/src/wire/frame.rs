@@ -77,7 +77,7 @@ pub(crate) enum FrameError {
     Closed,
     /// Reading or writing the socket failed (including a stream cut inside a frame).
     #[error("channel i/o failed: {0}")]
-    Io(#[from] io::Error),
+    Io(io::Error),
     /// A length prefix outside `1..=MAX_FRAME_LEN`.
     #[error("frame length {len} is outside 1..={MAX_FRAME_LEN}")]
     BadLength {
@@ -91,6 +91,12 @@ pub(crate) enum FrameError {
     /// The body opened but is not a valid message.
     #[error("frame holds no valid message")]
     Malformed,
+}
+
+impl From<io::Error> for FrameError {
+    fn from(e: io::Error) -> Self {
+        FrameError::Io(e)
+    }
 }
 
 /// The associated data bound into the frame at `seq` travelling in `dir`.
@@ -283,7 +289,7 @@ impl<R: Read> FrameReader<R> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::protocol::{HostMessage, RunnerMessage};
+    use crate::wire::message::{HostMessage, RunnerMessage};
 
     fn sealed() -> Mode {
         Mode::Sealed(Arc::new(Keyset::generate()))

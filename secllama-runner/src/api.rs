@@ -1,10 +1,12 @@
-//! The messages host and runner exchange, and the request types of the public API.
+//! The public request and response types of the runner API.
 //!
-//! Pure data: every type here is (de)serialized as JSON inside a sealed frame (see
-//! `channel.rs`). Everything the runner receives is validated again on its side; a host could
-//! be buggy, and limits keep a bad request from allocating without bound.
+//! Pure data: requests are checked here (the host before sending, the runner again after
+//! receiving: a host could be buggy, and limits keep a bad request from allocating without
+//! bound) and travel as JSON inside sealed frames (see `wire`).
 
 use serde::{Deserialize, Serialize};
+
+pub use secllama_crypto::message::ChatMessage;
 
 /// The largest prompt (bytes of UTF-8) or sum of chat message contents a request may carry.
 pub const MAX_PROMPT_BYTES: usize = 2 * 1024 * 1024;
@@ -140,40 +142,11 @@ impl CompletionRequest {
     }
 }
 
-/// One message of a chat.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ChatMessage {
-    /// `system`, `user` or `assistant` (others are passed to the template as they are).
-    pub role: String,
-    /// The message text.
-    pub content: String,
-}
-
-impl ChatMessage {
-    /// A message with any role.
-    pub fn new(role: impl Into<String>, content: impl Into<String>) -> Self {
-        ChatMessage {
-            role: role.into(),
-            content: content.into(),
-        }
-    }
-    /// A `system` message.
-    pub fn system(content: impl Into<String>) -> Self {
-        Self::new("system", content)
-    }
-    /// A `user` message.
-    pub fn user(content: impl Into<String>) -> Self {
-        Self::new("user", content)
-    }
-    /// An `assistant` message.
-    pub fn assistant(content: impl Into<String>) -> Self {
-        Self::new("assistant", content)
-    }
-}
-
 /// A chat turn: the messages so far are formatted with the model's own chat template and the
 /// model writes the assistant's answer.
+///
+/// The messages are `secllama-crypto`'s [`ChatMessage`] (its `Debug` prints sizes, never the
+/// text); images are refused, the runner's models read text only.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ChatRequest {
@@ -218,6 +191,9 @@ pub(crate) fn validate_messages(messages: &[ChatMessage]) -> Result<(), String> 
             "at most {MAX_CHAT_MESSAGES} chat messages are allowed"
         ));
     }
+    if messages.iter().any(|m| !m.images.is_empty()) {
+        return Err("this runner does not accept images in chat messages".into());
+    }
     let total: usize = messages
         .iter()
         .map(|m| m.role.len() + m.content.len())
@@ -232,42 +208,6 @@ pub(crate) fn validate_messages(messages: &[ChatMessage]) -> Result<(), String> 
         return Err("chat roles must be non-empty and no message may contain NUL".into());
     }
     Ok(())
-}
-
-/// The most bytes of a model-controlled name (`general.name`) the host keeps.
-pub(crate) const MAX_NAME_BYTES: usize = 256;
-/// The most bytes of an error message from the runner the host keeps.
-pub(crate) const MAX_ERROR_TEXT_BYTES: usize = 4096;
-
-/// Makes text that came from the runner (and so possibly from the model file) safe to print
-/// and log: tabs and line breaks become spaces, every other control character and every
-/// bidirectional formatting character (which can reorder what a terminal shows) becomes
-/// U+FFFD, and the result is cut to at most `max_bytes` bytes on a character boundary, ending
-/// in `…` when cut.
-pub(crate) fn printable(text: &str, max_bytes: usize) -> String {
-    const ELLIPSIS: char = '…';
-    let mut out = String::with_capacity(text.len().min(max_bytes));
-    for c in text.chars() {
-        let c = match c {
-            '\t' | '\n' | '\r' => ' ',
-            '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}' | '\u{200e}' | '\u{200f}' => {
-                char::REPLACEMENT_CHARACTER
-            }
-            c if c.is_control() => char::REPLACEMENT_CHARACTER,
-            c => c,
-        };
-        if out.len() + c.len_utf8() > max_bytes {
-            while out.len() + ELLIPSIS.len_utf8() > max_bytes {
-                if out.pop().is_none() {
-                    return out;
-                }
-            }
-            out.push(ELLIPSIS);
-            return out;
-        }
-        out.push(c);
-    }
-    out
 }
 
 /// Facts about the loaded model, sent by the runner when it is ready.
@@ -389,71 +329,6 @@ pub struct LoadProgress {
     pub fraction: f32,
 }
 
-/// How the host asks the runner to load its model. The path is the one the sandbox policy
-/// allows; it travels sealed, never in argv.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(deny_unknown_fields)]
-pub(crate) struct LoadRequest {
-    pub(crate) model_path: String,
-    pub(crate) sha256: Option<String>,
-    pub(crate) context_length: u32,
-    pub(crate) batch_size: u32,
-    pub(crate) threads: u32,
-    pub(crate) gpu_layers: u32,
-}
-
-/// Messages from host to runner.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub(crate) enum HostMessage {
-    Load(LoadRequest),
-    Complete { id: u64, request: CompletionRequest },
-    Chat { id: u64, request: ChatRequest },
-    Cancel { id: u64 },
-    Shutdown,
-}
-
-/// The kinds of error the runner reports; the host maps each to a `RunnerError` variant.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub(crate) enum WireErrorKind {
-    /// A frame from the host failed to open or decode; the runner closes the session.
-    FrameRejected,
-    ModelNotFound,
-    ChecksumMismatch,
-    InvalidModel,
-    ModelLoad,
-    UnsupportedCpu,
-    InvalidRequest,
-    PromptTooLong,
-    Generation,
-    Protocol,
-}
-
-/// Messages from runner to host.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
-#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
-pub(crate) enum RunnerMessage {
-    Progress(LoadProgress),
-    Ready(ModelInfo),
-    Token {
-        id: u64,
-        text: String,
-    },
-    Done {
-        id: u64,
-        done: Done,
-    },
-    Error {
-        id: Option<u64>,
-        kind: WireErrorKind,
-        message: String,
-        /// For `PromptTooLong`: prompt tokens and context length.
-        #[serde(default)]
-        detail: Option<(u64, u64)>,
-    },
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -550,18 +425,14 @@ mod tests {
             validate_messages(&[ChatMessage::new("", "x")]).is_err_and(|e| e.contains("non-empty"))
         );
         assert_eq!(validate_messages(&[ChatMessage::user("hi")]), Ok(()));
-    }
-
-    #[test]
-    fn messages_round_trip_through_json_and_unknown_fields_are_refused() {
-        let msg = HostMessage::Complete {
-            id: 7,
-            request: CompletionRequest::new("hi").with_params(GenerationParams::greedy(3)),
+        let with_image = ChatMessage {
+            images: vec![vec![0x89, b'P', b'N', b'G']],
+            ..ChatMessage::user("what is this?")
         };
-        let json = serde_json::to_vec(&msg).unwrap();
-        assert_eq!(serde_json::from_slice::<HostMessage>(&json).unwrap(), msg);
-        let bad = br#"{"type":"cancel","id":1,"extra":2}"#;
-        assert!(serde_json::from_slice::<HostMessage>(bad).is_err());
+        assert_eq!(
+            validate_messages(&[with_image]),
+            Err("this runner does not accept images in chat messages".into())
+        );
     }
 
     #[test]
@@ -573,37 +444,5 @@ mod tests {
         };
         assert_eq!(m.eval_tokens_per_second(), 5.0);
         assert_eq!(m.prompt_tokens_per_second(), 0.0);
-    }
-
-    #[test]
-    fn printable_text_has_no_controls_or_bidi_overrides_and_respects_its_bound() {
-        let cases: Vec<(&str, usize, &str)> = vec![
-            ("Gemma 3 270m", 256, "Gemma 3 270m"),
-            ("", 256, ""),
-            ("a\tb\nc\r\nd", 256, "a b c  d"),
-            (
-                "\u{1b}[2J\u{7}\u{0}\u{7f}\u{9b}",
-                256,
-                "\u{fffd}[2J\u{fffd}\u{fffd}\u{fffd}\u{fffd}",
-            ),
-            (
-                "abc\u{202e}fed\u{2066}\u{200f}",
-                256,
-                "abc\u{fffd}fed\u{fffd}\u{fffd}",
-            ),
-            ("abcdef", 6, "abcdef"),
-            ("abcdefg", 6, "abc…"),
-            ("ééé", 5, "é…"),
-            ("abcdefg", 3, "…"),
-            ("abcdefg", 2, ""),
-            ("abcdefg", 0, ""),
-        ];
-        for (text, max, want) in cases {
-            let got = printable(text, max);
-            assert_eq!(got, want, "{text:?} within {max}");
-            assert!(got.len() <= max, "{text:?} within {max}");
-        }
-        let long = "x".repeat(10 * MAX_NAME_BYTES);
-        assert_eq!(printable(&long, MAX_NAME_BYTES).len(), MAX_NAME_BYTES);
     }
 }

@@ -1,0 +1,79 @@
+//! The sandbox policy of a runner: what the child may touch, and nothing more.
+
+use std::path::Path;
+
+use secllama_sandbox::{ResourceLimits, SandboxPolicy, Strictness};
+
+use crate::config::RunnerConfig;
+
+/// The sandbox policy for a runner: the baseline, the runner executable and the model file
+/// read-only, GPU device nodes when offloading, rlimits sized for the model, and the one
+/// environment variable the runner reads.
+pub(crate) fn runner_policy(
+    config: &RunnerConfig,
+    runner: &Path,
+    model: &Path,
+    model_size: u64,
+    strictness: Strictness,
+) -> SandboxPolicy {
+    const GIB: u64 = 1 << 30;
+    const MIB: u64 = 1 << 20;
+    // Weights are read into memory (2x covers the read buffers and repacking), about 1 MiB
+    // per context token covers the KV cache of models up to ~13B, plus 2 GiB for compute
+    // buffers, per-thread malloc arenas and stacks. GPU drivers reserve huge virtual
+    // ranges, so no address-space limit when offloading.
+    let address_space = if config.gpu_layers > 0 {
+        None
+    } else {
+        Some(
+            model_size
+                .saturating_mul(2)
+                .saturating_add(u64::from(config.context_length).saturating_mul(MIB))
+                .saturating_add(2 * GIB),
+        )
+    };
+    let mut policy = SandboxPolicy::new()
+        .read_only(runner)
+        .read_only(model)
+        .allow_env("SECLLAMA_ENABLE_ENCRYPTION")
+        .strictness(strictness)
+        .limits(ResourceLimits {
+            address_space,
+            cpu_seconds: None,
+            open_files: Some(64),
+            processes: None,
+        });
+    if config.gpu_layers > 0 {
+        policy = add_gpu_access(policy);
+    }
+    policy
+}
+
+/// GPU offload needs the driver's device nodes (with `IoctlDev`) and the files the user-space
+/// drivers read to enumerate devices. Only added when `gpu_layers > 0`.
+fn add_gpu_access(mut policy: SandboxPolicy) -> SandboxPolicy {
+    let device_dirs = [("/dev", "nvidia"), ("/dev/dri", "")];
+    for (dir, prefix) in device_dirs {
+        if let Ok(entries) = std::fs::read_dir(dir) {
+            for entry in entries.flatten() {
+                let name = entry.file_name();
+                if name.to_string_lossy().starts_with(prefix) {
+                    policy = policy.device(entry.path());
+                }
+            }
+        }
+    }
+    for ro in [
+        "/proc/driver/nvidia",
+        "/sys/bus/pci/devices",
+        "/sys/devices",
+        "/sys/class/drm",
+        "/usr/share/vulkan",
+        "/etc/vulkan",
+    ] {
+        if Path::new(ro).exists() {
+            policy = policy.read_only(ro);
+        }
+    }
+    policy
+}

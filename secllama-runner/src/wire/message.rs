@@ -1,0 +1,90 @@
+//! The messages host and runner exchange inside sealed frames.
+//!
+//! Both sides import this module (and `frame`); neither imports the other side.
+
+use serde::{Deserialize, Serialize};
+
+use crate::api::{ChatRequest, CompletionRequest, Done, LoadProgress, ModelInfo};
+
+/// How the host asks the runner to load its model. The path is the one the sandbox policy
+/// allows; it travels sealed, never in argv.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct LoadRequest {
+    pub(crate) model_path: String,
+    pub(crate) sha256: Option<String>,
+    pub(crate) context_length: u32,
+    pub(crate) batch_size: u32,
+    pub(crate) threads: u32,
+    pub(crate) gpu_layers: u32,
+}
+
+/// Messages from host to runner.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub(crate) enum HostMessage {
+    Load(LoadRequest),
+    Complete { id: u64, request: CompletionRequest },
+    Chat { id: u64, request: ChatRequest },
+    Cancel { id: u64 },
+    Shutdown,
+}
+
+/// The kinds of error the runner reports; the host maps each to a `RunnerError` variant.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum WireErrorKind {
+    /// A frame from the host failed to open or decode; the runner closes the session.
+    FrameRejected,
+    ModelNotFound,
+    ChecksumMismatch,
+    InvalidModel,
+    ModelLoad,
+    UnsupportedCpu,
+    InvalidRequest,
+    PromptTooLong,
+    Generation,
+    Protocol,
+}
+
+/// Messages from runner to host.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
+pub(crate) enum RunnerMessage {
+    Progress(LoadProgress),
+    Ready(ModelInfo),
+    Token {
+        id: u64,
+        text: String,
+    },
+    Done {
+        id: u64,
+        done: Done,
+    },
+    Error {
+        id: Option<u64>,
+        kind: WireErrorKind,
+        message: String,
+        /// For `PromptTooLong`: prompt tokens and context length.
+        #[serde(default)]
+        detail: Option<(u64, u64)>,
+    },
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::api::GenerationParams;
+
+    #[test]
+    fn messages_round_trip_through_json_and_unknown_fields_are_refused() {
+        let msg = HostMessage::Complete {
+            id: 7,
+            request: CompletionRequest::new("hi").with_params(GenerationParams::greedy(3)),
+        };
+        let json = serde_json::to_vec(&msg).unwrap();
+        assert_eq!(serde_json::from_slice::<HostMessage>(&json).unwrap(), msg);
+        let bad = br#"{"type":"cancel","id":1,"extra":2}"#;
+        assert!(serde_json::from_slice::<HostMessage>(bad).is_err());
+    }
+}
