@@ -21,7 +21,8 @@ pkgs+=(python3 python3-pip)
 if [ "$what" = all ]; then
     # Keystore tests: a real Secret Service (gnome-keyring) on a private session bus, the
     # kernel keyring tools, and secret-tool to read entries back from outside the crate.
-    pkgs+=(dbus dbus-daemon gnome-keyring libsecret-tools keyutils libdbus-1-dev)
+    # libdbus itself is compiled from source into secllama-keystore (no libdbus-1-dev).
+    pkgs+=(dbus dbus-daemon gnome-keyring libsecret-tools keyutils)
     # Sandbox tests: util-linux (unshare, setpriv), iproute2 (ip), python3 for helper scripts.
     pkgs+=(util-linux iproute2 procps)
     # ffi bindings: C (compiler + valgrind), Go (cgo) and Python (pytest).
