@@ -119,3 +119,20 @@ fn without_a_terminal_encrypt_and_decrypt_fail_with_a_one_line_hint() {
         );
     }
 }
+
+#[test]
+fn ctrl_c_at_the_prompt_ends_the_program_and_gives_the_echo_back() {
+    use std::os::unix::process::ExitStatusExt;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("plain"), b"x").unwrap();
+    let mut pty = Pty::spawn(secllama(&["encrypt", "-i", "plain", "-o", "sealed"], &dir));
+    assert!(pty.echoes(), "a fresh terminal echoes");
+    pty.expect("Password: ", T);
+    assert!(!pty.echoes(), "echo is off while the password is typed");
+    pty.send("half a pass\u{3}");
+    let (status, out) = pty.finish(T);
+    assert_eq!(status.signal(), Some(libc::SIGINT), "{out:?}");
+    assert!(pty.echoes(), "echo restored after Ctrl-C");
+    assert!(!String::from_utf8_lossy(&out).contains("half a pass"));
+    assert!(!dir.path().join("sealed").exists());
+}

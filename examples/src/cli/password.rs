@@ -4,7 +4,8 @@
 //! the data (`cat notes | secllama encrypt > notes.sealed` still asks). The password is read
 //! byte by byte into a buffer allocated once at its full size and wiped on drop; it never
 //! passes through argv, the environment or a `String`. Echo is restored before returning, on
-//! every path.
+//! every path, and also when SIGINT, SIGTERM, SIGHUP or SIGQUIT arrive during the prompt (the
+//! handler restores the terminal, then lets the signal end the process as it would have).
 
 use zeroize::Zeroizing;
 
@@ -37,7 +38,8 @@ pub(crate) fn ask(confirm: bool) -> Result<Zeroizing<Vec<u8>>, Failure> {
 mod imp {
     use std::fs::{File, OpenOptions};
     use std::io::{self, Read, Write};
-    use std::os::fd::AsRawFd;
+    use std::os::fd::{AsRawFd, RawFd};
+    use std::sync::OnceLock;
 
     use zeroize::Zeroizing;
 
@@ -49,17 +51,46 @@ mod imp {
         file: File,
     }
 
-    /// Puts the terminal's settings back when dropped.
+    /// Signals that would end the process while echo is off.
+    const FATAL_SIGNALS: [libc::c_int; 4] =
+        [libc::SIGINT, libc::SIGTERM, libc::SIGHUP, libc::SIGQUIT];
+
+    /// The terminal and its settings from before the prompt, for the signal handler (set once;
+    /// both prompts of one run see the same terminal and settings).
+    static RESTORE: OnceLock<(RawFd, libc::termios)> = OnceLock::new();
+
+    /// Restores the terminal, then re-raises the signal with its default action.
+    extern "C" fn restore_and_reraise(sig: libc::c_int) {
+        if let Some((fd, saved)) = RESTORE.get() {
+            // SAFETY: tcsetattr, signal and raise are async-signal-safe; `saved` is a termios
+            // read from `fd`, which stays open while the handler is installed.
+            unsafe {
+                libc::tcsetattr(*fd, libc::TCSANOW, saved);
+            }
+        }
+        // SAFETY: as above.
+        unsafe {
+            libc::signal(sig, libc::SIG_DFL);
+            libc::raise(sig);
+        }
+    }
+
+    /// Puts the terminal's settings and the signal dispositions back when dropped.
     struct EchoOff<'a> {
         file: &'a File,
         saved: libc::termios,
+        handlers: [libc::sighandler_t; 4],
     }
 
     impl Drop for EchoOff<'_> {
         fn drop(&mut self) {
-            // SAFETY: tcsetattr on a descriptor we hold open, with a termios read from it.
+            // SAFETY: tcsetattr on a descriptor we hold open, with a termios read from it;
+            // signal() puts back the dispositions `echo_off` replaced.
             unsafe {
                 libc::tcsetattr(self.file.as_raw_fd(), libc::TCSAFLUSH, &self.saved);
+                for (sig, old) in FATAL_SIGNALS.iter().zip(self.handlers) {
+                    libc::signal(*sig, old);
+                }
             }
         }
     }
@@ -81,15 +112,24 @@ mod imp {
             let mut quiet = saved;
             quiet.c_lflag &= !(libc::ECHO | libc::ECHOE | libc::ECHOK);
             quiet.c_lflag |= libc::ECHONL | libc::ICANON;
+            let _ = RESTORE.set((fd, saved));
+            let handler = restore_and_reraise as extern "C" fn(libc::c_int) as libc::sighandler_t;
+            let mut handlers = [libc::SIG_DFL; 4];
+            for (sig, old) in FATAL_SIGNALS.iter().zip(handlers.iter_mut()) {
+                // SAFETY: installs an async-signal-safe handler; the old one is put back on drop.
+                *old = unsafe { libc::signal(*sig, handler) };
+            }
+            let guard = EchoOff {
+                file: &self.file,
+                saved,
+                handlers,
+            };
             // SAFETY: tcsetattr on our descriptor with a termios derived from its own. FLUSH
             // drops anything typed before the prompt (it may have been echoed).
             if unsafe { libc::tcsetattr(fd, libc::TCSAFLUSH, &quiet) } != 0 {
                 return Err(io::Error::last_os_error());
             }
-            Ok(EchoOff {
-                file: &self.file,
-                saved,
-            })
+            Ok(guard)
         }
 
         /// Prints `prompt`, reads one line with echo off, and returns it without its line end.

@@ -111,7 +111,7 @@ impl Pty {
     }
 
     /// Waits for the end of output and the exit status (panics after `timeout`).
-    pub(crate) fn finish(mut self, timeout: Duration) -> (ExitStatus, Vec<u8>) {
+    pub(crate) fn finish(&mut self, timeout: Duration) -> (ExitStatus, Vec<u8>) {
         let deadline = Instant::now() + timeout;
         loop {
             let left = deadline.saturating_duration_since(Instant::now());
@@ -128,6 +128,18 @@ impl Pty {
             }
         }
         let status = self.child.wait().unwrap();
-        (status, self.seen)
+        (status, std::mem::take(&mut self.seen))
+    }
+
+    /// Whether the terminal echoes what is typed now (its settings outlive the child).
+    pub(crate) fn echoes(&self) -> bool {
+        // SAFETY: termios is plain data; tcgetattr on the master (a descriptor we hold open)
+        // reads the terminal's settings into it.
+        let t = unsafe {
+            let mut t: libc::termios = std::mem::zeroed();
+            assert_eq!(libc::tcgetattr(self.master.as_raw_fd(), &mut t), 0);
+            t
+        };
+        t.c_lflag & libc::ECHO != 0
     }
 }
