@@ -87,10 +87,6 @@ pub enum SandboxError {
         /// The id given (truncated).
         id: String,
     },
-    /// A [`LocalhostClient`](crate::LocalhostClient) request failed or was refused.
-    #[cfg(feature = "http")]
-    #[error(transparent)]
-    Http(#[from] crate::HttpError),
     /// This operating system has no implementation of the requested operation.
     #[error("not supported: {what}")]
     Unsupported {
@@ -154,8 +150,6 @@ mod tests {
                 | SandboxError::UnrepresentablePath { .. }
                 | SandboxError::InvalidRunnerId { .. }
                 | SandboxError::Unsupported { .. } => {}
-                #[cfg(feature = "http")]
-                SandboxError::Http(_) => {}
             }
         }
     }

@@ -19,8 +19,6 @@ mod windows;
 // Shared helpers.
 mod text;
 // The loopback-only HTTP client (feature `http`).
-#[cfg(feature = "http")]
-mod http;
 
 pub use env::{SandboxSettings, parse_bool};
 pub use error::SandboxError;
@@ -35,12 +33,6 @@ pub use report::{Layer, LayerReport, LayerState, SandboxReport};
 pub use macos::apply_seatbelt;
 pub use macos::{SeatbeltIpc, SeatbeltOptions};
 // Windows: the guard that owns a runner's firewall rules and job object.
-#[cfg(feature = "http")]
-pub use http::{
-    DEFAULT_CONNECT_TIMEOUT, DEFAULT_MAX_REDIRECTS, DEFAULT_MAX_RESPONSE_BYTES,
-    DEFAULT_READ_TIMEOUT, HostResolver, HttpError, HttpResponse, HttpStream, LocalhostClient,
-    LocalhostClientBuilder, MAX_REDIRECTS_LIMIT, is_loopback,
-};
 #[cfg(windows)]
 pub use windows::{WindowsSandbox, cleanup_rules};
 

@@ -3,6 +3,7 @@
 mod audit;
 mod auth;
 mod body;
+pub mod client;
 mod config;
 mod error;
 mod gguf;

@@ -4,7 +4,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code states expectations loudly
 
-mod http_support;
+mod client_support;
 
 use std::collections::HashMap;
 use std::io;
@@ -12,8 +12,8 @@ use std::net::{IpAddr, TcpListener};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use http_support::{Reply, serve};
-use secllama_sandbox::{HostResolver, HttpError, LocalhostClient, SandboxError};
+use client_support::{Reply, serve};
+use secllama_server::client::{HostResolver, HttpError, LocalhostClient};
 
 fn ip(s: &str) -> IpAddr {
     s.parse().unwrap()
@@ -44,9 +44,9 @@ impl HostResolver for TableResolver {
     }
 }
 
-fn not_loopback(err: SandboxError) -> (String, IpAddr) {
+fn not_loopback(err: HttpError) -> (String, IpAddr) {
     match err {
-        SandboxError::Http(HttpError::NotLoopback { host, addr }) => (host, addr),
+        HttpError::NotLoopback { host, addr } => (host, addr),
         other => panic!("expected NotLoopback, got {other:?}"),
     }
 }
@@ -169,7 +169,7 @@ fn a_name_that_does_not_resolve_is_a_resolve_error() {
         .build()
         .unwrap();
     match client.get("http://unknown.test/").unwrap_err() {
-        SandboxError::Http(HttpError::Resolve { host, .. }) => assert_eq!(host, "unknown.test"),
+        HttpError::Resolve { host, .. } => assert_eq!(host, "unknown.test"),
         other => panic!("{other:?}"),
     }
 }
@@ -244,7 +244,7 @@ fn redirect_loops_stop_at_the_limit() {
     let server = serve(3, |_| Reply::redirect(302, "/again"));
     let client = LocalhostClient::builder().max_redirects(2).build().unwrap();
     match client.get(&server.url("/")).unwrap_err() {
-        SandboxError::Http(HttpError::TooManyRedirects { limit }) => assert_eq!(limit, 2),
+        HttpError::TooManyRedirects { limit } => assert_eq!(limit, 2),
         other => panic!("{other:?}"),
     }
     assert_eq!(server.finish().len(), 3);
@@ -259,7 +259,7 @@ fn a_response_over_the_size_limit_is_refused_and_one_at_the_limit_is_not() {
         .unwrap();
     assert_eq!(client.get(&server.url("/fits")).unwrap().body().len(), 1024);
     match client.get(&server.url("/big")).unwrap_err() {
-        SandboxError::Http(HttpError::ResponseTooLarge { limit }) => assert_eq!(limit, 1024),
+        HttpError::ResponseTooLarge { limit } => assert_eq!(limit, 1024),
         other => panic!("{other:?}"),
     }
     server.finish();
@@ -273,7 +273,7 @@ fn a_server_that_never_answers_ends_in_a_timeout_error() {
         .build()
         .unwrap();
     match client.get(&server.url("/stall")).unwrap_err() {
-        SandboxError::Http(HttpError::Timeout { .. }) => {}
+        HttpError::Timeout { .. } => {}
         other => panic!("expected a timeout, got {other:?}"),
     }
     drop(client);
@@ -291,7 +291,7 @@ fn a_closed_loopback_port_is_a_connection_refused_io_error() {
         .get(&format!("http://127.0.0.1:{port}/"))
         .unwrap_err()
     {
-        SandboxError::Http(HttpError::Io(e)) => {
+        HttpError::Io(e) => {
             assert_eq!(e.kind(), io::ErrorKind::ConnectionRefused)
         }
         other => panic!("{other:?}"),
@@ -302,16 +302,16 @@ fn a_closed_loopback_port_is_a_connection_refused_io_error() {
 fn https_and_relative_urls_are_refused_with_a_clear_error() {
     let client = LocalhostClient::builder().build().unwrap();
     match client.get("https://127.0.0.1/").unwrap_err() {
-        SandboxError::Http(HttpError::UnsupportedScheme { scheme }) => assert_eq!(scheme, "https"),
+        HttpError::UnsupportedScheme { scheme } => assert_eq!(scheme, "https"),
         other => panic!("{other:?}"),
     }
     assert!(matches!(
         client.get("/relative").unwrap_err(),
-        SandboxError::Http(HttpError::InvalidUrl { .. })
+        HttpError::InvalidUrl { .. }
     ));
     assert!(matches!(
         client.get("http://exa mple/").unwrap_err(),
-        SandboxError::Http(HttpError::InvalidUrl { .. })
+        HttpError::InvalidUrl { .. }
     ));
 }
 
@@ -342,7 +342,7 @@ fn a_name_with_one_non_loopback_address_is_refused_without_contacting_even_its_l
     );
     assert_eq!(addr, ip("192.0.2.44"));
     assert!(
-        !http_support::has_pending_connection(&decoy),
+        !client_support::has_pending_connection(&decoy),
         "a connection was made"
     );
 }
@@ -364,7 +364,7 @@ fn a_redirect_to_a_partly_non_loopback_name_is_refused_before_connecting() {
     assert_eq!((host.as_str(), addr), ("half.evil.test", ip("2001:db8::9")));
     assert_eq!(server.finish().len(), 1);
     assert!(
-        !http_support::has_pending_connection(&decoy),
+        !client_support::has_pending_connection(&decoy),
         "the redirect target was contacted"
     );
 }
@@ -401,7 +401,7 @@ fn every_http_error_prints_one_lower_case_line_without_a_trailing_period() {
         HttpError::Transport("t".into()),
     ];
     for e in all {
-        let s = SandboxError::from(e).to_string();
+        let s = e.to_string();
         assert!(!s.contains('\n') && !s.ends_with('.'), "{s}");
         assert!(s.chars().next().unwrap().is_lowercase(), "{s}");
     }

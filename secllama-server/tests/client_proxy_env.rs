@@ -3,12 +3,12 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code states expectations loudly
 
-mod http_support;
+mod client_support;
 
 use std::net::TcpListener;
 
-use http_support::{Reply, has_pending_connection, serve};
-use secllama_sandbox::LocalhostClient;
+use client_support::{Reply, has_pending_connection, serve};
+use secllama_server::client::LocalhostClient;
 
 #[test]
 fn proxy_environment_variables_are_ignored() {
