@@ -30,7 +30,9 @@ impl Connected<IncomingStream<'_, OwnerOnlyUnixListener>> for Peer {
 /// (checked with `SO_PEERCRED` on every connection); the socket file is mode 0600.
 #[derive(Debug)]
 pub struct OwnerOnlyUnixListener {
-    inner: UnixListener,
+    /// Bound without a runtime; becomes a tokio listener on the first accept.
+    bound: Option<std::os::unix::net::UnixListener>,
+    inner: Option<UnixListener>,
     uid: u32,
     path: PathBuf,
 }
@@ -61,14 +63,16 @@ impl OwnerOnlyUnixListener {
             }
             Err(_) => {}
         }
-        let inner = UnixListener::bind(path)
+        let bound = std::os::unix::net::UnixListener::bind(path)
+            .and_then(|l| l.set_nonblocking(true).map(|()| l))
             .map_err(|e| ServerError::io(format!("binding {}", path.display()), e))?;
         std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o600))
             .map_err(|e| ServerError::io(format!("chmod 0600 {}", path.display()), e))?;
         // SAFETY: geteuid has no preconditions and cannot fail.
         let uid = unsafe { libc::geteuid() };
         Ok(OwnerOnlyUnixListener {
-            inner,
+            bound: Some(bound),
+            inner: None,
             uid,
             path: path.to_owned(),
         })
@@ -87,7 +91,18 @@ impl Listener for OwnerOnlyUnixListener {
 
     async fn accept(&mut self) -> (UnixStream, u32) {
         loop {
-            match self.inner.accept().await {
+            if let Some(std) = self.bound.take() {
+                match UnixListener::from_std(std) {
+                    Ok(l) => self.inner = Some(l),
+                    Err(e) => tracing::error!(error = %e, "cannot register the unix socket"),
+                }
+            }
+            let Some(inner) = self.inner.as_ref() else {
+                // Nothing can be accepted; wait for shutdown.
+                std::future::pending::<()>().await;
+                continue;
+            };
+            match inner.accept().await {
                 Ok((stream, _)) => match stream.peer_cred() {
                     Ok(cred) if cred.uid() == self.uid => return (stream, cred.uid()),
                     Ok(cred) => tracing::warn!(

@@ -17,6 +17,7 @@ pub(crate) struct Metrics {
     sandbox_degraded: AtomicU64,
     rate_limited: AtomicU64,
     queue_full: AtomicU64,
+    cancelled: AtomicU64,
 }
 
 impl Metrics {
@@ -41,6 +42,9 @@ impl Metrics {
     }
     pub(crate) fn rate_limited(&self) {
         self.rate_limited.fetch_add(1, Ordering::Relaxed);
+    }
+    pub(crate) fn cancelled(&self) {
+        self.cancelled.fetch_add(1, Ordering::Relaxed);
     }
     pub(crate) fn queue_full(&self) {
         self.queue_full.fetch_add(1, Ordering::Relaxed);
@@ -126,6 +130,12 @@ impl Metrics {
             "secllama_queue_full_total",
             "Requests refused because the model's queue was full (503).",
             self.queue_full.load(Ordering::Relaxed),
+        );
+        counter(
+            &mut out,
+            "secllama_cancelled_total",
+            "Generations stopped because the client went away.",
+            self.cancelled.load(Ordering::Relaxed),
         );
         let _ = writeln!(
             out,

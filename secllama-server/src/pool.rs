@@ -498,6 +498,9 @@ fn drive(runner: &mut Runner, slot: &Slot, metrics: &Metrics, job: Job, load: Du
                 // cancels a finished request.
                 *lock(&slot.current) = None;
                 metrics.tokens(done.metrics.prompt_eval_count, done.metrics.eval_count);
+                if done.reason == secllama_runner::StopReason::Cancelled {
+                    metrics.cancelled();
+                }
                 let _ = events.blocking_send(Event::Done(done, load));
                 return false;
             }

@@ -1,0 +1,295 @@
+//! The API with real sandboxed runners and the real default model: generate, chat, streams,
+//! OpenAI endpoints, metadata, keep_alive, queueing, disconnect cancellation, shutdown.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
+
+mod server_support;
+
+use std::io::{BufRead, BufReader, Read};
+use std::time::Duration;
+
+use serde_json::{Value, json};
+use server_support::{TestServer, model, require_model};
+
+fn json_of(body: &[u8]) -> Value {
+    serde_json::from_slice(body).unwrap()
+}
+
+fn greedy(n: u32) -> Value {
+    json!({"temperature": 0, "num_predict": n, "seed": 7, "repeat_penalty": 1.0})
+}
+
+fn ndjson(body: &[u8]) -> Vec<Value> {
+    body.split(|b| *b == b'\n')
+        .filter(|l| !l.is_empty())
+        .map(|l| serde_json::from_slice(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn generate_chat_and_openai_answers_have_ollama_and_openai_shapes() {
+    require_model();
+    let server = TestServer::start(|_| {});
+    let m = model();
+
+    // streamed generate: NDJSON pieces then one done line with Ollama's metrics
+    let r = server.post("/api/generate", &json!({"model": m, "prompt": "The capital of France is", "raw": true, "options": greedy(6)}));
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.content_type(), Some("application/x-ndjson"));
+    let lines = ndjson(r.body());
+    let (last, pieces) = lines.split_last().unwrap();
+    assert!(!pieces.is_empty());
+    assert!(
+        pieces
+            .iter()
+            .all(|p| p["done"] == false && p["model"] == m.as_str() && p["response"].is_string())
+    );
+    assert_eq!(last["done"], true);
+    assert_eq!(last["done_reason"], "length");
+    assert_eq!(last["eval_count"], 6);
+    for k in [
+        "total_duration",
+        "load_duration",
+        "prompt_eval_count",
+        "prompt_eval_duration",
+        "eval_duration",
+    ] {
+        assert!(last[k].as_u64().unwrap() > 0, "{k}: {last}");
+    }
+    assert!(last["created_at"].as_str().unwrap().ends_with('Z'));
+    let streamed: String = pieces
+        .iter()
+        .map(|p| p["response"].as_str().unwrap())
+        .collect();
+
+    // the same request unstreamed: one object, the same greedy text
+    let r = server.post("/api/generate", &json!({"model": m, "prompt": "The capital of France is", "raw": true, "stream": false, "options": greedy(6)}));
+    let v = json_of(r.body());
+    assert_eq!(v["response"].as_str().unwrap(), streamed);
+    assert_eq!(
+        (
+            v["done"].clone(),
+            v["eval_count"].clone(),
+            v["load_duration"].clone()
+        ),
+        (json!(true), json!(6), json!(0))
+    );
+
+    // chat, unstreamed
+    let r = server.post("/api/chat", &json!({"model": m, "stream": false, "options": greedy(4),
+        "messages": [{"role": "system", "content": "Be brief."}, {"role": "user", "content": "Hi"}]}));
+    assert_eq!(r.status(), 200, "{}", r.text_lossy());
+    let v = json_of(r.body());
+    assert_eq!(v["message"]["role"], "assistant");
+    assert!(v["message"]["content"].is_string());
+    assert_eq!(v["done"], true);
+
+    // OpenAI chat, streamed: SSE chunks, a finish_reason, usage, [DONE]
+    let r = server.post(
+        "/v1/chat/completions",
+        &json!({"model": m, "stream": true, "max_tokens": 3,
+        "temperature": 0, "stream_options": {"include_usage": true},
+        "messages": [{"role": "user", "content": "Say hello"}]}),
+    );
+    assert_eq!(r.content_type(), Some("text/event-stream"));
+    let text = r.text_lossy();
+    let events: Vec<&str> = text.split("\n\n").filter(|e| !e.is_empty()).collect();
+    assert_eq!(*events.last().unwrap(), "data: [DONE]");
+    let chunks: Vec<Value> = events[..events.len() - 1]
+        .iter()
+        .map(|e| serde_json::from_str(e.strip_prefix("data: ").unwrap()).unwrap())
+        .collect();
+    assert!(chunks.iter().all(|c| c["object"] == "chat.completion.chunk"
+        && c["id"].as_str().unwrap().starts_with("chatcmpl-")));
+    assert_eq!(chunks[0]["choices"][0]["delta"]["role"], "assistant");
+    let usage = &chunks.last().unwrap()["usage"];
+    assert_eq!(usage["completion_tokens"], 3);
+    assert_eq!(
+        chunks[chunks.len() - 2]["choices"][0]["finish_reason"],
+        "length"
+    );
+
+    // OpenAI completions, unstreamed
+    let r = server.post("/v1/completions", &json!({"model": m, "prompt": "The capital of France is", "max_tokens": 6, "temperature": 0, "seed": 7}));
+    let v = json_of(r.body());
+    assert_eq!(v["object"], "text_completion");
+    assert_eq!(v["usage"]["completion_tokens"], 6);
+    assert!(v["choices"][0]["text"].is_string());
+
+    // metadata: tags, show, ps, models
+    let tags = json_of(server.get("/api/tags").body());
+    let entry = tags["models"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["name"] == m.as_str())
+        .unwrap();
+    assert_eq!(entry["digest"], secllama_runner::DEFAULT_MODEL_SHA256);
+    assert_eq!(entry["size"], secllama_runner::DEFAULT_MODEL_SIZE);
+    assert_eq!(entry["details"]["format"], "gguf");
+    assert!(!entry["details"]["family"].as_str().unwrap().is_empty());
+    assert!(
+        !entry["details"]["quantization_level"]
+            .as_str()
+            .unwrap()
+            .is_empty()
+    );
+    let show = json_of(server.post("/api/show", &json!({"model": m})).body());
+    assert!(
+        show["model_info"]["general.architecture"].is_string(),
+        "{show}"
+    );
+    assert!(
+        show["model_info"]["general.parameter_count"]
+            .as_u64()
+            .unwrap()
+            > 1_000_000
+    );
+    // the GGUF's own chat template (empty when the file has none)
+    assert!(show["template"].is_string());
+    assert_eq!(
+        show["details"]["family"],
+        show["model_info"]["general.architecture"]
+    );
+    let ps = json_of(server.get("/api/ps").body());
+    let loaded = &ps["models"][0];
+    assert_eq!(loaded["name"], m.as_str());
+    assert_eq!(loaded["secllama"]["encrypted"], true);
+    assert!(loaded["secllama"]["pid"].as_u64().is_some());
+    assert!(loaded["secllama"]["rss_bytes"].as_u64().unwrap() > 10_000_000);
+    let models = json_of(server.get("/v1/models").body());
+    assert!(
+        models["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|d| d["id"] == m.as_str())
+    );
+
+    // metrics count what happened
+    assert!(server.metric("secllama_generated_tokens_total") >= 25.0);
+    assert_eq!(server.metric("secllama_loaded_runners"), 1.0);
+    assert_eq!(
+        server.metric("secllama_requests_total{endpoint=\"/api/generate\",status=\"200\"}"),
+        2.0
+    );
+
+    // keep_alive 0 with no prompt unloads now
+    let v = json_of(
+        server
+            .post("/api/generate", &json!({"model": m, "keep_alive": 0}))
+            .body(),
+    );
+    assert_eq!(v["done_reason"], "unload");
+    let pid = loaded["secllama"]["pid"].as_u64().unwrap();
+    wait_until(|| {
+        json_of(server.get("/api/ps").body())["models"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    });
+    wait_until(|| !std::path::Path::new(&format!("/proc/{pid}")).exists());
+}
+
+fn wait_until(mut f: impl FnMut() -> bool) {
+    for _ in 0..600 {
+        if f() {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("condition not met within 60 s");
+}
+
+#[test]
+fn a_client_that_disconnects_cancels_its_generation_and_a_full_queue_is_503() {
+    require_model();
+    let server = TestServer::start(|c| c.queue_limit = 1);
+    let m = model();
+    // A long generation, streamed; read its first piece.
+    let long = server
+        .client()
+        .post_stream(&server.url("/api/generate"), "application/json",
+            json!({"model": m, "prompt": "Count from one to one thousand:", "options": greedy(400)}).to_string().as_bytes())
+        .unwrap();
+    let mut reader = BufReader::new(long);
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    assert_eq!(json_of(first.as_bytes())["done"], false);
+
+    // One request waits in the queue (limit 1); the next is refused with 503.
+    let waiting = {
+        let url = server.url("/api/generate");
+        let client = server.client();
+        let body =
+            json!({"model": m, "prompt": "Hi", "stream": false, "options": greedy(2)}).to_string();
+        std::thread::spawn(move || {
+            client
+                .post(&url, "application/json", body.as_bytes())
+                .unwrap()
+        })
+    };
+    wait_until(|| server.metric("secllama_queue_depth") == 1.0);
+    let r = server.post(
+        "/api/generate",
+        &json!({"model": m, "prompt": "Hi", "options": greedy(2)}),
+    );
+    assert_eq!(r.status(), 503);
+    assert!(
+        json_of(r.body())["error"]
+            .as_str()
+            .unwrap()
+            .contains("requests waiting")
+    );
+    assert_eq!(server.metric("secllama_queue_full_total"), 1.0);
+
+    // Disconnect: the generation stops (cancelled, far short of 400 tokens) and the queued
+    // request runs.
+    drop(reader);
+    let r = waiting.join().unwrap();
+    assert_eq!(r.status(), 200, "{}", r.text_lossy());
+    assert_eq!(json_of(r.body())["eval_count"], 2);
+    assert_eq!(server.metric("secllama_cancelled_total"), 1.0);
+    assert!(server.metric("secllama_generated_tokens_total") < 400.0);
+    let lines = server.audit_lines();
+    let abandoned = lines
+        .iter()
+        .find(|l| l["endpoint"] == "/api/generate" && l["completed"] == false)
+        .unwrap();
+    assert_eq!(abandoned["status"], 200);
+}
+
+#[test]
+fn shutdown_lets_a_stream_finish_then_stops_the_runners() {
+    require_model();
+    let mut server = TestServer::start(|_| {});
+    let m = model();
+    let stream = server
+        .client()
+        .post_stream(
+            &server.url("/api/generate"),
+            "application/json",
+            json!({"model": m, "prompt": "Once upon a time", "raw": true, "options": greedy(8)})
+                .to_string()
+                .as_bytes(),
+        )
+        .unwrap();
+    let mut reader = BufReader::new(stream);
+    let mut first = String::new();
+    reader.read_line(&mut first).unwrap();
+    let pid = json_of(server.get("/api/ps").body())["models"][0]["secllama"]["pid"]
+        .as_u64()
+        .unwrap();
+    server.signal_stop();
+    // the open stream still ends properly
+    let mut rest = String::new();
+    reader.read_to_string(&mut rest).unwrap();
+    let last: Value = serde_json::from_str(rest.lines().last().unwrap()).unwrap();
+    assert_eq!(
+        (last["done"].clone(), last["eval_count"].clone()),
+        (json!(true), json!(8))
+    );
+    server.join().unwrap();
+    // no new connections, and the runner process is gone
+    assert!(std::net::TcpStream::connect(server.addr).is_err());
+    assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+}
