@@ -32,6 +32,9 @@ pub enum CryptoError {
     /// The key has sealed as many messages as random nonces safely allow.
     #[error("key {0} reached its limit of sealed messages; rotate the keyset to get a fresh key")]
     KeyExhausted(KeyId),
+    /// The store that hands out blocks of seals (see `SealReserver`) could not reserve more.
+    #[error("cannot reserve seals in the key store: {0}")]
+    Reservation(String),
     /// A PBKDF2 iteration count outside the accepted range.
     #[error("pbkdf2 iteration count {iterations} is outside the accepted range {min}..={max}")]
     InvalidIterations {

@@ -1,7 +1,7 @@
 //! `Keyset`: Tink-style keys with ids, statuses and one primary; envelope v1 seal/open.
 
 use std::fmt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use serde::{Deserialize, Serialize};
@@ -9,6 +9,7 @@ use zeroize::Zeroizing;
 
 use crate::aead::{self, Cipher, NONCE_LEN, TAG_LEN};
 use crate::envelope::{self, ENVELOPE_HEADER_LEN, EnvelopeHeader};
+use crate::seals::{Budget, Reservations, SealReserver, take_seal};
 use crate::{CryptoError, KEY_LEN, Key, rng};
 
 /// A key's identifier inside a keyset: random, unique within the keyset, never zero.
@@ -99,8 +100,8 @@ struct Slot {
     created: u64,
     /// `Some` unless destroyed. Holds the key and its expanded cipher (both wiped on drop).
     material: Option<(Key, Box<Cipher>)>,
-    /// Messages sealed with this key so far (persisted by `to_bytes`).
-    seals: AtomicU64,
+    /// Messages sealed with this key so far (persisted by `to_bytes`), and the block in hand.
+    seals: Budget,
 }
 
 impl Slot {
@@ -114,7 +115,7 @@ impl Slot {
             status,
             created,
             material,
-            seals: AtomicU64::new(seals),
+            seals: Budget::new(seals),
         }
     }
 }
@@ -128,6 +129,8 @@ impl Slot {
 pub struct Keyset {
     slots: Vec<Slot>,
     primary: KeyId,
+    /// Where blocks of seals come from, when a store shares the keys between processes.
+    reservations: Option<Reservations>,
 }
 
 /// Writes envelope v1 for `header` (key id and nonce already chosen).
@@ -174,6 +177,7 @@ impl Keyset {
         let mut ks = Keyset {
             slots: Vec::new(),
             primary: 0,
+            reservations: None,
         };
         ks.rotate()?;
         Ok(ks)
@@ -194,6 +198,11 @@ impl Keyset {
         let key = Key::try_generate()?;
         self.slots
             .push(Slot::new(id, KeyStatus::Enabled, now(), Some(key), 0));
+        if self.reservations.is_some()
+            && let Some(s) = self.slots.last()
+        {
+            s.seals.empty_hand();
+        }
         self.primary = id;
         Ok(id)
     }
@@ -288,11 +297,7 @@ impl Keyset {
                 max: aead::MAX_PLAINTEXT,
             });
         }
-        slot.seals
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-                (n < MAX_SEALS_PER_KEY).then_some(n + 1)
-            })
-            .map_err(|_| CryptoError::KeyExhausted(slot.id))?;
+        take_seal(slot.id, &slot.seals, self.reservations.as_ref())?;
         let mut nonce = [0u8; NONCE_LEN];
         rng::fill(&mut nonce)?;
         seal_envelope(
@@ -375,15 +380,27 @@ impl Keyset {
     /// from know); `None` if unknown.
     #[must_use]
     pub fn seal_count(&self, id: KeyId) -> Option<u64> {
-        self.slot(id).map(|s| s.seals.load(Ordering::Relaxed))
+        self.slot(id).map(|s| s.seals.used())
     }
 
     /// Raises key `id`'s seal count to at least `count` (never lowers it). Use it when keys are
     /// restored with [`from_entries`](Keyset::from_entries) from storage that records counts.
     pub fn record_seals(&mut self, id: KeyId, count: u64) -> Result<(), CryptoError> {
         let slot = self.slot_mut(id)?;
-        slot.seals.fetch_max(count, Ordering::Relaxed);
+        slot.seals.raise_to(count);
         Ok(())
+    }
+
+    /// Makes every key take its seals in blocks from `reserver` (see [`SealReserver`]): from
+    /// now on a key seals only within a block the reserver handed out, and asks for the next
+    /// block when one is used up. A store shared by several processes uses this so that the
+    /// per-key limit holds across all of them and across restarts. Keys added later by
+    /// [`rotate`](Keyset::rotate) reserve the same way.
+    pub fn set_seal_reserver(&mut self, reserver: Arc<dyn SealReserver>) {
+        for s in &self.slots {
+            s.seals.empty_hand();
+        }
+        self.reservations = Some(Reservations::new(reserver));
     }
 
     /// The keyset decomposed into entries (copies of the material), e.g. to store each key in
@@ -448,7 +465,11 @@ impl Keyset {
             Some(s) if s.status != KeyStatus::Enabled => {
                 Err(CryptoError::InvalidKeyset("the primary key is not enabled"))
             }
-            Some(_) => Ok(Keyset { slots, primary }),
+            Some(_) => Ok(Keyset {
+                slots,
+                primary,
+                reservations: None,
+            }),
         }
     }
 
@@ -474,7 +495,7 @@ impl Keyset {
             out.extend_from_slice(&s.id.to_be_bytes());
             out.push(s.status.to_byte());
             out.extend_from_slice(&s.created.to_be_bytes());
-            out.extend_from_slice(&s.seals.load(Ordering::Relaxed).to_be_bytes());
+            out.extend_from_slice(&s.seals.used().to_be_bytes());
             if let Some((k, _)) = &s.material {
                 out.extend_from_slice(k.expose_secret());
             }

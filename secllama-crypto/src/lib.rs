@@ -9,6 +9,7 @@ mod keyset;
 pub mod message;
 pub mod password;
 mod rng;
+mod seals;
 
 pub use error::CryptoError;
 pub use key::{KEY_LEN, Key};
@@ -16,6 +17,7 @@ pub use keyset::{
     ENVELOPE_OVERHEAD, KeyEntry, KeyId, KeyInfo, KeyStatus, Keyset, MAX_KEYS, MAX_KEYSET_LEN,
     MAX_SEALS_PER_KEY,
 };
+pub use seals::SealReserver;
 /// The wrapper `open` returns: the plaintext is wiped when it is dropped.
 pub use zeroize::Zeroizing;
 

@@ -34,6 +34,10 @@ fn every_error_variant_prints_a_clear_one_line_message() {
             "key 12 reached its limit of sealed messages; rotate the keyset to get a fresh key",
         ),
         (
+            CryptoError::Reservation("the keychain is locked".into()),
+            "cannot reserve seals in the key store: the keychain is locked",
+        ),
+        (
             CryptoError::InvalidIterations {
                 iterations: 5,
                 min: 100_000,
@@ -103,6 +107,7 @@ fn every_error_variant_prints_a_clear_one_line_message() {
             | CryptoError::KeyDestroyed(_)
             | CryptoError::AuthenticationFailed
             | CryptoError::KeyExhausted(_)
+            | CryptoError::Reservation(_)
             | CryptoError::InvalidIterations { .. }
             | CryptoError::InvalidKeyLength { .. }
             | CryptoError::EmptyPassword

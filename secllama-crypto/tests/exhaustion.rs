@@ -80,3 +80,95 @@ fn from_entries_starts_counts_at_zero_until_recorded() {
         CryptoError::KeyExhausted(id)
     );
 }
+
+/// Blocks of `size` seals from a shared counter, as a store would record them; `stop` makes the
+/// next reservation fail with the given error.
+struct Blocks {
+    next: std::sync::Mutex<u64>,
+    size: u64,
+    stop: std::sync::Mutex<Option<CryptoError>>,
+}
+
+impl secllama_crypto::SealReserver for Blocks {
+    fn reserve(&self, _id: secllama_crypto::KeyId) -> Result<std::ops::Range<u64>, CryptoError> {
+        if let Some(e) = self.stop.lock().unwrap().clone() {
+            return Err(e);
+        }
+        let mut next = self.next.lock().unwrap();
+        if *next >= MAX_SEALS_PER_KEY {
+            return Err(CryptoError::KeyExhausted(_id));
+        }
+        let block = *next..(*next + self.size).min(MAX_SEALS_PER_KEY);
+        *next = block.end;
+        Ok(block)
+    }
+}
+
+fn blocks(size: u64, start: u64) -> std::sync::Arc<Blocks> {
+    std::sync::Arc::new(Blocks {
+        next: std::sync::Mutex::new(start),
+        size,
+        stop: std::sync::Mutex::new(None),
+    })
+}
+
+#[test]
+fn two_keysets_sharing_a_reserver_never_use_the_same_seal_numbers() {
+    let mut a = Keyset::generate();
+    let id = a.primary_id();
+    let mut b = Keyset::from_bytes(&a.to_bytes()).unwrap();
+    let shared = blocks(4, 0);
+    a.set_seal_reserver(shared.clone());
+    b.set_seal_reserver(shared.clone());
+    a.seal(b"1", b"").unwrap(); // a holds 0..4
+    b.seal(b"2", b"").unwrap(); // b holds 4..8
+    assert_eq!(a.seal_count(id), Some(1));
+    assert_eq!(b.seal_count(id), Some(5));
+    for _ in 0..3 {
+        a.seal(b"x", b"").unwrap();
+    }
+    a.seal(b"x", b"").unwrap(); // a's block is used up: a takes 8..12
+    assert_eq!(a.seal_count(id), Some(9));
+    assert_eq!(*shared.next.lock().unwrap(), 12);
+}
+
+#[test]
+fn a_reserver_that_is_out_of_seals_or_says_destroyed_stops_sealing() {
+    let mut ks = Keyset::generate();
+    let id = ks.primary_id();
+    let r = blocks(2, MAX_SEALS_PER_KEY - 3);
+    ks.set_seal_reserver(r.clone());
+    for _ in 0..3 {
+        ks.seal(b"x", b"").unwrap();
+    }
+    assert_eq!(
+        ks.seal(b"x", b"").unwrap_err(),
+        CryptoError::KeyExhausted(id)
+    );
+
+    let mut other = Keyset::generate();
+    let oid = other.primary_id();
+    let r = blocks(1, 0);
+    other.set_seal_reserver(r.clone());
+    other.seal(b"x", b"").unwrap();
+    *r.stop.lock().unwrap() = Some(CryptoError::KeyDestroyed(oid));
+    assert_eq!(
+        other.seal(b"x", b"").unwrap_err(),
+        CryptoError::KeyDestroyed(oid)
+    );
+    *r.stop.lock().unwrap() = Some(CryptoError::Reservation("keychain locked".into()));
+    assert_eq!(
+        other.seal(b"x", b"").unwrap_err(),
+        CryptoError::Reservation("keychain locked".into())
+    );
+}
+
+#[test]
+fn a_key_added_by_rotation_also_takes_its_seals_from_the_reserver() {
+    let mut ks = Keyset::generate();
+    let r = blocks(10, 100);
+    ks.set_seal_reserver(r.clone());
+    let new = ks.rotate().unwrap();
+    ks.seal(b"x", b"").unwrap();
+    assert_eq!(ks.seal_count(new), Some(101));
+}
