@@ -45,13 +45,17 @@ put("keyset_bytes", "one-key", keyset([(1, 1, 0xAA, 5)], 1))
 put("keyset_bytes", "exhausted", keyset([(9, 1, 0xBB, 1 << 30)], 9))
 put("keyset_bytes", "count-max", b"SLKS\x01" + struct.pack(">IH", 1, 0xFFFF))
 
-# keystore_index (index entries and key entries)
+# keystore_index (every keychain record: key, primary, index, format-1 entries)
 put("keystore_index", "index", json.dumps(
     {"format": 1, "primary": 2718281828,
      "keys": [[2718281828, "enabled", 1763770000], [31415, "destroyed", 1763700000]]},
     separators=(",", ":")))
 put("keystore_index", "index-three", '{"format":1,"primary":7,"keys":[[3,"destroyed",1],[5,"disabled",2],[7,"enabled",3]]}')
-put("keystore_index", "format-2", '{"format":2,"primary":1,"keys":[]}')
+put("keystore_index", "format-3", '{"format":3,"primary":1,"keys":[]}')
+put("keystore_index", "v2-key", '{"format":2,"kind":"key","service":"secllama","id":7,"created":1765000000,"status":"enabled","changed":1765000000,"seals":65536,"key":"paWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaU="}')
+put("keystore_index", "v2-primary", '{"format":2,"kind":"primary","service":"secllama","primary":7,"since":1765000000}')
+put("keystore_index", "v2-index", '{"format":2,"kind":"index","service":"secllama","keys":[[7,"enabled",1],[5,"destroyed",2],[3,"destroying",3]]}')
+put("keystore_index", "v2-duplicate", '{"format":2,"kind":"primary","service":"secllama","primary":7,"primary":8,"since":1}')
 put("keystore_index", "key-entry", "paWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaU=")
 
 # sealed_json: first byte = length of the associated data, then the JSON plaintext.

@@ -213,7 +213,11 @@ fn lifecycle(backend: &str, test: &str) {
 
     assert!(run(&with(&["key", "disable", &first.to_string()])).ok);
     assert_eq!(status_json(backend, &svc)["keys"][0]["status"], "disabled");
-    assert!(run(&with(&["key", "destroy", &first.to_string()])).ok);
+    // It was primary a moment ago: a running program may still seal under it.
+    let recent = run(&with(&["key", "destroy", &first.to_string()]));
+    assert_eq!(recent.code, Some(1));
+    assert!(recent.stderr.contains("--force"), "{}", recent.stderr);
+    assert!(run(&with(&["key", "destroy", "--force", &first.to_string()])).ok);
     assert_eq!(status_json(backend, &svc)["keys"][0]["status"], "destroyed");
 
     let live_purge = run(&with(&["key", "purge", &second.to_string()]));
@@ -252,7 +256,7 @@ fn lifecycle(backend: &str, test: &str) {
     assert!(deleted.ok, "{}", deleted.stderr);
     assert_eq!(
         deleted.stdout,
-        format!("deleted 2 keychain entries of service {svc}\n")
+        format!("deleted 3 keychain entries of service {svc}\n")
     );
     let gone = run(&with(&["key", "status"]));
     assert_eq!(gone.code, Some(5));
@@ -299,9 +303,21 @@ fn a_key_made_by_the_cli_is_in_the_secret_service_for_secret_tool_to_read() {
         .output()
         .unwrap();
     assert!(out.status.success());
-    let b64 = String::from_utf8(out.stdout).unwrap();
-    assert_eq!(b64.trim_end().len(), 44);
-    assert!(b64.trim_end().ends_with('='));
+    // A self-describing record: its id, status and the key in base64.
+    let record = String::from_utf8(out.stdout).unwrap();
+    assert!(
+        record.starts_with(&format!(
+            r#"{{"format":2,"kind":"key","service":"{svc}","id":{id},"#
+        )),
+        "{record}"
+    );
+    let b64 = record.trim_end().rsplit_once(r#""key":""#).unwrap().1;
+    assert_eq!(
+        b64.len(),
+        46,
+        "44 bytes of base64, the closing quote and brace"
+    );
+    assert!(b64.ends_with(r#"="}"#));
     assert!(
         run(&[
             "key",
@@ -456,7 +472,7 @@ fn service_crypt(backend: &str, test: &str) {
     );
 
     // A destroyed key opens nothing any more.
-    assert!(run(&with(&["key", "destroy", &first.to_string()])).ok);
+    assert!(run(&with(&["key", "destroy", "--force", &first.to_string()])).ok);
     let (ok, plain, err) = run_crypt(with(&["decrypt", "--aad", "notes"]), &old_env);
     assert!(!ok);
     assert!(plain.is_empty());

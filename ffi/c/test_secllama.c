@@ -352,7 +352,7 @@ static void test_keystore(void) {
 
     size_t removed = 0;
     CHECK_STATUS(secllama_keystore_delete(ks, &removed), SECLLAMA_STATUS_OK);
-    CHECK(removed == 3); /* two keys and the index */
+    CHECK(removed == 4); /* two keys, the primary record and the index */
     CHECK_STATUS(secllama_keystore_status_json(ks, &status), SECLLAMA_STATUS_KEYSTORE_NOT_INITIALIZED);
     CHECK_STATUS(secllama_keystore_delete(ks, &removed), SECLLAMA_STATUS_KEYSTORE_NOT_INITIALIZED);
     secllama_buf_free(&env);

@@ -1,4 +1,5 @@
 //! A key stops sealing at MAX_SEALS_PER_KEY, and the count survives serialisation.
+#![allow(clippy::unwrap_used, reason = "test helpers state their expectations")]
 
 use secllama_crypto::{CryptoError, KeyStatus, Keyset, MAX_SEALS_PER_KEY};
 

@@ -18,6 +18,52 @@ pub(crate) struct Store {
     pub(crate) inner: Arc<CredentialStore>,
     /// Whether entries get a `label` modifier (Secret Service items show it in UIs).
     labels: bool,
+    /// How the service's entries are listed.
+    lister: Lister,
+}
+
+/// How a store lists the entries of a service.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Lister {
+    /// keyring-core `search` with `{"service": <service>}`: exact on the Secret Service and the
+    /// macOS Keychain, a substring match on keyring-core's mock store; records of other
+    /// services are told apart by the service they name.
+    ServiceAttribute,
+    /// keyring-core `search` with `{"pattern": <regex over target names>}`: the Windows
+    /// Credential Manager, whose targets are `<user>.<service>`.
+    TargetPattern,
+    /// Our own listing of the kernel keyrings (the keyutils store cannot search).
+    Keyutils,
+}
+
+impl Lister {
+    /// The lister a backend uses.
+    pub(crate) fn of(backend: Backend) -> Lister {
+        match backend {
+            Backend::CredentialManager => Lister::TargetPattern,
+            Backend::Keyutils => Lister::Keyutils,
+            _ => Lister::ServiceAttribute,
+        }
+    }
+}
+
+/// One entry a listing found; `user` when the listing knows it without asking the store.
+pub(crate) struct Found {
+    pub(crate) entry: Entry,
+    pub(crate) user: Option<String>,
+}
+
+/// The Windows target-name pattern matching exactly the entries of `service`.
+pub(crate) fn target_pattern(service: &str) -> String {
+    let escaped: String = service
+        .chars()
+        .flat_map(|c| {
+            // Service names are `A-Z a-z 0-9 . _ -`: only `.` means something in a regex.
+            let esc = (c == '.').then_some('\\');
+            esc.into_iter().chain(std::iter::once(c))
+        })
+        .collect();
+    format!("^(?:index|primary|key-[0-9]{{1,10}})\\.{escaped}$")
 }
 
 impl std::fmt::Debug for Store {
@@ -29,12 +75,18 @@ impl std::fmt::Debug for Store {
 }
 
 impl Store {
-    /// Wraps a store built elsewhere (e.g. keyring-core's mock store in tests).
+    /// Wraps a store built elsewhere (keyring-core's mock store, the fake stores of the tests):
+    /// it is listed through keyring-core's `search` the way `backend` is.
     pub(crate) fn custom(backend: Backend, inner: Arc<CredentialStore>) -> Store {
+        let lister = match Lister::of(backend) {
+            Lister::Keyutils => Lister::ServiceAttribute,
+            other => other,
+        };
         Store {
             backend,
             inner,
             labels: false,
+            lister,
         }
     }
 
@@ -50,26 +102,39 @@ impl Store {
         built.map_err(|e| KeystoreError::from_keyring(self.backend, e))
     }
 
-    /// Every entry of `service` whose user is `pred`-approved, for stores that can search
-    /// (Secret Service, the mock); `None` when the store cannot search (keyutils).
-    pub(crate) fn search_service(
-        &self,
-        service: &str,
-        pred: impl Fn(&str) -> bool,
-    ) -> Option<Vec<Entry>> {
-        let found = self
-            .inner
-            .search(&HashMap::from([("service", service)]))
-            .ok()?;
-        Some(
-            found
-                .into_iter()
-                .filter(|e| {
-                    e.get_specifiers()
-                        .is_some_and(|(s, u)| s == service && pred(&u))
-                })
-                .collect(),
-        )
+    /// Every entry of `service` the keychain can find (and possibly entries of other services
+    /// whose names look alike: their records say so).
+    pub(crate) fn list(&self, service: &str) -> Result<Vec<Found>, KeystoreError> {
+        let err = |e| KeystoreError::from_keyring(self.backend, e);
+        let entries = match self.lister {
+            #[cfg(target_os = "linux")]
+            Lister::Keyutils => {
+                return Ok(crate::keyutils::list(service)
+                    .map_err(err)?
+                    .into_iter()
+                    .map(|(entry, user)| Found {
+                        entry,
+                        user: Some(user),
+                    })
+                    .collect());
+            }
+            #[cfg(not(target_os = "linux"))]
+            Lister::Keyutils => Vec::new(),
+            Lister::ServiceAttribute => self
+                .inner
+                .search(&HashMap::from([("service", service)]))
+                .map_err(err)?,
+            Lister::TargetPattern => {
+                let pattern = target_pattern(service);
+                self.inner
+                    .search(&HashMap::from([("pattern", pattern.as_str())]))
+                    .map_err(err)?
+            }
+        };
+        Ok(entries
+            .into_iter()
+            .map(|entry| Found { entry, user: None })
+            .collect())
     }
 }
 
@@ -80,6 +145,7 @@ pub(crate) fn open(backend: Backend) -> Result<Store, KeystoreError> {
         backend,
         inner,
         labels: backend == Backend::SecretService,
+        lister: Lister::of(backend),
     };
     probe(&store)?;
     Ok(store)

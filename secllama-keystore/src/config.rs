@@ -3,6 +3,7 @@
 use std::fmt;
 use std::path::PathBuf;
 use std::str::FromStr;
+use std::time::Duration;
 
 use crate::error::KeystoreError;
 
@@ -14,6 +15,12 @@ pub const DEFAULT_SERVICE: &str = "secllama";
 
 /// The longest service name accepted.
 pub const MAX_SERVICE_LEN: usize = 64;
+
+/// How long a key that was primary is kept from `destroy` (without force): 24 hours.
+pub const DEFAULT_GRACE_PERIOD: Duration = Duration::from_secs(24 * 60 * 60);
+
+/// How many seals a loaded keyset reserves at a time in a key's entry: 65,536.
+pub const DEFAULT_SEAL_BLOCK: u64 = 1 << 16;
 
 /// A keychain backend.
 ///
@@ -123,6 +130,8 @@ pub struct KeystoreConfig {
     pub(crate) backend: Option<Backend>,
     pub(crate) create_if_missing: bool,
     pub(crate) lock_dir: Option<PathBuf>,
+    pub(crate) grace_period: Duration,
+    pub(crate) seal_block: u64,
 }
 
 impl Default for KeystoreConfig {
@@ -132,6 +141,8 @@ impl Default for KeystoreConfig {
             backend: None,
             create_if_missing: true,
             lock_dir: None,
+            grace_period: DEFAULT_GRACE_PERIOD,
+            seal_block: DEFAULT_SEAL_BLOCK,
         }
     }
 }
@@ -164,10 +175,28 @@ impl KeystoreConfig {
         self
     }
 
-    /// Puts the advisory lock file in `dir` instead of the default (see the crate docs). Every
-    /// process sharing a service must use the same directory.
+    /// Puts the advisory lock file in `dir` instead of the default (see the crate docs). The
+    /// lock only keeps writers from racing (exact seal counts, no lost status change);
+    /// processes using different directories still never lose a key.
     pub fn lock_dir(mut self, dir: impl Into<PathBuf>) -> Self {
         self.lock_dir = Some(dir.into());
+        self
+    }
+
+    /// How long after a rotation the keys that may have been primary until then are kept from
+    /// [`destroy`](crate::Keystore::destroy) (default [`DEFAULT_GRACE_PERIOD`], 24 h), so a
+    /// long-running process still sealing under its old primary has time to reload.
+    pub fn grace_period(mut self, grace: Duration) -> Self {
+        self.grace_period = grace;
+        self
+    }
+
+    /// How many seals a loaded keyset reserves at a time (default [`DEFAULT_SEAL_BLOCK`];
+    /// at least 1). Each block is recorded in the key's entry before it is used, so a process
+    /// that exits or crashes wastes what it did not use: a short-lived program that seals a
+    /// few messages should ask for a small block.
+    pub fn seal_block(mut self, seals: u64) -> Self {
+        self.seal_block = seals.clamp(1, secllama_crypto::MAX_SEALS_PER_KEY);
         self
     }
 

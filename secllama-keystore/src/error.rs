@@ -87,12 +87,24 @@ pub enum KeystoreError {
     #[error(transparent)]
     Crypto(#[from] CryptoError),
     /// The advisory lock file could not be created or locked.
-    #[error("lock file {}: {source}: check that the directory is yours and writable", path.display())]
+    #[error("lock file {}: {error}: check that the directory is yours and writable", path.display())]
     LockFile {
         /// The lock file.
         path: PathBuf,
-        /// The I/O error.
-        source: std::io::Error,
+        /// The I/O error (in the message, not a `source`: the cause is printed once).
+        error: std::io::Error,
+    },
+    /// `destroy` refused a key that may have been primary within the grace period.
+    #[error(
+        "key {id} may still be sealing in a running process (it may have been primary until a \
+         rotation less than the grace period ago): retry after unix time {until}, or force it \
+         (`secllama key destroy --force {id}`)"
+    )]
+    RecentlyPrimary {
+        /// The key.
+        id: secllama_crypto::KeyId,
+        /// When the grace period ends, Unix seconds.
+        until: u64,
     },
     /// The keychain backend failed.
     #[error("the {backend} keychain failed: {detail}")]
@@ -184,7 +196,11 @@ mod tests {
             KeystoreError::Crypto(CryptoError::UnknownKey(7)),
             KeystoreError::LockFile {
                 path: "/run/x.lock".into(),
-                source: std::io::Error::from_raw_os_error(13),
+                error: std::io::Error::from_raw_os_error(13),
+            },
+            KeystoreError::RecentlyPrimary {
+                id: 7,
+                until: 1_765_000_000,
             },
             KeystoreError::Backend {
                 backend: Backend::Keyutils,
@@ -194,6 +210,16 @@ mod tests {
         for err in all {
             let msg = err.to_string();
             println!("{msg}");
+            // A cause is printed once: either in the message or as a source, never both.
+            let mut source = std::error::Error::source(&err);
+            while let Some(s) = source {
+                let inner = s.to_string();
+                assert!(
+                    !msg.contains(&inner) || inner.is_empty(),
+                    "{msg} repeats {inner}"
+                );
+                source = s.source();
+            }
             assert!(!msg.contains('\n'), "{msg}");
             assert!(!msg.ends_with('.'), "{msg}");
             let first = msg.chars().next().unwrap_or('x');

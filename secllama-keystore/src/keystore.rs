@@ -1,19 +1,23 @@
-//! `Keystore`: the keyset of one service, kept in a keychain entry per key plus an index entry.
+//! `Keystore`: the keyset of one service, kept as self-describing records in a keychain.
 
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use keyring_core::{CredentialStore, Entry};
-use secllama_crypto::{KeyEntry, KeyId, KeyInfo, KeyStatus, Keyset};
-use zeroize::Zeroizing;
+use secllama_crypto::{KeyId, KeyInfo, KeyStatus, Keyset};
 
 use crate::backend::{self, Store};
 use crate::config::{Backend, KeystoreConfig, validate_service};
 use crate::error::KeystoreError;
-use crate::index::{INDEX_USER, Index, IndexKey, MAX_KEYS, decode_key, encode_key, key_user};
-use crate::lock::{self, LockGuard, LockKind};
+use crate::lock::{self, LockGuard};
+use crate::records::{
+    self, INDEX_USER, IndexRecord, KeyRecord, PRIMARY_USER, PrimaryRecord, Stored, key_user,
+};
+use crate::reserve::Reserver;
+use crate::scan::{self, Scan, View};
 
-const AUDIT: &str = "secllama::audit";
+pub(crate) const AUDIT: &str = "secllama::audit";
 
 /// What [`Keystore::status`] reports: everything about the keys except their bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -27,6 +31,9 @@ pub struct KeystoreStatus {
     pub primary: KeyId,
     /// Every key, oldest first, destroyed ones included.
     pub keys: Vec<KeyInfo>,
+    /// What [`Keystore::repair`] would fix or cannot fix, one line each; empty when the
+    /// stored state is clean.
+    pub needs_repair: Vec<String>,
 }
 
 /// What [`Keystore::init_or_reuse`] did.
@@ -41,16 +48,21 @@ pub enum InitOutcome {
 
 /// The keyset of one service in an OS keychain.
 ///
-/// Every method is one short transaction: it takes the service's advisory lock (shared to read,
-/// exclusive to change), reads the index and the key entries, and for changes writes new key
-/// entries before the index that names them, so a crash never leaves an index naming a key that
-/// was not stored. Several `Keystore`s (in one process or many) can work on one service at once.
-#[derive(Debug)]
+/// Each key lives in its own self-describing keychain entry (id, creation time, status, seal
+/// reservations, material), found by listing the service's entries; a `primary` record names
+/// the sealing key (last writer wins); the `index` entry is a cache that also keeps the
+/// tombstones of destroyed keys. No operation relies on a lock to keep keys: concurrent
+/// writers, writers in different environments and a crash between any two keychain calls
+/// leave every key whose data may exist findable, and [`repair`](Keystore::repair) tidies up
+/// after them. Several `Keystore`s (in one process or many) can work on one service at once.
+#[derive(Debug, Clone)]
 pub struct Keystore {
-    store: Store,
-    service: String,
-    create_if_missing: bool,
-    lock_path: PathBuf,
+    pub(crate) store: Store,
+    pub(crate) service: String,
+    pub(crate) create_if_missing: bool,
+    pub(crate) lock_path: PathBuf,
+    pub(crate) grace_secs: u64,
+    pub(crate) seal_block: u64,
 }
 
 impl Keystore {
@@ -66,8 +78,9 @@ impl Keystore {
         Keystore::with_store(config, store)
     }
 
-    /// Opens a keystore on a keyring-core store built by the caller, reported as `backend`:
-    /// for tests (keyring-core's mock store) and for stores this crate does not know.
+    /// Opens a keystore on a keyring-core store built by the caller, reported as `backend` and
+    /// listed the way that backend is: for tests (keyring-core's mock store) and for stores
+    /// this crate does not know.
     ///
     /// # Errors
     /// [`KeystoreError::InvalidService`], [`KeystoreError::LockFile`] when no lock directory
@@ -86,12 +99,10 @@ impl Keystore {
             Some(d) => d,
             None => lock::default_lock_dir()?,
         };
-        // A relative directory (a relative `lock_dir` or `TMPDIR`) would resolve against each
-        // process's working directory: two processes could lock different files.
         if !dir.is_absolute() {
             return Err(KeystoreError::LockFile {
                 path: dir,
-                source: std::io::Error::other("the lock directory must be an absolute path"),
+                error: std::io::Error::other("the lock directory must be an absolute path"),
             });
         }
         Ok(Keystore {
@@ -99,6 +110,8 @@ impl Keystore {
             lock_path: lock::lock_path(&dir, &config.service),
             service: config.service,
             create_if_missing: config.create_if_missing,
+            grace_secs: config.grace_period.as_secs(),
+            seal_block: config.seal_block,
         })
     }
 
@@ -115,373 +128,277 @@ impl Keystore {
     /// Creates the service's keyset: one fresh key, primary.
     ///
     /// # Errors
-    /// [`KeystoreError::AlreadyInitialized`] if the service has keys (use
+    /// [`KeystoreError::AlreadyInitialized`] if the service has entries (use
     /// [`init_or_reuse`](Keystore::init_or_reuse) to accept them); backend errors.
     pub fn init(&self) -> Result<KeystoreStatus, KeystoreError> {
-        let _lock = self.lock(LockKind::Exclusive)?;
-        if self.read_index()?.is_some() {
+        let _lock = self.lock()?;
+        let scan = self.scan()?;
+        if !View::new(&scan).is_empty() {
             return Err(KeystoreError::AlreadyInitialized {
                 service: self.service.clone(),
             });
         }
-        let keyset = self.create_locked()?;
-        Ok(self.status_of(&keyset))
+        self.create()?;
+        self.status()
     }
 
     /// Creates the service's keyset unless it has one already.
     ///
     /// # Errors
-    /// Backend errors; [`KeystoreError::Corrupt`] if the existing index does not parse.
+    /// Backend errors.
     pub fn init_or_reuse(&self) -> Result<InitOutcome, KeystoreError> {
-        let _lock = self.lock(LockKind::Exclusive)?;
-        if self.read_index()?.is_some() {
+        let _lock = self.lock()?;
+        let scan = self.scan()?;
+        if !View::new(&scan).is_empty() {
             return Ok(InitOutcome::Reused);
         }
-        self.create_locked()?;
+        self.create()?;
         Ok(InitOutcome::Created)
     }
 
-    /// Reads the keyset from the keychain.
+    /// Reads the keyset from the keychain, ready to seal and open.
     ///
-    /// When the service has none and the configuration allows it (the default), a keyset is
-    /// created first ("automatic key generation on first run").
+    /// The keys are the key entries the keychain lists; a key whose entry is missing is simply
+    /// absent (its envelopes report [`CryptoError::UnknownKey`](secllama_crypto::CryptoError)),
+    /// destroyed keys come back as tombstones. Sealing takes seal numbers in blocks recorded
+    /// in the key's entry (see [`KeystoreConfig::seal_block`]), so the per-key limit holds
+    /// across processes and restarts, and a keyset whose primary another process disabled or
+    /// destroyed stops sealing at its next block. To notice a rotation, compare
+    /// [`Keystore::primary`] with [`Keyset::primary_id`] now and then and load again when they
+    /// differ.
+    ///
+    /// When the service has no entries and the configuration allows it (the default), a
+    /// keyset is created first ("automatic key generation on first run").
     ///
     /// # Errors
     /// [`KeystoreError::NotInitialized`] when the service has no keys and creation is off;
-    /// [`KeystoreError::Corrupt`] when an entry is missing or malformed (including a key the
-    /// index names but the keychain lacks); [`KeystoreError::Locked`]; backend errors.
+    /// [`KeystoreError::Corrupt`] when no enabled key is left (run [`repair`](Keystore::repair));
+    /// [`KeystoreError::Locked`]; backend errors.
     pub fn load(&self) -> Result<Keyset, KeystoreError> {
-        {
-            let _lock = self.lock(LockKind::Shared)?;
-            if let Some(index) = self.read_index()? {
-                return self.read_keyset(&index);
-            }
+        let scan = self.scan()?;
+        let view = View::new(&scan);
+        let mut keyset = if view.is_empty() {
             if !self.create_if_missing {
                 return Err(self.not_initialized());
             }
-        }
-        let _lock = self.lock(LockKind::Exclusive)?;
-        match self.read_index()? {
-            // Another process created it between our two locks.
-            Some(index) => self.read_keyset(&index),
-            None => self.create_locked(),
-        }
+            let _lock = self.lock()?;
+            let again = self.scan()?;
+            let view = View::new(&again);
+            if view.is_empty() {
+                self.create()?
+            } else {
+                // Another process created it between our two looks.
+                view.keyset()?
+            }
+        } else {
+            view.keyset()?
+        };
+        keyset.set_seal_reserver(Arc::new(Reserver::new(self.clone())));
+        Ok(keyset)
     }
 
-    /// Ids, statuses, primary and creation times of the service's keys, read from the index
-    /// alone: never key bytes.
+    /// The id of the key that seals now: one keychain read when the primary record is intact.
+    /// A long-lived program compares it with its keyset's
+    /// [`primary_id`](Keyset::primary_id) and calls [`load`](Keystore::load) again when
+    /// another process rotated.
     ///
     /// # Errors
-    /// [`KeystoreError::NotInitialized`], [`KeystoreError::Corrupt`], backend errors.
-    pub fn status(&self) -> Result<KeystoreStatus, KeystoreError> {
-        let _lock = self.lock(LockKind::Shared)?;
-        let index = self.read_index()?.ok_or_else(|| self.not_initialized())?;
-        Ok(KeystoreStatus {
-            backend: self.store.backend,
-            service: self.service.clone(),
-            primary: index.primary,
-            keys: index
-                .keys
-                .iter()
-                .map(|k| KeyInfo {
-                    id: k.id,
-                    status: k.status,
-                    primary: k.id == index.primary,
-                    created: k.created,
-                })
-                .collect(),
+    /// [`KeystoreError::NotInitialized`]; backend errors.
+    pub fn primary(&self) -> Result<KeyId, KeystoreError> {
+        if let Some(bytes) = self.read_secret(PRIMARY_USER)?
+            && let Ok(records::Record::Primary(p)) = records::parse(&bytes, &self.service)
+            && let Some(Ok(records::Record::Key(k))) = self
+                .read_secret(&key_user(p.primary))?
+                .map(|b| records::parse(&b, &self.service))
+            && k.status == Stored::Enabled
+        {
+            return Ok(p.primary);
+        }
+        let scan = self.scan()?;
+        let view = View::new(&scan);
+        if view.is_empty() {
+            return Err(self.not_initialized());
+        }
+        view.primary.ok_or_else(|| {
+            KeystoreError::corrupt("no enabled key is left to seal with: run `secllama key repair`")
         })
     }
 
-    /// Adds a fresh key and makes it primary; older keys stay enabled for opening. Returns the
-    /// new key's id.
+    /// Ids, statuses, primary and creation times of the service's keys, and what needs
+    /// repair: never key bytes.
     ///
     /// # Errors
-    /// [`KeystoreError::NotInitialized`], [`KeystoreError::TooManyKeys`], backend errors.
-    pub fn rotate(&self) -> Result<KeyId, KeystoreError> {
-        let (id, _) = self.modify("rotated", |ks| Ok(ks.rotate()?))?;
-        tracing::info!(target: AUDIT, event = "key.rotated", service = %self.service,
-            backend = %self.store.backend, key_id = id, "key rotated: new primary");
-        Ok(id)
-    }
-
-    /// Re-enables a disabled key.
-    ///
-    /// # Errors
-    /// [`KeystoreError::Crypto`] for an unknown or destroyed key; backend errors.
-    pub fn enable(&self, id: KeyId) -> Result<(), KeystoreError> {
-        self.modify("enabled", |ks| Ok(ks.enable(id)?))?;
-        tracing::info!(target: AUDIT, event = "key.enabled", service = %self.service,
-            backend = %self.store.backend, key_id = id, "key enabled");
-        Ok(())
-    }
-
-    /// Disables a key: it stays stored but opens nothing until enabled again. The primary key
-    /// cannot be disabled (rotate first).
-    ///
-    /// # Errors
-    /// [`KeystoreError::Crypto`] for the primary, an unknown or a destroyed key; backend errors.
-    pub fn disable(&self, id: KeyId) -> Result<(), KeystoreError> {
-        self.modify("disabled", |ks| Ok(ks.disable(id)?))?;
-        tracing::info!(target: AUDIT, event = "key.disabled", service = %self.service,
-            backend = %self.store.backend, key_id = id, "key disabled");
-        Ok(())
-    }
-
-    /// Destroys a key: its keychain entry is deleted and the index keeps a tombstone, so data
-    /// sealed under it reports "key destroyed" and can never be opened again. The primary key
-    /// cannot be destroyed (rotate first).
-    ///
-    /// # Errors
-    /// [`KeystoreError::Crypto`] for the primary or an unknown key; backend errors.
-    pub fn destroy(&self, id: KeyId) -> Result<(), KeystoreError> {
-        self.modify("destroyed", |ks| Ok(ks.destroy(id)?))?;
-        tracing::warn!(target: AUDIT, event = "key.destroyed", service = %self.service,
-            backend = %self.store.backend, key_id = id, "key destroyed");
-        Ok(())
-    }
-
-    /// Forgets a destroyed key's tombstone, making room in the index (envelopes under it then
-    /// report "unknown key").
-    ///
-    /// # Errors
-    /// [`KeystoreError::Crypto`] unless `id` is a destroyed key; backend errors.
-    pub fn purge(&self, id: KeyId) -> Result<(), KeystoreError> {
-        self.modify("purged", |ks| Ok(ks.purge(id)?))?;
-        tracing::info!(target: AUDIT, event = "key.purged", service = %self.service,
-            backend = %self.store.backend, key_id = id, "destroyed key's tombstone purged");
-        Ok(())
-    }
-
-    /// Removes every entry of the service: each key the index names, the index, and any other
-    /// `key-<id>` entry of the service the backend can find by searching (left by a crash).
-    /// Everything sealed under these keys becomes unreadable. Works on a corrupt index too.
-    /// Returns how many entries were removed.
-    ///
-    /// # Errors
-    /// [`KeystoreError::NotInitialized`] if the service has no entries; backend errors.
-    pub fn delete(&self) -> Result<usize, KeystoreError> {
-        let _lock = self.lock(LockKind::Exclusive)?;
-        let mut users: Vec<String> = Vec::new();
-        match self.read_index() {
-            Ok(Some(index)) => users.extend(index.keys.iter().map(|k| key_user(k.id))),
-            Ok(None) | Err(KeystoreError::Corrupt { .. }) => {}
-            Err(e) => return Err(e),
-        }
-        let mut removed = 0usize;
-        for user in &users {
-            if self.delete_entry(user)? {
-                removed += 1;
-            }
-        }
-        if let Some(found) = self.store.search_service(&self.service, is_key_user) {
-            for entry in found {
-                if delete_existing(&entry).map_err(|e| self.backend_err(e))? {
-                    removed += 1;
-                }
-            }
-        }
-        if self.delete_entry(INDEX_USER)? {
-            removed += 1;
-        }
-        if removed == 0 {
+    /// [`KeystoreError::NotInitialized`], backend errors.
+    pub fn status(&self) -> Result<KeystoreStatus, KeystoreError> {
+        let scan = self.scan()?;
+        let view = View::new(&scan);
+        if view.is_empty() {
             return Err(self.not_initialized());
         }
-        tracing::warn!(target: AUDIT, event = "keystore.deleted", service = %self.service,
-            backend = %self.store.backend, entries = removed,
-            "every key of the service deleted");
-        Ok(removed)
+        let primary = view.primary.unwrap_or(0);
+        let mut keys: Vec<KeyInfo> = view
+            .live()
+            .map(|k| KeyInfo {
+                id: k.rec.id,
+                status: if k.rec.status == Stored::Enabled {
+                    KeyStatus::Enabled
+                } else {
+                    KeyStatus::Disabled
+                },
+                primary: k.rec.id == primary,
+                created: k.rec.created,
+            })
+            .collect();
+        keys.extend(view.tombstones().into_iter().map(|(id, created)| KeyInfo {
+            id,
+            status: KeyStatus::Destroyed,
+            primary: false,
+            created,
+        }));
+        keys.sort_by_key(|k| (k.created, k.id));
+        Ok(KeystoreStatus {
+            backend: self.store.backend,
+            service: self.service.clone(),
+            primary,
+            keys,
+            needs_repair: view.findings(),
+        })
     }
 
-    // ---- internals -------------------------------------------------------------------------
+    // ---- internals shared by the operations --------------------------------------------------
 
-    fn lock(&self, kind: LockKind) -> Result<LockGuard, KeystoreError> {
-        lock::acquire(&self.lock_path, kind)
+    /// The advisory lock: an optimisation that keeps writers of one user from racing (exact
+    /// seal counts, no lost status change); nothing depends on it for keeping keys.
+    pub(crate) fn lock(&self) -> Result<LockGuard, KeystoreError> {
+        lock::acquire(&self.lock_path)
     }
 
-    fn not_initialized(&self) -> KeystoreError {
+    pub(crate) fn scan(&self) -> Result<Scan, KeystoreError> {
+        scan::scan(&self.store, &self.service)
+    }
+
+    pub(crate) fn not_initialized(&self) -> KeystoreError {
         KeystoreError::NotInitialized {
             service: self.service.clone(),
         }
     }
 
-    fn backend_err(&self, e: keyring_core::Error) -> KeystoreError {
+    pub(crate) fn backend_err(&self, e: keyring_core::Error) -> KeystoreError {
         KeystoreError::from_keyring(self.store.backend, e)
     }
 
-    fn entry(&self, user: &str) -> Result<Entry, KeystoreError> {
+    pub(crate) fn entry(&self, user: &str) -> Result<Entry, KeystoreError> {
         self.store.entry(&self.service, user)
     }
 
-    /// Reads an entry's secret, wrapped in `Zeroizing` at once; `None` if it does not exist.
-    fn read_secret(&self, user: &str) -> Result<Option<Zeroizing<Vec<u8>>>, KeystoreError> {
+    /// Reads an entry's secret by name, wrapped in `Zeroizing` at once; `None` if missing.
+    pub(crate) fn read_secret(
+        &self,
+        user: &str,
+    ) -> Result<Option<zeroize::Zeroizing<Vec<u8>>>, KeystoreError> {
         match self.entry(user)?.get_secret() {
-            Ok(bytes) => Ok(Some(Zeroizing::new(bytes))),
+            Ok(bytes) => Ok(Some(zeroize::Zeroizing::new(bytes))),
             Err(keyring_core::Error::NoEntry) => Ok(None),
             Err(e) => Err(self.backend_err(e)),
         }
     }
 
-    fn read_index(&self) -> Result<Option<Index>, KeystoreError> {
-        let Some(bytes) = self.read_secret(INDEX_USER)? else {
-            return Ok(None);
-        };
-        Index::parse(&bytes).map(Some).map_err(|reason| {
-            KeystoreError::corrupt(format!(
-                "the index entry of service {:?} in the {} keychain: {reason}",
-                self.service, self.store.backend
-            ))
-        })
-    }
-
-    fn read_keyset(&self, index: &Index) -> Result<Keyset, KeystoreError> {
-        let mut entries = Vec::with_capacity(index.keys.len());
-        for k in &index.keys {
-            let key = if k.status == KeyStatus::Destroyed {
-                None
-            } else {
-                let secret = self.read_secret(&key_user(k.id))?.ok_or_else(|| {
-                    KeystoreError::corrupt(format!(
-                        "key {} is named by the index of service {:?} but missing from the {} \
-                         keychain",
-                        k.id, self.service, self.store.backend
-                    ))
-                })?;
-                Some(decode_key(&secret).map_err(|reason| {
-                    KeystoreError::corrupt(format!(
-                        "the entry of key {} of service {:?}: {reason}",
-                        k.id, self.service
-                    ))
-                })?)
-            };
-            entries.push(KeyEntry {
-                id: k.id,
-                status: k.status,
-                created: k.created,
-                key,
-            });
-        }
-        Keyset::from_entries(entries, index.primary).map_err(|e| {
-            KeystoreError::corrupt(format!(
-                "the index of service {:?} does not make a keyset: {e}",
-                self.service
-            ))
-        })
-    }
-
-    fn write_index(&self, index: &Index) -> Result<(), KeystoreError> {
-        let text = index.encode().map_err(|_| KeystoreError::TooManyKeys {
-            service: self.service.clone(),
-            max: MAX_KEYS,
-        })?;
-        self.entry(INDEX_USER)?
-            .set_secret(text.as_bytes())
-            .map_err(|e| self.backend_err(e))
-    }
-
-    fn write_key(&self, id: KeyId, key: &secllama_crypto::Key) -> Result<(), KeystoreError> {
-        let text = encode_key(key);
-        self.entry(&key_user(id))?
-            .set_secret(text.as_bytes())
-            .map_err(|e| self.backend_err(e))
-    }
-
-    /// Deletes entry `user`; `false` if it did not exist.
-    fn delete_entry(&self, user: &str) -> Result<bool, KeystoreError> {
-        delete_existing(&self.entry(user)?).map_err(|e| self.backend_err(e))
-    }
-
-    /// Generates and stores a keyset; the exclusive lock must be held and no index exist.
-    fn create_locked(&self) -> Result<Keyset, KeystoreError> {
-        let keyset = Keyset::try_generate()?;
-        let index = index_of(&keyset);
-        for e in keyset.entries() {
-            if let Some(key) = &e.key {
-                self.write_key(e.id, key)?;
-            }
-        }
-        self.write_index(&index)?;
-        tracing::info!(target: AUDIT, event = "keystore.initialized", service = %self.service,
-            backend = %self.store.backend, key_id = keyset.primary_id(),
-            survives_reboot = self.store.backend.survives_reboot(), "keyset created");
-        Ok(keyset)
-    }
-
-    /// Read-modify-write under the exclusive lock: new keys are stored before the index that
-    /// names them, entries of newly destroyed keys are deleted after it.
-    fn modify<T>(
+    /// Writes `secret` into `existing` (the first copy a listing found) or a new entry `user`.
+    fn write(
         &self,
-        what: &str,
-        change: impl FnOnce(&mut Keyset) -> Result<T, KeystoreError>,
-    ) -> Result<(T, Keyset), KeystoreError> {
-        let _lock = self.lock(LockKind::Exclusive)?;
-        let old = self.read_index()?.ok_or_else(|| self.not_initialized())?;
-        let mut keyset = self.read_keyset(&old)?;
-        let out = change(&mut keyset)?;
-        let new = index_of(&keyset);
-        if new.encode().is_err() {
-            return Err(KeystoreError::TooManyKeys {
-                service: self.service.clone(),
-                max: MAX_KEYS,
-            });
+        existing: Option<&Entry>,
+        user: &str,
+        secret: &[u8],
+    ) -> Result<(), KeystoreError> {
+        match existing {
+            Some(e) => e.set_secret(secret).map_err(|e| self.backend_err(e)),
+            None => self
+                .entry(user)?
+                .set_secret(secret)
+                .map_err(|e| self.backend_err(e)),
         }
-        for e in keyset.entries() {
-            if let Some(key) = &e.key
-                && !old.keys.iter().any(|k| k.id == e.id)
-            {
-                self.write_key(e.id, key)?;
-            }
-        }
-        self.write_index(&new)?;
-        for k in &old.keys {
-            let gone = new
-                .keys
-                .iter()
-                .find(|n| n.id == k.id)
-                .is_none_or(|n| n.status == KeyStatus::Destroyed);
-            if k.status != KeyStatus::Destroyed && gone {
-                self.delete_entry(&key_user(k.id))?;
-            }
-        }
-        tracing::debug!(service = %self.service, what, "keyset updated");
-        Ok((out, keyset))
     }
 
-    fn status_of(&self, keyset: &Keyset) -> KeystoreStatus {
-        KeystoreStatus {
-            backend: self.store.backend,
+    pub(crate) fn write_key(
+        &self,
+        existing: Option<&Entry>,
+        rec: &KeyRecord,
+    ) -> Result<(), KeystoreError> {
+        let text = records::encode_key_record(&self.service, rec);
+        self.write(existing, &key_user(rec.id), text.as_bytes())
+    }
+
+    pub(crate) fn write_primary(
+        &self,
+        existing: Option<&Entry>,
+        p: PrimaryRecord,
+    ) -> Result<(), KeystoreError> {
+        let text = records::encode_primary(&self.service, p);
+        self.write(existing, PRIMARY_USER, text.as_bytes())
+    }
+
+    pub(crate) fn write_index(
+        &self,
+        existing: Option<&Entry>,
+        index: &IndexRecord,
+    ) -> Result<(), KeystoreError> {
+        let text = records::encode_index(&self.service, index).map_err(|_| self.too_many())?;
+        self.write(existing, INDEX_USER, text.as_bytes())
+    }
+
+    pub(crate) fn too_many(&self) -> KeystoreError {
+        KeystoreError::TooManyKeys {
             service: self.service.clone(),
-            primary: keyset.primary_id(),
-            keys: keyset.keys(),
+            max: records::MAX_KEYS,
         }
     }
-}
 
-fn index_of(keyset: &Keyset) -> Index {
-    Index {
-        primary: keyset.primary_id(),
-        keys: keyset
-            .keys()
-            .into_iter()
-            .map(|k| IndexKey {
-                id: k.id,
-                status: k.status,
-                created: k.created,
-            })
-            .collect(),
+    /// Stores a fresh keyset: key record, primary record, index (in that order, so a crash
+    /// leaves a findable key).
+    fn create(&self) -> Result<Keyset, KeystoreError> {
+        let keyset = Keyset::try_generate()?;
+        let id = keyset.primary_id();
+        let key = keyset
+            .key(id)
+            .ok_or_else(|| KeystoreError::corrupt("a fresh keyset has no key"))?
+            .clone();
+        let created = keyset.keys().first().map_or_else(now, |k| k.created);
+        let rec = KeyRecord {
+            id,
+            created,
+            status: Stored::Enabled,
+            changed: created,
+            seals: 0,
+            key,
+        };
+        self.write_key(None, &rec)?;
+        self.write_primary(
+            None,
+            PrimaryRecord {
+                primary: id,
+                since: created,
+            },
+        )?;
+        let scan = self.scan()?;
+        let view = View::new(&scan);
+        self.write_index(scan.index_copies.first(), &view.wanted_index())?;
+        tracing::info!(target: AUDIT, event = "keystore.initialized", service = %self.service,
+            backend = %self.store.backend, key_id = id,
+            survives_reboot = self.store.backend.survives_reboot(), "keyset created");
+        view.keyset()
     }
 }
 
-/// Whether `user` names one of our entries: `index` or `key-<decimal id>`.
-fn is_key_user(user: &str) -> bool {
-    user == INDEX_USER
-        || user.strip_prefix("key-").is_some_and(|d| {
-            !d.is_empty() && d.len() <= 10 && d.bytes().all(|b| b.is_ascii_digit())
-        })
+/// The current time in Unix seconds.
+pub(crate) fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map(|d| d.as_secs())
+        .unwrap_or(0)
 }
 
 /// Deletes an entry; `false` if it did not exist.
-fn delete_existing(entry: &Entry) -> Result<bool, keyring_core::Error> {
+pub(crate) fn delete_existing(entry: &Entry) -> Result<bool, keyring_core::Error> {
     match entry.delete_credential() {
         Ok(()) => Ok(true),
         Err(keyring_core::Error::NoEntry) => Ok(false),

@@ -28,108 +28,102 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
-//! # Layout
-//! One keychain entry per key (user `key-<id>`, secret: the 32 bytes in base64) plus an index
-//! entry (user `index`: ids, statuses, primary, creation times, format version), all under the
-//! service name, each far below Windows' 2,560-byte limit (byte format: the crate README).
-//! Secrets are base64 because KDE Wallet stores UTF-8 only. Several services coexist.
+//! # Layout and design
+//! Every entry is a self-describing record (kind, service, format) far below Windows' 2,560-byte
+//! limit, UTF-8 because KDE Wallet stores nothing else: one entry per key (user `key-<id>`: id,
+//! creation time, status, seal reservations, the 32 bytes in base64), a `primary` record naming
+//! the sealing key, and an `index` entry. Keys are found by **listing** the service's entries
+//! (Secret Service and macOS Keychain search by service, Windows by target name, the kernel
+//! keyring by reading the session and persistent keyrings), never through the index, which is
+//! only a cache plus the tombstones of destroyed keys. So no lock is needed to keep keys:
+//! concurrent rotations each add their key (the last primary record wins, harmlessly), and a
+//! crash between two keychain calls leaves at worst an entry that [`Keystore::repair`] adopts
+//! or finishes deleting. Byte formats, the crash analysis of each operation and figures: the
+//! crate README.
 //!
-//! # Concurrency
-//! Changes (`init`, `rotate`, `disable`, `destroy`, `delete`) are read-modify-write under an
-//! exclusive advisory lock file, reads under a shared one, so processes rotating at once never
-//! lose a key. The lock file is empty (no secret), mode 0600, in `$XDG_RUNTIME_DIR/secllama/`,
-//! else `$TMPDIR/secllama-<uid>/` (mode 0700, checked to be the user's own).
+//! # Destroying keys and noticing rotations
+//! [`Keystore::destroy`] first marks the key's entry `destroying` (it seals and opens nothing
+//! from then on), records the tombstone, then deletes the entry. It refuses
+//! ([`KeystoreError::RecentlyPrimary`]) a key that may have been primary within the grace
+//! period (24 h, [`KeystoreConfig::grace_period`]) unless forced, so a long-running process has
+//! time to notice a rotation: compare [`Keystore::primary`] with
+//! [`Keyset::primary_id`](secllama_crypto::Keyset::primary_id) and load again. A keyset whose
+//! key was disabled or destroyed elsewhere stops sealing at its next seal reservation.
+//!
+//! # Seal limit
+//! A loaded keyset reserves seal numbers in blocks ([`KeystoreConfig::seal_block`]) recorded in
+//! the key's entry before use, so `secllama_crypto::MAX_SEALS_PER_KEY` holds across processes
+//! and restarts; a crash wastes the rest of a block, never reuses one.
 //!
 //! # What it does not do
 //! It does not protect keys from processes running as the same user, which may ask an unlocked
-//! keychain for them like for any other secret. Seal counts (the crypto crate's nonce budget per
-//! key) are not persisted per key: rotate keys regularly (e.g. yearly) rather than relying on
-//! the limit.
+//! keychain for them like for any other secret.
 //!
 //! Audit events (tracing target `secllama::audit`, never key bytes): keyset created, key
-//! rotated, enabled, disabled, destroyed, purged, service deleted.
+//! rotated, enabled, disabled, destroyed, purged, service deleted, service repaired.
 #![deny(unsafe_code)]
 
 mod backend;
 mod config;
+mod crashpoint;
 mod error;
-mod index;
 mod keystore;
+#[cfg(target_os = "linux")]
+mod keyutils;
 mod lock;
+mod ops;
+mod records;
+mod repair;
+mod reserve;
+mod scan;
 
 #[cfg(test)]
 mod tests;
 
 pub use crate::backend::KEYUTILS_PREFIX;
-pub use crate::config::{Backend, DEFAULT_SERVICE, KEYSTORE_ENV, KeystoreConfig, MAX_SERVICE_LEN};
+pub use crate::config::{
+    Backend, DEFAULT_GRACE_PERIOD, DEFAULT_SEAL_BLOCK, DEFAULT_SERVICE, KEYSTORE_ENV,
+    KeystoreConfig, MAX_SERVICE_LEN,
+};
 pub use crate::error::KeystoreError;
-pub use crate::index::{INDEX_FORMAT, KEY_ENTRY_LEN, MAX_INDEX_LEN, MAX_KEYS};
 pub use crate::keystore::{InitOutcome, Keystore, KeystoreStatus};
+pub use crate::records::{KEY_ENTRY_LEN, MAX_KEYS, MAX_RECORD_LEN, RECORD_FORMAT};
+pub use crate::repair::RepairReport;
 /// The keyring-core version this crate builds on, for [`Keystore::open_with_store`].
 pub use keyring_core;
 
-/// Entry points for fuzzing the parsers of keychain entries (not a stable API).
-///
-/// The index entry is compact UTF-8 JSON, at most [`MAX_INDEX_LEN`] bytes:
-///
-/// ```text
-/// {"format":1,"primary":2718281828,"keys":[[2718281828,"enabled",1763770000],[31415,"destroyed",1763700000]]}
-/// ```
-///
-/// Each key is `[id, status, created]` (`created` in Unix seconds; status `enabled`, `disabled`
-/// or `destroyed`), at most [`MAX_KEYS`] keys, ids unique, the primary listed and enabled. A key
-/// entry is exactly [`KEY_ENTRY_LEN`] bytes: standard base64 (with padding) of the 32 key bytes.
+/// Entry points for fuzzing the record parser and for the crash tests (not a stable API).
 #[doc(hidden)]
 pub mod internal {
-    use secllama_crypto::KeyInfo;
+    pub use crate::crashpoint::STEPS as CRASH_STEPS;
 
-    /// Parses an index entry as [`Keystore`](crate::Keystore) does; the reason on error.
+    /// The environment variable that pauses a debug build at one of [`CRASH_STEPS`].
+    pub const PAUSE_ENV: &str = crate::crashpoint::PAUSE_ENV;
+
+    /// Parses an entry's secret as [`Keystore`](crate::Keystore) does for `service`: the
+    /// record's kind (`key`, `primary`, `index`, `key-v1`, `other-service`), or the reason.
     ///
     /// # Errors
-    /// A reason string when the entry is malformed.
-    pub fn parse_index_entry(bytes: &[u8]) -> Result<Vec<KeyInfo>, String> {
-        let index = crate::index::Index::parse(bytes)?;
-        Ok(index
-            .keys
-            .iter()
-            .map(|k| KeyInfo {
-                id: k.id,
-                status: k.status,
-                primary: k.id == index.primary,
-                created: k.created,
-            })
-            .collect())
-    }
-
-    /// Encodes the index of `keys` (primary as flagged) as [`Keystore`](crate::Keystore) does.
-    ///
-    /// # Errors
-    /// A reason string when the keys do not fit in one index entry.
-    pub fn encode_index_entry(keys: &[KeyInfo]) -> Result<String, String> {
-        let primary = keys
-            .iter()
-            .find(|k| k.primary)
-            .map(|k| k.id)
-            .ok_or_else(|| "no primary key".to_owned())?;
-        crate::index::Index {
-            primary,
-            keys: keys
-                .iter()
-                .map(|k| crate::index::IndexKey {
-                    id: k.id,
-                    status: k.status,
-                    created: k.created,
-                })
-                .collect(),
+    /// A reason string (never containing the entry) when the entry is malformed.
+    pub fn parse_record(bytes: &[u8], service: &str) -> Result<&'static str, String> {
+        use crate::records::{ParseError, Record};
+        match crate::records::parse(bytes, service) {
+            Ok(Record::Key(_)) => Ok("key"),
+            Ok(Record::Primary(_)) => Ok("primary"),
+            Ok(Record::Index(_)) => Ok("index"),
+            Ok(Record::KeyV1(_)) => Ok("key-v1"),
+            Err(ParseError::OtherService) => Ok("other-service"),
+            Err(ParseError::Bad(reason)) => Err(reason),
         }
-        .encode()
     }
 
-    /// Decodes a key entry; the reason on error (never the bytes).
-    ///
-    /// # Errors
-    /// A reason string when the entry is not base64 of exactly 32 bytes.
-    pub fn parse_key_entry(bytes: &[u8]) -> Result<(), String> {
-        crate::index::decode_key(bytes).map(drop)
+    /// Re-encodes a parsed primary or format-2 index record, for round-trip checks.
+    pub fn reencode_record(bytes: &[u8], service: &str) -> Option<String> {
+        use crate::records::{self, Record};
+        match records::parse(bytes, service).ok()? {
+            Record::Primary(p) => Some(records::encode_primary(service, p)),
+            Record::Index(i) if i.v1_primary.is_none() => records::encode_index(service, &i).ok(),
+            _ => None,
+        }
     }
 }

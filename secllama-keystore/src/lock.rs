@@ -1,31 +1,25 @@
-//! The advisory lock that serializes read-modify-write of one service across processes.
+//! The advisory lock that keeps writers of one service from racing.
 //!
-//! The lock file is empty (it never holds a secret), mode 0600, named `keystore-<service>.lock`
-//! in a directory only the user can enter:
+//! It is an optimisation, not what keeps keys safe (see `keystore.rs`): with it, seal counts
+//! are exact and concurrent status changes are not lost; without it (another user, a process
+//! that set its own [`KeystoreConfig::lock_dir`](crate::KeystoreConfig::lock_dir)) every key
+//! still stays findable. So that every process of a user agrees on it whatever its
+//! environment, the directory depends on the user id alone, never on environment variables:
 //!
 //! 1. the directory set with [`KeystoreConfig::lock_dir`](crate::KeystoreConfig::lock_dir);
-//! 2. else `$XDG_RUNTIME_DIR/secllama/` (a per-user tmpfs on systemd systems);
-//! 3. else `<temp dir>/secllama-<uid>/` (`$TMPDIR` or `/tmp`), created mode 0700 and refused if
-//!    it is a symlink, not owned by the user, or open to others; on Windows
-//!    `%LOCALAPPDATA%\secllama\`.
+//! 2. else `/run/user/<uid>/secllama/` when `/run/user/<uid>` exists and is the user's (the
+//!    systemd per-user runtime directory, whatever `XDG_RUNTIME_DIR` says);
+//! 3. else `/tmp/secllama-<uid>/` (not `$TMPDIR`), created mode 0700 and refused if it is a
+//!    symlink, not owned by the user, or open to others; on Windows `%LOCALAPPDATA%\secllama\`.
 //!
-//! Writers hold an exclusive `flock`, readers a shared one; the kernel drops the lock when the
-//! process dies, so a crashed writer never wedges the others.
+//! The lock file is empty (it never holds a secret), mode 0600. Writers hold an exclusive
+//! `flock`; the kernel drops it when the process dies, so a crashed writer never wedges others.
 
 use std::fs::File;
 use std::io;
 use std::path::{Path, PathBuf};
 
 use crate::error::KeystoreError;
-
-/// The kind of lock to take.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum LockKind {
-    /// Several readers at once.
-    Shared,
-    /// One writer, no readers.
-    Exclusive,
-}
 
 /// A held lock; dropping it (closing the file) releases it.
 #[derive(Debug)]
@@ -37,13 +31,13 @@ pub(crate) struct LockGuard {
 pub(crate) fn default_lock_dir() -> Result<PathBuf, KeystoreError> {
     #[cfg(unix)]
     {
-        if let Some(run) = std::env::var_os("XDG_RUNTIME_DIR").map(PathBuf::from)
-            && run.is_absolute()
-            && run.is_dir()
-        {
+        use std::os::unix::fs::MetadataExt;
+        let uid = sys::uid();
+        let run = PathBuf::from(format!("/run/user/{uid}"));
+        if std::fs::symlink_metadata(&run).is_ok_and(|m| m.is_dir() && m.uid() == uid) {
             return Ok(run.join("secllama"));
         }
-        Ok(std::env::temp_dir().join(format!("secllama-{}", sys::uid())))
+        Ok(PathBuf::from(format!("/tmp/secllama-{uid}")))
     }
     #[cfg(not(unix))]
     {
@@ -59,21 +53,21 @@ pub(crate) fn lock_path(dir: &Path, service: &str) -> PathBuf {
     dir.join(format!("keystore-{service}.lock"))
 }
 
-/// Takes the lock on `path`, creating its directory (mode 0700) and the file (mode 0600) when
-/// missing. Blocks until the lock is granted.
-pub(crate) fn acquire(path: &Path, kind: LockKind) -> Result<LockGuard, KeystoreError> {
-    let fail = |source: io::Error| KeystoreError::LockFile {
+/// Takes the exclusive lock on `path`, creating its directory (mode 0700) and the file (mode
+/// 0600) when missing. Blocks until the lock is granted.
+pub(crate) fn acquire(path: &Path) -> Result<LockGuard, KeystoreError> {
+    let fail = |error: io::Error| KeystoreError::LockFile {
         path: path.to_owned(),
-        source,
+        error,
     };
     if let Some(dir) = path.parent() {
-        ensure_private_dir(dir).map_err(|source| KeystoreError::LockFile {
+        ensure_private_dir(dir).map_err(|error| KeystoreError::LockFile {
             path: dir.to_owned(),
-            source,
+            error,
         })?;
     }
     let file = open_lock_file(path).map_err(fail)?;
-    sys::lock(&file, kind).map_err(fail)?;
+    sys::lock(&file).map_err(fail)?;
     Ok(LockGuard { _file: file })
 }
 
@@ -141,20 +135,15 @@ mod sys {
     use std::io;
     use std::os::fd::AsRawFd;
 
-    use super::LockKind;
-
     /// The real user id of this process.
     pub(super) fn uid() -> u32 {
         // SAFETY: getuid takes no arguments, cannot fail and touches no memory of ours.
         unsafe { libc::getuid() }
     }
 
-    /// `flock` the whole file, retrying when a signal interrupts the wait.
-    pub(super) fn lock(file: &File, kind: LockKind) -> io::Result<()> {
-        let op = match kind {
-            LockKind::Shared => libc::LOCK_SH,
-            LockKind::Exclusive => libc::LOCK_EX,
-        };
+    /// `flock` the whole file exclusively, retrying when a signal interrupts the wait.
+    pub(super) fn lock(file: &File) -> io::Result<()> {
+        let op = libc::LOCK_EX;
         loop {
             // SAFETY: the descriptor is owned by `file`, which outlives the call; flock only
             // takes an integer descriptor and an operation.
@@ -175,16 +164,10 @@ mod sys {
     use std::fs::File;
     use std::io;
 
-    use super::LockKind;
-
     // `File::lock` is std's LockFileEx wrapper (Rust 1.89+, which Windows builds need).
     #[allow(clippy::incompatible_msrv)]
-    pub(super) fn lock(file: &File, kind: LockKind) -> io::Result<()> {
-        match kind {
-            LockKind::Shared => file.lock_shared(),
-            LockKind::Exclusive => file.lock(),
-        }
-        .map_err(|e| io::Error::other(e.to_string()))
+    pub(super) fn lock(file: &File) -> io::Result<()> {
+        file.lock().map_err(|e| io::Error::other(e.to_string()))
     }
 }
 
@@ -201,7 +184,7 @@ mod tests {
         let tmp = tempfile::tempdir().unwrap();
         let dir = tmp.path().join("secllama");
         let path = lock_path(&dir, "svc");
-        let guard = acquire(&path, LockKind::Exclusive).unwrap();
+        let guard = acquire(&path).unwrap();
         let meta = std::fs::metadata(&path).unwrap();
         assert_eq!(meta.len(), 0);
         assert_eq!(meta.permissions().mode() & 0o777, 0o600);
@@ -220,10 +203,10 @@ mod tests {
         std::fs::write(&target, b"").unwrap();
         let path = lock_path(&dir, "svc");
         std::os::unix::fs::symlink(&target, &path).unwrap();
-        let err = acquire(&path, LockKind::Shared).unwrap_err();
+        let err = acquire(&path).unwrap_err();
         match err {
-            KeystoreError::LockFile { source, .. } => {
-                assert_eq!(source.raw_os_error(), Some(libc::ELOOP));
+            KeystoreError::LockFile { error, .. } => {
+                assert_eq!(error.raw_os_error(), Some(libc::ELOOP));
             }
             other => panic!("{other:?}"),
         }
@@ -235,29 +218,38 @@ mod tests {
         let dir = tmp.path().join("open");
         std::fs::create_dir(&dir).unwrap();
         std::fs::set_permissions(&dir, std::fs::Permissions::from_mode(0o777)).unwrap();
-        let err = acquire(&lock_path(&dir, "svc"), LockKind::Shared).unwrap_err();
+        let err = acquire(&lock_path(&dir, "svc")).unwrap_err();
         assert!(err.to_string().contains("writable by other users"), "{err}");
     }
 
     #[test]
-    fn an_exclusive_lock_waits_for_a_shared_one_to_go() {
+    fn a_second_writer_waits_for_the_first() {
         let tmp = tempfile::tempdir().unwrap();
         let path = lock_path(tmp.path(), "svc");
-        let reader = acquire(&path, LockKind::Shared).unwrap();
-        let second_reader = acquire(&path, LockKind::Shared).unwrap();
+        let first = acquire(&path).unwrap();
         let (tx, rx) = mpsc::channel();
         let p = path.clone();
         let writer = std::thread::spawn(move || {
-            let g = acquire(&p, LockKind::Exclusive).unwrap();
+            let g = acquire(&p).unwrap();
             tx.send(()).unwrap();
             drop(g);
         });
-        // Not a timing assertion: the writer must not get in while readers hold the lock,
+        // Not a timing assertion: the writer must not get in while the first holds the lock,
         // however long we look; we only bound how long we look.
         assert!(rx.recv_timeout(Duration::from_millis(200)).is_err());
-        drop(reader);
-        drop(second_reader);
+        drop(first);
         rx.recv().unwrap();
         writer.join().unwrap();
+    }
+
+    #[test]
+    fn the_default_directory_depends_on_the_uid_not_on_the_environment() {
+        let dir = default_lock_dir().unwrap();
+        let uid = sys::uid();
+        let s = dir.to_string_lossy().into_owned();
+        assert!(
+            s == format!("/run/user/{uid}/secllama") || s == format!("/tmp/secllama-{uid}"),
+            "{s}"
+        );
     }
 }

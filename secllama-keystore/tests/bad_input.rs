@@ -16,7 +16,7 @@ use std::sync::mpsc;
 use std::time::Duration;
 
 use secllama_keystore::keyring_core::{CredentialStore, mock};
-use secllama_keystore::{Backend, Keystore, KeystoreConfig, KeystoreError, MAX_INDEX_LEN};
+use secllama_keystore::{Backend, Keystore, KeystoreConfig, KeystoreError, MAX_RECORD_LEN};
 
 const SERVICE: &str = "bad-input";
 
@@ -95,125 +95,138 @@ fn hostile_backend_names_are_unknown_backends() {
     }
 }
 
-fn corrupt_index(reason: &str) -> String {
-    format!("the index entry of service \"{SERVICE}\" in the secret-service keychain: {reason}")
+/// A valid one-key service (key 5, primary), written as records.
+fn valid_service(s: &Arc<CredentialStore>) {
+    set(s, "key-5", format!(r#"{{"format":2,"kind":"key","service":"{SERVICE}","id":5,"created":1,"status":"enabled","changed":1,"seals":0,"key":"{KEY}"}}"#).as_bytes());
+    set(
+        s,
+        "primary",
+        format!(r#"{{"format":2,"kind":"primary","service":"{SERVICE}","primary":5,"since":1}}"#)
+            .as_bytes(),
+    );
+    set(
+        s,
+        "index",
+        format!(r#"{{"format":2,"kind":"index","service":"{SERVICE}","keys":[[5,"enabled",1]]}}"#)
+            .as_bytes(),
+    );
 }
 
+const KEY: &str = "paWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaWlpaU=";
+
 #[test]
-fn hostile_index_entries_are_reported_as_corrupt_with_the_exact_reason() {
-    let too_long = vec![b' '; MAX_INDEX_LEN + 1];
+fn hostile_index_and_primary_records_are_reported_and_never_stop_the_keys_from_loading() {
     let many_keys = format!(
-        r#"{{"format":1,"primary":1,"keys":[{}]}}"#,
+        r#"{{"format":2,"kind":"index","service":"{SERVICE}","keys":[{}]}}"#,
         (1..=41)
             .map(|i| format!(r#"[{i},"enabled",1]"#))
             .collect::<Vec<_>>()
             .join(",")
     );
+    let head = format!(r#""format":2,"kind":"index","service":"{SERVICE}""#);
     let cases: Vec<(&str, Vec<u8>, String)> = vec![
-        (
-            "empty",
-            vec![],
-            "not JSON (EOF while parsing a value at line 1 column 0)".into(),
-        ),
-        (
-            "invalid UTF-8",
-            b"\xff\xfe{}".to_vec(),
-            "not JSON (expected value at line 1 column 1)".into(),
-        ),
+        ("empty", vec![], "not a record (not JSON)".into()),
+        ("invalid UTF-8", b"\xff\xfe{}".to_vec(), "not UTF-8".into()),
         (
             "a NUL byte",
             b"\0".to_vec(),
-            "not JSON (expected value at line 1 column 1)".into(),
+            "not a record (not JSON)".into(),
         ),
-        ("null", b"null".to_vec(), "no format number".into()),
+        (
+            "null",
+            b"null".to_vec(),
+            "not a record (a field has the wrong type)".into(),
+        ),
         (
             "format as a string",
-            br#"{"format":"1","primary":1,"keys":[[1,"enabled",1]]}"#.to_vec(),
-            "no format number".into(),
+            br#"{"format":"2"}"#.to_vec(),
+            "not a record (a field has the wrong type)".into(),
         ),
         (
-            "format 2",
-            br#"{"format":2,"primary":1,"keys":[[1,"enabled",1]]}"#.to_vec(),
-            "format 2, this secllama reads format 1: upgrade secllama".into(),
+            "format 3",
+            br#"{"format":3}"#.to_vec(),
+            "format 3, this secllama reads formats 1 and 2: upgrade secllama".into(),
         ),
         (
             "format 2^64-1",
             br#"{"format":18446744073709551615}"#.to_vec(),
-            "format 18446744073709551615, this secllama reads format 1: upgrade secllama".into(),
+            "not a record (a field has the wrong type)".into(),
+        ),
+        (
+            "format twice",
+            br#"{"format":2,"format":2}"#.to_vec(),
+            "not a record (duplicate field `format`)".into(),
         ),
         (
             "keys as an object",
-            br#"{"format":1,"primary":1,"keys":{}}"#.to_vec(),
-            "bad field (invalid type: map, expected a sequence)".into(),
+            format!(r#"{{{head},"keys":{{}}}}"#).into_bytes(),
+            "bad index record (a field has the wrong type)".into(),
         ),
         (
             "an id over u32",
-            br#"{"format":1,"primary":1,"keys":[[4294967296,"enabled",1]]}"#.to_vec(),
-            "bad field (invalid value: integer `4294967296`, expected u32)".into(),
-        ),
-        (
-            "a negative creation time",
-            br#"{"format":1,"primary":1,"keys":[[1,"enabled",-1]]}"#.to_vec(),
-            "bad field (invalid value: integer `-1`, expected u64)".into(),
+            format!(r#"{{{head},"keys":[[4294967296,"enabled",1]]}}"#).into_bytes(),
+            "bad index record (a field has the wrong type)".into(),
         ),
         (
             "a status with a NUL byte",
-            b"{\"format\":1,\"primary\":1,\"keys\":[[1,\"enabled\\u0000\",1]]}".to_vec(),
-            "key 1 has an unknown status".into(),
-        ),
-        (
-            "a key with four fields",
-            br#"{"format":1,"primary":1,"keys":[[1,"enabled",1,1]]}"#.to_vec(),
-            "bad field (invalid length 4, expected fewer elements in array)".into(),
-        ),
-        (
-            "no keys",
-            br#"{"format":1,"primary":1,"keys":[]}"#.to_vec(),
-            "lists no keys".into(),
+            format!("{{{head},\"keys\":[[1,\"enabled\\u0000\",1]]}}").into_bytes(),
+            "bad index record (a field has the wrong type)".into(),
         ),
         (
             "41 keys",
             many_keys.into_bytes(),
-            "lists 41 keys, more than 40".into(),
+            "index lists 41 keys, more than 40".into(),
         ),
         (
             "a duplicate id",
-            br#"{"format":1,"primary":1,"keys":[[1,"enabled",1],[1,"disabled",1]]}"#.to_vec(),
-            "key 1 is listed twice".into(),
+            format!(r#"{{{head},"keys":[[1,"enabled",1],[1,"disabled",1]]}}"#).into_bytes(),
+            "index lists key 1 twice".into(),
         ),
         (
-            "a destroyed primary",
-            br#"{"format":1,"primary":1,"keys":[[1,"destroyed",1]]}"#.to_vec(),
-            "primary key 1 is not enabled".into(),
+            "keys twice",
+            format!(r#"{{{head},"keys":[],"keys":[[1,"enabled",1]]}}"#).into_bytes(),
+            "bad index record (duplicate field `keys`)".into(),
         ),
         (
             "an unknown field",
-            br#"{"format":1,"primary":1,"keys":[[1,"enabled",1]],"secret":"x"}"#.to_vec(),
-            "bad field (unknown field `secret`, expected one of `format`, `primary`, `keys`)"
-                .into(),
+            format!(r#"{{{head},"keys":[],"secret":"x"}}"#).into_bytes(),
+            "bad index record (unknown field `secret`)".into(),
+        ),
+        (
+            "primary twice (format 1)",
+            br#"{"format":1,"primary":1,"primary":2,"keys":[[1,"enabled",1],[2,"enabled",1]]}"#
+                .to_vec(),
+            "bad format-1 index (duplicate field `primary`)".into(),
         ),
         (
             "2049 bytes",
-            too_long,
+            vec![b' '; MAX_RECORD_LEN + 1],
             format!(
-                "{} bytes, more than the {MAX_INDEX_LEN} allowed",
-                MAX_INDEX_LEN + 1
+                "{} bytes, more than the {MAX_RECORD_LEN} allowed",
+                MAX_RECORD_LEN + 1
             ),
         ),
     ];
     let locks = tempfile::tempdir().unwrap();
     let mut wrong = Vec::new();
-    for (what, bytes, reason) in cases {
-        let s = store();
-        set(&s, "index", &bytes);
-        let ks = keystore(&s, locks.path());
-        for (op, got) in [
-            ("status", ks.status().map(drop)),
-            ("load", ks.load().map(drop)),
-        ] {
-            match got {
-                Err(KeystoreError::Corrupt { what: w }) if w == corrupt_index(&reason) => {}
-                other => wrong.push(format!("{what} ({op}): {other:?}")),
+    for user in ["index", "primary"] {
+        for (what, bytes, reason) in &cases {
+            let s = store();
+            valid_service(&s);
+            set(&s, user, bytes);
+            let ks = keystore(&s, locks.path());
+            let want = format!("entry {user:?} is corrupt: {reason}");
+            match ks.status() {
+                Ok(st) if st.needs_repair.contains(&want) && st.primary == 5 => {}
+                other => wrong.push(format!("{user} {what} (status): {other:?}")),
+            }
+            match ks.load() {
+                Ok(k) if k.primary_id() == 5 => {}
+                other => wrong.push(format!("{user} {what} (load): {other:?}")),
+            }
+            let report = ks.repair().unwrap();
+            if !ks.status().unwrap().needs_repair.is_empty() || report.done.is_empty() {
+                wrong.push(format!("{user} {what} (repair): {report:?}"));
             }
         }
     }
@@ -222,83 +235,61 @@ fn hostile_index_entries_are_reported_as_corrupt_with_the_exact_reason() {
 
 #[test]
 fn hostile_key_entries_are_reported_as_corrupt_without_echoing_them() {
-    let index = br#"{"format":1,"primary":5,"keys":[[5,"enabled",1]]}"#;
-    let corrupt = |reason: &str| format!("the entry of key 5 of service \"{SERVICE}\": {reason}");
+    let rec = |key: &str| {
+        format!(r#"{{"format":2,"kind":"key","service":"{SERVICE}","id":5,"created":1,"status":"enabled","changed":1,"seals":0,"key":"{key}"}}"#).into_bytes()
+    };
     let cases: Vec<(&str, Vec<u8>, String)> = vec![
-        (
-            "empty",
-            vec![],
-            corrupt("0 bytes where 44 bytes of base64 were expected"),
-        ),
-        (
-            "43 bytes",
-            vec![b'A'; 43],
-            corrupt("43 bytes where 44 bytes of base64 were expected"),
-        ),
-        (
-            "45 bytes",
-            vec![b'A'; 45],
-            corrupt("45 bytes where 44 bytes of base64 were expected"),
-        ),
-        (
-            "a megabyte",
-            vec![b'A'; 1 << 20],
-            corrupt("1048576 bytes where 44 bytes of base64 were expected"),
-        ),
-        ("44 NUL bytes", vec![0; 44], corrupt("not base64")),
-        (
-            "44 bytes of invalid UTF-8",
-            vec![0xff; 44],
-            corrupt("not base64"),
-        ),
-        (
-            "url-safe base64",
-            b"-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_8=".to_vec(),
-            corrupt("not base64"),
-        ),
-        (
-            "base64 of 31 bytes",
-            b"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ==".to_vec(),
-            corrupt("31 key bytes where 32 were expected"),
-        ),
-        (
-            "base64 of 31 bytes, padding stripped, a space added",
-            b"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQE ".to_vec(),
-            corrupt("not base64"),
-        ),
+        ("empty", vec![], "not a record (not JSON)".into()),
+        ("43 bytes", vec![b'A'; 43], "not a record (not JSON)".into()),
+        ("a megabyte", vec![b'A'; 1 << 20], "1048576 bytes, more than the 2048 allowed".into()),
+        ("44 NUL bytes", vec![0; 44], "not base64".into()),
+        ("44 bytes of invalid UTF-8", vec![0xff; 44], "not base64".into()),
+        ("url-safe base64", b"-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_-_8=".to_vec(), "not base64".into()),
+        ("base64 of 31 bytes", b"AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ==".to_vec(), "31 key bytes where 32 were expected".into()),
+        ("a record with 31 key bytes", rec("AQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQEBAQ=="), "key 5: 31 key bytes where 32 were expected".into()),
+        ("a record with a short key", rec("AQEB"), "key 5: 4 bytes where 44 bytes of base64 were expected".into()),
+        ("a record with id twice", format!(r#"{{"format":2,"kind":"key","service":"{SERVICE}","id":5,"id":6,"created":1,"status":"enabled","changed":1,"seals":0,"key":"{KEY}"}}"#).into_bytes(), "bad key record (duplicate field `id`)".into()),
+        ("a record with an unknown field", format!(r#"{{"format":2,"kind":"key","service":"{SERVICE}","id":5,"created":1,"status":"enabled","changed":1,"seals":0,"key":"{KEY}","x":1}}"#).into_bytes(), "bad key record (unknown field `x`)".into()),
     ];
     let locks = tempfile::tempdir().unwrap();
     let mut wrong = Vec::new();
-    for (what, bytes, want) in cases {
+    for (what, bytes, reason) in cases {
         let s = store();
-        set(&s, "index", index);
+        valid_service(&s);
         set(&s, "key-5", &bytes);
-        match keystore(&s, locks.path()).load() {
-            Err(KeystoreError::Corrupt { what: w }) if w == want => {}
-            other => wrong.push(format!("{what}: {other:?}")),
+        let ks = keystore(&s, locks.path());
+        let want = format!("entry \"key-5\" is corrupt: {reason}");
+        match ks.status() {
+            Ok(st) if st.needs_repair.contains(&want) => {
+                assert!(!format!("{st:?}").contains("AQEBAQEB"));
+            }
+            other => wrong.push(format!("{what} (status): {other:?}")),
+        }
+        // Key 5 was the only key: nothing can seal until a repair adds a key, and the
+        // corrupt entry is left for a person to look at.
+        match ks.load() {
+            Err(KeystoreError::Corrupt { what: w }) if w.contains("no enabled key is left") => {}
+            other => wrong.push(format!("{what} (load): {other:?}")),
+        }
+        let report = ks.repair().unwrap();
+        if !report
+            .unresolved
+            .iter()
+            .any(|l| l.starts_with("entry \"key-5\" is corrupt"))
+        {
+            wrong.push(format!("{what} (repair): {report:?}"));
+        }
+        if ks.load().is_err() {
+            wrong.push(format!("{what}: no key after repair"));
         }
     }
     assert!(wrong.is_empty(), "{wrong:#?}");
-
-    // A missing key entry names the key and the keychain.
-    let s = store();
-    set(&s, "index", index);
-    match keystore(&s, locks.path()).load() {
-        Err(KeystoreError::Corrupt { what }) => assert_eq!(
-            what,
-            format!(
-                "key 5 is named by the index of service \"{SERVICE}\" but missing from the \
-                 secret-service keychain"
-            )
-        ),
-        other => panic!("{other:?}"),
-    }
 }
 
 /// The lock-file error for `path`, with the io error's text.
 fn lock_error(ks: Keystore) -> (PathBuf, String) {
-    match within_deadline("status", move || ks.status()) {
-        Err(KeystoreError::LockFile { path, source }) => (path, source.to_string()),
+    match within_deadline("rotate", move || ks.rotate()) {
+        Err(KeystoreError::LockFile { path, error }) => (path, error.to_string()),
         other => panic!("expected a lock-file error, got {other:?}"),
     }
 }
@@ -339,11 +330,7 @@ fn a_lock_directory_that_is_a_file_a_symlink_or_open_to_others_is_refused() {
         ),
     ];
     let s = store();
-    set(
-        &s,
-        "index",
-        br#"{"format":1,"primary":5,"keys":[[5,"enabled",1]]}"#,
-    );
+    valid_service(&s);
     for (what, dir, want) in cases {
         let (path, err) = lock_error(keystore(&s, &dir));
         assert_eq!((path, err.as_str()), (dir.clone(), want), "{what}");
@@ -358,11 +345,7 @@ fn a_lock_file_that_is_a_fifo_a_device_a_directory_or_a_symlink_is_refused_witho
     std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o700)).unwrap();
     let lock = dir.path().join(format!("keystore-{SERVICE}.lock"));
     let s = store();
-    set(
-        &s,
-        "index",
-        br#"{"format":1,"primary":5,"keys":[[5,"enabled",1]]}"#,
-    );
+    valid_service(&s);
 
     // A FIFO: opening one for reading alone would block until a writer comes.
     let mkfifo = std::process::Command::new("mkfifo")
@@ -418,10 +401,10 @@ fn a_relative_lock_directory_is_refused() {
         .create_if_missing(false)
         .lock_dir("relative-lock-dir");
     match Keystore::open_with_store(config, Backend::SecretService, s) {
-        Err(KeystoreError::LockFile { path, source }) => {
+        Err(KeystoreError::LockFile { path, error }) => {
             assert_eq!(path, PathBuf::from("relative-lock-dir"));
             assert_eq!(
-                source.to_string(),
+                error.to_string(),
                 "the lock directory must be an absolute path"
             );
         }

@@ -25,8 +25,11 @@ pub(crate) struct StoreArgs {
 
 impl StoreArgs {
     /// Opens the service's keystore; `create` allows `load` to create the keyset on first use.
+    /// One command seals at most one message, so it reserves one seal at a time.
     pub(crate) fn open(&self, create: bool) -> Result<Keystore, Box<dyn std::error::Error>> {
-        let mut config = KeystoreConfig::new(&self.service)?.create_if_missing(create);
+        let mut config = KeystoreConfig::new(&self.service)?
+            .create_if_missing(create)
+            .seal_block(1);
         if let Some(b) = self.backend {
             config = config.backend(b);
         }
@@ -86,7 +89,8 @@ enum KeyAction {
     /// Show ids, statuses, the primary key and creation times (never key bytes).
     #[command(after_help = "Example:\n  secllama key status --service myapp --json")]
     Status {
-        /// Print JSON: {"backend","service","primary","keys":[{"id","status","created"}]}.
+        /// Print JSON: {"backend","service","primary","keys":[{"id","status","created"}],
+        /// "needs_repair":[..]}.
         #[arg(long)]
         json: bool,
     },
@@ -105,12 +109,21 @@ enum KeyAction {
         /// The key's id (see `status`).
         id: KeyId,
     },
-    /// Destroy a key: data sealed under it can never be opened again.
+    /// Destroy a key: data sealed under it can never be opened again. A key that was primary
+    /// less than the grace period (24 h) ago is refused unless forced: a running program may
+    /// still be sealing under it.
     #[command(after_help = "Example:\n  secllama key destroy 1234567890 --service myapp")]
     Destroy {
+        /// Destroy even a key that was primary within the grace period.
+        #[arg(long)]
+        force: bool,
         /// The key's id (see `status`).
         id: KeyId,
     },
+    /// Rebuild the index from the key entries, adopt keys it misses, finish interrupted
+    /// destroys, merge duplicates, migrate old entries; print what was done and what needs you.
+    #[command(after_help = "Example:\n  secllama key repair --service myapp")]
+    Repair,
     /// Forget a destroyed key's tombstone, making room for new keys (the index lists 40 at
     /// most); its envelopes then report "unknown key" instead of "destroyed".
     #[command(after_help = "Example:\n  secllama key purge 1234567890 --service myapp")]
@@ -153,6 +166,7 @@ impl KeyCommand {
             }
             KeyAction::Status { json } => {
                 let status = ks.status()?;
+                warn_if_damaged(&status);
                 if json {
                     serde_json::to_writer(&mut out, &StatusJson::from(&status))?;
                     writeln!(out)?;
@@ -172,8 +186,28 @@ impl KeyCommand {
                 ks.disable(id)?;
                 writeln!(out, "key {id} disabled")?;
             }
-            KeyAction::Destroy { id } => {
-                ks.destroy(id)?;
+            KeyAction::Repair => {
+                let report = ks.repair()?;
+                if report.done.is_empty() && report.unresolved.is_empty() {
+                    writeln!(out, "service {} needs no repair", ks.service())?;
+                }
+                for line in &report.done {
+                    writeln!(out, "repaired: {line}")?;
+                }
+                for line in &report.unresolved {
+                    eprintln!("not repaired: {line}");
+                }
+                if !report.unresolved.is_empty() {
+                    // Something needs a person: the keychain status, after the report.
+                    return Ok(super::exit::Status::Keychain.into());
+                }
+            }
+            KeyAction::Destroy { force, id } => {
+                if force {
+                    ks.destroy_forced(id)?;
+                } else {
+                    ks.destroy(id)?;
+                }
                 writeln!(
                     out,
                     "key {id} destroyed: data sealed under it can no longer be opened"
@@ -230,6 +264,20 @@ fn confirm(service: &str) -> Result<bool, Box<dyn std::error::Error>> {
     Ok(line.trim() == service)
 }
 
+/// Says on stderr what `repair` would fix, so scripts reading stdout are not disturbed.
+fn warn_if_damaged(status: &KeystoreStatus) {
+    if status.needs_repair.is_empty() {
+        return;
+    }
+    eprintln!(
+        "warning: service {} needs repair (run `secllama key repair --service {}`):",
+        status.service, status.service
+    );
+    for line in &status.needs_repair {
+        eprintln!("  - {line}");
+    }
+}
+
 fn warn_if_volatile(backend: Backend) {
     if !backend.survives_reboot() {
         eprintln!(
@@ -245,6 +293,7 @@ struct StatusJson<'a> {
     service: &'a str,
     primary: KeyId,
     keys: Vec<KeyJson>,
+    needs_repair: &'a [String],
 }
 
 #[derive(Serialize)]
@@ -269,6 +318,7 @@ impl<'a> From<&'a KeystoreStatus> for StatusJson<'a> {
                     created: k.created,
                 })
                 .collect(),
+            needs_repair: &s.needs_repair,
         }
     }
 }

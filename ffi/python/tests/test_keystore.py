@@ -56,7 +56,7 @@ def test_keychain_init_rotate_status_and_delete_against_the_secret_service():
                 assert ks.open(env, b"aad") == b"kept"
         finally:
             removed = store.delete()
-        assert removed == 3
+        assert removed == 4  # two keys, the primary record, the index
         with pytest.raises(secllama.KeystoreError) as e:
             store.status()
         assert e.value.status == Status.KEYSTORE_NOT_INITIALIZED

@@ -103,3 +103,54 @@ fn the_test_base64_matches_the_rfc_4648_vectors() {
     assert_eq!(base64(b"foo"), "Zm9v");
     assert_eq!(base64(b"foobar"), "Zm9vYmFy");
 }
+
+/// The base64 key inside a key record's JSON text, checked to be one.
+pub(crate) fn key_in_record(record: &[u8]) -> String {
+    let text = std::str::from_utf8(record).unwrap().trim_end();
+    assert!(
+        text.starts_with(r#"{"format":2,"kind":"key","service":""#),
+        "{text}"
+    );
+    let key = text
+        .rsplit_once(r#""key":""#)
+        .unwrap()
+        .1
+        .strip_suffix(r#""}"#)
+        .unwrap();
+    assert_eq!(key.len(), 44);
+    key.to_owned()
+}
+
+/// Stores `secret` for (`service`, `user`) through `secret-tool`, as another program would: with
+/// an extra `copy` attribute, so it is a second item beside ours when ours exists (every
+/// search for the service and user finds both).
+pub(crate) fn secret_tool_store(service: &str, user: &str, secret: &[u8]) {
+    use std::io::Write as _;
+    static COPY: std::sync::atomic::AtomicU32 = std::sync::atomic::AtomicU32::new(0);
+    let copy = COPY
+        .fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        .to_string();
+    let mut child = Command::new("secret-tool")
+        .args([
+            "store",
+            "--label=outside",
+            "service",
+            service,
+            "username",
+            user,
+            "copy",
+            &copy,
+        ])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(secret).unwrap();
+    assert!(child.wait().unwrap().success());
+}
+
+/// The serial of a key in the session keyring (searching nested keyrings too).
+pub(crate) fn keyctl_serial(service: &str, user: &str) -> Option<String> {
+    let desc = format!("{}{user}@{service}", secllama_keystore::KEYUTILS_PREFIX);
+    let serial = output(Command::new("keyctl").args(["search", "@s", "user", &desc]))?;
+    Some(String::from_utf8(serial).unwrap().trim().to_owned())
+}

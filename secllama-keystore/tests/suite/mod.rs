@@ -1,4 +1,5 @@
 mod common;
+mod crash;
 mod keyutils;
 mod no_disk;
 mod secret_service;

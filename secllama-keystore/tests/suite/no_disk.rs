@@ -2,7 +2,8 @@
 //!
 //! A child process (this binary, the ignored `no_disk_worker` test) creates, rotates and loads
 //! keys with HOME, every XDG directory, TMPDIR and its working directory pointed into a scratch
-//! tree. Afterwards the scratch tree must hold only the lock file (empty, mode 0600), the
+//! tree. Afterwards the scratch tree must hold nothing (the empty 0600 lock file is in the uid's
+//! own directory, whatever the environment says), the
 //! Secret Service daemon's data directory must be unchanged outside `keyrings/` (its own
 //! encrypted store), and no file anywhere in either tree may contain a key, raw or base64.
 
@@ -108,24 +109,32 @@ fn no_disk(backend: Backend, tag: &str) {
         String::from_utf8_lossy(&out.stderr)
     );
 
-    // The only new file is the empty 0600 lock file.
+    // Nothing at all in the child's own directories: the lock file lives in a directory
+    // chosen by uid (never by HOME, XDG_* or TMPDIR), and it is empty and 0600.
     let scratch_after = snapshot(scratch.path(), None);
-    let lock = s("run")
-        .join("secllama")
-        .join(format!("keystore-{}.lock", ks.service()));
     assert_eq!(
         scratch_after.keys().cloned().collect::<Vec<_>>(),
-        vec![lock.clone()]
+        Vec::<PathBuf>::new()
     );
-    assert_eq!(scratch_after[&lock].0, 0, "the lock file holds nothing");
-    let mode = std::fs::metadata(&lock).unwrap().permissions().mode() & 0o777;
-    assert_eq!(mode, 0o600);
+    let uid = std::fs::metadata("/proc/self").unwrap().uid();
+    let lock = [
+        format!("/run/user/{uid}/secllama"),
+        format!("/tmp/secllama-{uid}"),
+    ]
+    .into_iter()
+    .map(|d| PathBuf::from(d).join(format!("keystore-{}.lock", ks.service())))
+    .find(|p| p.exists())
+    .expect("the lock file in the uid's directory");
+    let meta = std::fs::metadata(&lock).unwrap();
+    assert_eq!(meta.len(), 0, "the lock file holds nothing");
+    assert_eq!(meta.permissions().mode() & 0o777, 0o600);
     let dir_mode = std::fs::metadata(lock.parent().unwrap())
         .unwrap()
         .permissions()
         .mode()
         & 0o777;
     assert_eq!(dir_mode, 0o700);
+    std::fs::remove_file(&lock).unwrap();
 
     // The daemon changed nothing outside its own store.
     let daemon_after = snapshot(&daemon_data, Some(&keyrings));
