@@ -39,6 +39,9 @@ pub struct Runner {
     report: Option<SandboxReport>,
     encrypted: bool,
     current: Arc<AtomicU64>,
+    /// Another descriptor of the channel, for [`CancelHandle::terminate`] (which must not wait
+    /// for the writer's lock).
+    socket: Arc<UnixStream>,
     closed: bool,
     startup: Duration,
 }
@@ -98,6 +101,7 @@ impl Runner {
         child: Child,
         writer: SharedWriter,
         reader: FrameReader<UnixStream>,
+        socket: Arc<UnixStream>,
         report: Option<SandboxReport>,
         encrypted: bool,
     ) -> Runner {
@@ -119,6 +123,7 @@ impl Runner {
             report,
             encrypted,
             current: Arc::new(AtomicU64::new(0)),
+            socket,
             closed: false,
             startup: Duration::ZERO,
         }
@@ -154,6 +159,7 @@ impl Runner {
         CancelHandle {
             writer: self.writer.clone(),
             current: self.current.clone(),
+            socket: self.socket.clone(),
         }
     }
 

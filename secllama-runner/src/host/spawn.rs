@@ -237,12 +237,14 @@ fn open_session(
         return Err(reap_error(&mut started.child));
     }
     let read_half = started.socket.try_clone().map_err(RunnerError::Spawn)?;
+    let socket = Arc::new(started.socket.try_clone().map_err(RunnerError::Spawn)?);
     let writer = SharedWriter::new(started.socket, key.mode.clone(), Direction::HostToRunner);
     let reader = FrameReader::new(read_half, key.mode, Direction::RunnerToHost);
     Ok(Runner::new(
         started.child,
         writer,
         reader,
+        socket,
         started.report,
         encrypted,
     ))

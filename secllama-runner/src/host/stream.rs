@@ -1,6 +1,7 @@
 //! The stream of one request, and cancelling it from another thread.
 
 use std::ops::ControlFlow;
+use std::os::unix::net::UnixStream;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -26,6 +27,7 @@ pub enum StreamEvent {
 pub struct CancelHandle {
     pub(super) writer: SharedWriter,
     pub(super) current: Arc<AtomicU64>,
+    pub(super) socket: Arc<UnixStream>,
 }
 
 impl std::fmt::Debug for CancelHandle {
@@ -44,6 +46,15 @@ impl CancelHandle {
     pub fn cancel(&self) -> Result<(), RunnerError> {
         let id = self.current.load(Ordering::SeqCst);
         send(&self.writer, &HostMessage::Cancel { id })
+    }
+
+    /// Ends the session from any thread, for a runner that does not answer
+    /// [`cancel`](Self::cancel) (stopped, stuck): the channel is shut down, so a request
+    /// blocked on it ends with an error at once, and the runner that owns the process kills it
+    /// if it has not exited within [`SHUTDOWN_GRACE`](crate::SHUTDOWN_GRACE). The runner is
+    /// closed afterwards.
+    pub fn terminate(&self) {
+        let _ = self.socket.shutdown(std::net::Shutdown::Both);
     }
 }
 
