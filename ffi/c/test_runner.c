@@ -10,6 +10,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <dirent.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -209,9 +211,122 @@ static void test_runner(void) {
     secllama_runner_free(runner);
 }
 
+/* ---- misuse: re-entry and free from callbacks, a stuck runner under a deadline ---- */
+
+struct reentry {
+    secllama_runner *runner;
+    secllama_runner_config *config;
+    secllama_status free_status, complete_status, info_status, config_status, config_free_status;
+    int pieces;
+};
+
+/* Progress callback: the configuration is in use by secllama_runner_spawn. */
+static void progress_frees_config(void *user_data, secllama_load_stage stage, float fraction) {
+    (void)stage;
+    (void)fraction;
+    struct reentry *r = user_data;
+    r->config_free_status = secllama_runner_config_free(r->config);
+    r->config_status = secllama_runner_config_set_threads(r->config, 1);
+}
+
+/* Piece callback: frees the runner, starts a second request and reads it, then cancels. */
+static int32_t piece_misuses_runner(void *user_data, const char *piece, size_t piece_len) {
+    (void)piece;
+    (void)piece_len;
+    struct reentry *r = user_data;
+    r->pieces++;
+    r->free_status = secllama_runner_free(r->runner);
+    secllama_done inner;
+    r->complete_status = secllama_runner_complete(r->runner, "again", NULL, NULL, NULL, &inner);
+    secllama_buf info = {0};
+    r->info_status = secllama_runner_model_info_json(r->runner, &info);
+    secllama_buf_free(&info);
+    return 1;
+}
+
+/* SIGSTOPs a process and all its descendants (the sandbox may put an init between). */
+static void stop_tree(pid_t pid) {
+    kill(pid, SIGSTOP);
+    char path[64];
+    snprintf(path, sizeof path, "/proc/%d/task/%d/children", pid, pid);
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    int child;
+    while (fscanf(f, "%d", &child) == 1) stop_tree(child);
+    fclose(f);
+}
+
+static void test_misuse(void) {
+    struct reentry r = {0};
+    secllama_runner_config *cfg = NULL;
+    CHECK_STATUS(secllama_runner_config_default_model(&cfg), SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_runner_config_set_context_length(cfg, 512), SECLLAMA_STATUS_OK);
+    r.config = cfg;
+    secllama_runner *runner = NULL;
+    CHECK_STATUS(secllama_runner_spawn(cfg, progress_frees_config, &r, &runner), SECLLAMA_STATUS_OK);
+    CHECK(r.config_free_status == SECLLAMA_STATUS_BUSY);
+    CHECK(r.config_status == SECLLAMA_STATUS_BUSY);
+    CHECK_STATUS(secllama_runner_config_free(cfg), SECLLAMA_STATUS_OK);
+    if (!runner) return;
+
+    /* Re-entry and free from the piece callback: BUSY, nothing freed, the request ends cleanly. */
+    r.runner = runner;
+    secllama_generation_params params;
+    CHECK_STATUS(secllama_generation_params_greedy(32, &params), SECLLAMA_STATUS_OK);
+    secllama_done done;
+    CHECK_STATUS(secllama_runner_complete(runner, "Count from one to ten:", &params, piece_misuses_runner, &r, &done),
+                 SECLLAMA_STATUS_OK);
+    CHECK(r.pieces == 1);
+    CHECK(r.free_status == SECLLAMA_STATUS_BUSY);
+    CHECK(r.complete_status == SECLLAMA_STATUS_BUSY);
+    CHECK(r.info_status == SECLLAMA_STATUS_BUSY);
+    CHECK(done.reason == SECLLAMA_STOP_REASON_CANCELLED);
+
+    /* A deadline: the request is cancelled and TIMEOUT returned. Whether the runner answered
+     * the cancel within the grace (and stays usable) depends on the token latency of the
+     * machine, so both outcomes are checked for consistency, not which one happens. */
+    CHECK_STATUS(secllama_generation_params_greedy(64, &params), SECLLAMA_STATUS_OK);
+    params.timeout_ms = 1;
+    CHECK_STATUS(secllama_runner_complete(runner, "Count from one to fifty:", &params, NULL, NULL, &done),
+                 SECLLAMA_STATUS_RUNNER_TIMEOUT);
+    params.timeout_ms = 0;
+    params.max_tokens = 2;
+    if (done.reason == SECLLAMA_STOP_REASON_CANCELLED) {
+        CHECK(done.metrics.eval_count < 64);
+        CHECK_STATUS(secllama_runner_complete(runner, "Hello", &params, NULL, NULL, &done), SECLLAMA_STATUS_OK);
+        CHECK(done.reason == SECLLAMA_STOP_REASON_MAX_TOKENS || done.reason == SECLLAMA_STOP_REASON_END_OF_TEXT);
+    } else {
+        CHECK(done.reason == SECLLAMA_STOP_REASON_NONE);
+        CHECK_STATUS(secllama_runner_complete(runner, "Hello", &params, NULL, NULL, &done),
+                     SECLLAMA_STATUS_RUNNER_CLOSED);
+    }
+    CHECK_STATUS(secllama_runner_free(runner), SECLLAMA_STATUS_OK);
+
+    /* A stopped runner (SIGSTOP before the request, so the outcome does not depend on how fast
+     * tokens come): the deadline cancels, then kills it; the runner is closed after. */
+    CHECK_STATUS(secllama_runner_config_default_model(&cfg), SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_runner_config_set_context_length(cfg, 512), SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_runner_spawn(cfg, NULL, NULL, &runner), SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_runner_config_free(cfg), SECLLAMA_STATUS_OK);
+    if (!runner) return;
+    uint32_t pid = 0;
+    CHECK_STATUS(secllama_runner_pid(runner, &pid), SECLLAMA_STATUS_OK);
+    CHECK(pid > 0);
+    params.max_tokens = 200;
+    params.timeout_ms = 1500;
+    stop_tree((pid_t)pid);
+    CHECK_STATUS(secllama_runner_complete(runner, "Count from one to fifty:", &params, NULL, NULL, &done),
+                 SECLLAMA_STATUS_RUNNER_TIMEOUT);
+    CHECK(done.reason == SECLLAMA_STOP_REASON_NONE);
+    CHECK(kill((pid_t)pid, 0) == -1); /* killed and reaped */
+    CHECK_STATUS(secllama_runner_complete(runner, "Hello", NULL, NULL, NULL, &done), SECLLAMA_STATUS_RUNNER_CLOSED);
+    CHECK_STATUS(secllama_runner_free(runner), SECLLAMA_STATUS_OK);
+}
+
 int main(void) {
     setvbuf(stdout, NULL, _IONBF, 0);
     test_runner();
+    test_misuse();
     printf("%s runner\n%d checks, %d failed\n", failures ? "FAIL" : "ok  ", checks, failures);
     return failures ? 1 : 0;
 }

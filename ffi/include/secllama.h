@@ -1,6 +1,9 @@
 /* SecLlama C API. See ffi/README.md and the comments below: every function returns a
- * secllama_status (0 = SECLLAMA_STATUS_OK) except the *_free functions; results go through
- * out-parameters; secllama_last_error() gives the calling thread's last message. */
+ * secllama_status (0 = SECLLAMA_STATUS_OK) except secllama_buf_free; results go through
+ * out-parameters; secllama_last_error() gives the message of the calling thread's last failed
+ * call. A handle in use by a running call (a callback of it, another thread) is refused with
+ * SECLLAMA_STATUS_BUSY, never freed or aliased. Needs C99 or C++11 (compiled with
+ * -std=c99 -pedantic and -std=c++11 -pedantic in CI). */
 
 #ifndef SECLLAMA_H
 #define SECLLAMA_H
@@ -86,6 +89,9 @@ enum secllama_status
     SECLLAMA_STATUS_INVALID_ARGUMENT = 104,
     // An input is larger than this API accepts.
     SECLLAMA_STATUS_INPUT_TOO_LARGE = 105,
+    // The handle is in use by a call that has not returned (re-entry from one of its
+    // callbacks, or another thread); nothing was done. Try again after that call returns.
+    SECLLAMA_STATUS_BUSY = 106,
     // The bytes are not a well-formed envelope or keyset.
     SECLLAMA_STATUS_MALFORMED = 200,
     // The envelope or keyset has a format version this library does not know.
@@ -190,6 +196,10 @@ enum secllama_status
     SECLLAMA_STATUS_RUNNER_CRASHED = 516,
     // The runner session is closed (after shutdown or an earlier error).
     SECLLAMA_STATUS_RUNNER_CLOSED = 517,
+    // The request's deadline (`timeout_ms`) passed. If the runner stopped within a short
+    // grace after being cancelled it stays usable; otherwise it was killed and later calls
+    // give `SECLLAMA_STATUS_RUNNER_CLOSED`.
+    SECLLAMA_STATUS_RUNNER_TIMEOUT = 518,
     // A runner error without a code of its own.
     SECLLAMA_STATUS_RUNNER_OTHER = 599,
 };
@@ -273,8 +283,9 @@ typedef struct secllama_keystore secllama_keystore;
 // A running, sandboxed runner process with its model loaded.
 //
 // Made by `secllama_runner_spawn`, released with `secllama_runner_free` (which shuts the
-// process down). Requests run one at a time: use a runner from one thread at a time; to stop a
-// request from another thread use a `secllama_cancel_handle`.
+// process down). Requests run one at a time: a second request, or any other call on the runner,
+// while one runs (from its piece callback or another thread) returns `SECLLAMA_STATUS_BUSY`. To
+// stop a request from another thread use a `secllama_cancel_handle` (get it beforehand).
 typedef struct secllama_runner secllama_runner;
 
 // How to start a runner: the model, its pinned SHA-256, threads, sandbox.
@@ -310,6 +321,10 @@ typedef struct secllama_buf {
     size_t len;
 } secllama_buf;
 
+// Called while the runner verifies and loads the model: `fraction` goes from 0 to 1 within
+// each stage. Runs on the thread that called `secllama_runner_spawn`.
+typedef void (*secllama_progress_callback)(void *user_data, secllama_load_stage stage, float fraction);
+
 // Sampling and length parameters of one request. Fill it with
 // `secllama_generation_params_default` or `secllama_generation_params_greedy`, then change
 // fields. `temperature` 0 is greedy decoding (deterministic).
@@ -335,11 +350,11 @@ typedef struct secllama_generation_params {
     const char *const *stop;
     // The number of stop strings.
     size_t stop_len;
+    // The request's deadline in milliseconds from sending it; 0 means none. When it passes the
+    // request is cancelled, and if the runner does not stop within a short grace (stopped,
+    // stuck) its process is killed; the call then returns `SECLLAMA_STATUS_RUNNER_TIMEOUT`.
+    uint64_t timeout_ms;
 } secllama_generation_params;
-
-// Called while the runner verifies and loads the model: `fraction` goes from 0 to 1 within
-// each stage. Runs on the thread that called `secllama_runner_spawn`.
-typedef void (*secllama_progress_callback)(void *user_data, secllama_load_stage stage, float fraction);
 
 // Called with each piece of generated text: `piece_len` bytes of complete UTF-8 characters
 // at `piece` (followed by a NUL, which `piece_len` does not count). `piece` is only valid
@@ -489,9 +504,13 @@ secllama_status secllama_keyset_seal(const struct secllama_keyset *keyset, const
 // Opens an envelope made by `secllama_keyset_seal` with the same `aad`.
 //
 // On success `*out_plaintext` holds the plaintext, owned by the caller: release it with
-// `secllama_buf_free`, which wipes it. A modified envelope, another keyset or another `aad`
-// gives `SECLLAMA_STATUS_AUTHENTICATION_FAILED` (or `..._KEY_UNKNOWN` for a foreign key id)
-// and no plaintext.
+// `secllama_buf_free`, which wipes it. Each of these means the envelope does not open, with
+// no plaintext written: `SECLLAMA_STATUS_AUTHENTICATION_FAILED` (modified envelope, another
+// keyset or another `aad`), `SECLLAMA_STATUS_KEY_UNKNOWN` (its key id is not in this keyset:
+// a foreign keyset, or a modified key id), `SECLLAMA_STATUS_UNSUPPORTED_VERSION` (a version
+// byte this library does not know: a newer writer, or a modified byte),
+// `SECLLAMA_STATUS_MALFORMED` (too short to be an envelope), and `..._KEY_DISABLED` /
+// `..._KEY_DESTROYED` for a key that is not usable. Treat them all as "does not open".
 //
 // # Safety
 // As `secllama_keyset_seal`.
@@ -499,9 +518,12 @@ secllama_status secllama_keyset_open(const struct secllama_keyset *keyset, const
 
 // Frees a keyset, wiping its keys. Accepts NULL.
 //
+// Returns `SECLLAMA_STATUS_BUSY`, freeing nothing, while a call on the handle is running
+// (a free from one of its callbacks or from another thread): free it after that call returns.
+//
 // # Safety
 // `keyset` is NULL or a live keyset that is not used afterwards.
-void secllama_keyset_free(struct secllama_keyset *keyset);
+secllama_status secllama_keyset_free(struct secllama_keyset *keyset);
 
 // Seals `plaintext` under a password: PBKDF2-HMAC-SHA256 with a random salt derives the
 // AES-256-GCM key. `iterations` 0 means `SECLLAMA_PASSWORD_DEFAULT_ITERATIONS`; otherwise it
@@ -520,9 +542,11 @@ secllama_status secllama_password_seal(const uint8_t *password, size_t password_
 // Opens a password envelope with the same password and `aad`.
 //
 // On success `*out_plaintext` holds the plaintext, owned by the caller: release it with
-// `secllama_buf_free`, which wipes it. A wrong password or `aad`, or a modified envelope,
-// gives `SECLLAMA_STATUS_AUTHENTICATION_FAILED`; an iteration count in the envelope outside
-// the accepted range gives `SECLLAMA_STATUS_INVALID_ITERATIONS` before any work is done.
+// `secllama_buf_free`, which wipes it. Each of these means the envelope does not open, with
+// no plaintext written: `SECLLAMA_STATUS_AUTHENTICATION_FAILED` (a wrong password or `aad`, or
+// a modified envelope), `SECLLAMA_STATUS_UNSUPPORTED_VERSION` (an unknown version byte),
+// `SECLLAMA_STATUS_MALFORMED` (too short), and `SECLLAMA_STATUS_INVALID_ITERATIONS` (an
+// iteration count outside the accepted range, refused before any work is done).
 //
 // # Safety
 // As `secllama_password_seal`.
@@ -657,23 +681,110 @@ secllama_status secllama_keystore_delete(const struct secllama_keystore *keystor
 
 // Frees a keystore handle (the stored keys stay in the keychain). Accepts NULL.
 //
+// Returns `SECLLAMA_STATUS_BUSY`, freeing nothing, while a call on the handle is running
+// (a free from one of its callbacks or from another thread): free it after that call returns.
+//
 // # Safety
 // `keystore` is NULL or a live keystore that is not used afterwards.
-void secllama_keystore_free(struct secllama_keystore *keystore);
+secllama_status secllama_keystore_free(struct secllama_keystore *keystore);
 
-// Fills `*out_params` with the defaults: 256 tokens, temperature 0.8, top-k 40, top-p 0.9,
-// min-p 0.05, seed 0, repeat penalty 1.1 over the last 64 tokens, no stop strings.
+// Starts a sandboxed runner process for `config` and waits until its model is loaded
+// (seconds for a small model). `on_progress` (may be NULL) is called with `user_data` while
+// the model is verified and loaded. The caller keeps ownership of `config`.
+//
+// On success `*out_runner` is owned by the caller: release it with `secllama_runner_free`.
+// On error it is NULL; e.g. `SECLLAMA_STATUS_RUNNER_NOT_FOUND` (set `SECLLAMA_RUNNER_PATH`),
+// `..._RUNNER_MODEL_NOT_FOUND`, `..._RUNNER_CHECKSUM_MISMATCH`, a `SECLLAMA_STATUS_SANDBOX_*`
+// code when the sandbox cannot be enforced as configured.
 //
 // # Safety
-// `out_params` is NULL or valid for writing a `secllama_generation_params`.
-secllama_status secllama_generation_params_default(struct secllama_generation_params *out_params);
+// `config` is NULL or a live configuration; `out_runner` is NULL or valid for writing a
+// pointer; `on_progress`, if not NULL, is safe to call with `user_data`.
+secllama_status secllama_runner_spawn(const struct secllama_runner_config *config, secllama_progress_callback on_progress, void *user_data, struct secllama_runner **out_runner);
 
-// Fills `*out_params` for greedy decoding of at most `max_tokens` tokens, without repeat
-// penalty: the same prompt always gives the same text.
+// Describes the loaded model as JSON, one object with these members:
+// `{"name":"<string>","parameters":<integer>,"size_bytes":<integer>,"context_length":<integer>,
+// "training_context_length":<integer>,"chat_template":"model","vocab_size":<integer>,
+// "threads":<integer>,"gpu_layers":<integer>}`. `chat_template` says how chats are formatted:
+// `model` (the GGUF's own template), `builtin:<name>` (llama.cpp's template for the
+// architecture) or `plain`.
+//
+// On success `*out_json` holds UTF-8 JSON (not NUL-terminated), owned by the caller: release
+// it with `secllama_buf_free`.
 //
 // # Safety
-// `out_params` is NULL or valid for writing a `secllama_generation_params`.
-secllama_status secllama_generation_params_greedy(uint32_t max_tokens, struct secllama_generation_params *out_params);
+// `runner` is NULL or a live runner, not freed during the call;
+// `out_json` is NULL or valid for writing a `secllama_buf`.
+secllama_status secllama_runner_model_info_json(const struct secllama_runner *runner, struct secllama_buf *out_json);
+
+// Describes what the runner's sandbox enforces, layer by layer, as JSON
+// (`{"layers":[{"layer":...,"state":...}, ...]}`), or `null` when the sandbox is disabled.
+//
+// On success `*out_json` holds UTF-8 JSON (not NUL-terminated), owned by the caller: release
+// it with `secllama_buf_free`.
+//
+// # Safety
+// As `secllama_runner_model_info_json`.
+secllama_status secllama_runner_sandbox_report_json(const struct secllama_runner *runner, struct secllama_buf *out_json);
+
+// Writes the runner process's id to `*out_pid` (0 once the process has been reaped), for
+// monitoring; signal it only to stop it, and prefer `secllama_cancel_handle_terminate`.
+//
+// # Safety
+// `runner` is NULL or a live runner, not freed during the call; `out_pid` is NULL or valid
+// for writing a `uint32_t`.
+secllama_status secllama_runner_pid(const struct secllama_runner *runner, uint32_t *out_pid);
+
+// A handle that cancels the runner's current request from any thread (the request then ends
+// within one token with `SECLLAMA_STOP_REASON_CANCELLED`). Get it before starting the request
+// you may want to cancel.
+//
+// On success `*out_handle` is owned by the caller: release it with
+// `secllama_cancel_handle_free`.
+//
+// # Safety
+// `runner` is NULL or a live runner, not freed during the call; `out_handle`
+// is NULL or valid for writing a pointer.
+secllama_status secllama_runner_cancel_handle(const struct secllama_runner *runner, struct secllama_cancel_handle **out_handle);
+
+// Asks the runner to stop its current request; does nothing when no request runs. Safe to
+// call from any thread, also while another thread is inside `secllama_runner_complete`.
+// `SECLLAMA_STATUS_RUNNER_IO` if the runner is gone.
+//
+// # Safety
+// `handle` is NULL or a live cancel handle.
+secllama_status secllama_cancel_handle_cancel(const struct secllama_cancel_handle *handle);
+
+// Ends the runner's session at once, from any thread, for a runner that does not answer
+// `secllama_cancel_handle_cancel` (stopped, stuck): the request in progress returns
+// (`SECLLAMA_STATUS_RUNNER_IO` or `..._RUNNER_CRASHED`) and the process is killed if it has not
+// exited within 2 s; the runner is closed afterwards (`SECLLAMA_STATUS_RUNNER_CLOSED`), free it.
+// To close a runner another thread is using: cancel, give it a moment, terminate, then free it
+// once that thread's call has returned (`secllama_runner_free` gives `SECLLAMA_STATUS_BUSY`
+// before).
+//
+// # Safety
+// `handle` is NULL or a live cancel handle.
+secllama_status secllama_cancel_handle_terminate(const struct secllama_cancel_handle *handle);
+
+// Frees a cancel handle. Accepts NULL.
+//
+// Returns `SECLLAMA_STATUS_BUSY`, freeing nothing, while a call on the handle is running
+// (a free from one of its callbacks or from another thread): free it after that call returns.
+//
+// # Safety
+// `handle` is NULL or a live cancel handle that is not used afterwards.
+secllama_status secllama_cancel_handle_free(struct secllama_cancel_handle *handle);
+
+// Shuts the runner process down (gracefully, killed after a 2 s grace period) and frees the
+// handle. Accepts NULL.
+//
+// Returns `SECLLAMA_STATUS_BUSY`, freeing nothing, while a call on the handle is running
+// (a free from one of its callbacks or from another thread): free it after that call returns.
+//
+// # Safety
+// `runner` is NULL or a live runner that is not used afterwards.
+secllama_status secllama_runner_free(struct secllama_runner *runner);
 
 // A runner configuration for the GGUF model at `model_path` (UTF-8), with defaults: no pinned
 // hash, context 4096, threads = cores (at most 8), CPU only, sandbox and channel encryption
@@ -744,23 +855,26 @@ secllama_status secllama_runner_config_set_sandbox(struct secllama_runner_config
 
 // Frees a runner configuration. Accepts NULL.
 //
+// Returns `SECLLAMA_STATUS_BUSY`, freeing nothing, while a call on the handle is running
+// (a free from one of its callbacks or from another thread): free it after that call returns.
+//
 // # Safety
 // `config` is NULL or a live configuration that is not used afterwards.
-void secllama_runner_config_free(struct secllama_runner_config *config);
+secllama_status secllama_runner_config_free(struct secllama_runner_config *config);
 
-// Starts a sandboxed runner process for `config` and waits until its model is loaded
-// (seconds for a small model). `on_progress` (may be NULL) is called with `user_data` while
-// the model is verified and loaded. The caller keeps ownership of `config`.
-//
-// On success `*out_runner` is owned by the caller: release it with `secllama_runner_free`.
-// On error it is NULL; e.g. `SECLLAMA_STATUS_RUNNER_NOT_FOUND` (set `SECLLAMA_RUNNER_PATH`),
-// `..._RUNNER_MODEL_NOT_FOUND`, `..._RUNNER_CHECKSUM_MISMATCH`, a `SECLLAMA_STATUS_SANDBOX_*`
-// code when the sandbox cannot be enforced as configured.
+// Fills `*out_params` with the defaults: 256 tokens, temperature 0.8, top-k 40, top-p 0.9,
+// min-p 0.05, seed 0, repeat penalty 1.1 over the last 64 tokens, no stop strings.
 //
 // # Safety
-// `config` is NULL or a live configuration; `out_runner` is NULL or valid for writing a
-// pointer; `on_progress`, if not NULL, is safe to call with `user_data`.
-secllama_status secllama_runner_spawn(const struct secllama_runner_config *config, secllama_progress_callback on_progress, void *user_data, struct secllama_runner **out_runner);
+// `out_params` is NULL or valid for writing a `secllama_generation_params`.
+secllama_status secllama_generation_params_default(struct secllama_generation_params *out_params);
+
+// Fills `*out_params` for greedy decoding of at most `max_tokens` tokens, without repeat
+// penalty: the same prompt always gives the same text.
+//
+// # Safety
+// `out_params` is NULL or valid for writing a `secllama_generation_params`.
+secllama_status secllama_generation_params_greedy(uint32_t max_tokens, struct secllama_generation_params *out_params);
 
 // Completes `prompt` (NUL-terminated UTF-8, continued as plain text) and streams the text:
 // `on_piece` (may be NULL) gets each piece with `user_data`; returning non-zero from it
@@ -773,7 +887,7 @@ secllama_status secllama_runner_spawn(const struct secllama_runner_config *confi
 // ownership of every argument.
 //
 // # Safety
-// `runner` is NULL or a live runner not used by another thread during the call; `prompt` is
+// `runner` is NULL or a live runner, not freed during the call; `prompt` is
 // NULL or NUL-terminated; `params` is NULL or a valid `secllama_generation_params` (with
 // `stop_len` readable stop strings); `out_done` is NULL or valid for writing a
 // `secllama_done`; `on_piece`, if not NULL, is safe to call with `user_data`.
@@ -786,61 +900,6 @@ secllama_status secllama_runner_complete(struct secllama_runner *runner, const c
 // As `secllama_runner_complete`; `messages` is NULL (only with `messages_len` 0) or valid for
 // reading `messages_len` `secllama_chat_message`s whose strings are NUL-terminated.
 secllama_status secllama_runner_chat(struct secllama_runner *runner, const struct secllama_chat_message *messages, size_t messages_len, const struct secllama_generation_params *params, secllama_piece_callback on_piece, void *user_data, struct secllama_done *out_done);
-
-// Describes the loaded model as JSON: `{"name":...,"parameters":...,"size_bytes":...,
-// "context_length":...,"training_context_length":...,"chat_template":true,"vocab_size":...,
-// "threads":...,"gpu_layers":0}`.
-//
-// On success `*out_json` holds UTF-8 JSON (not NUL-terminated), owned by the caller: release
-// it with `secllama_buf_free`.
-//
-// # Safety
-// `runner` is NULL or a live runner not used mutably by another thread during the call;
-// `out_json` is NULL or valid for writing a `secllama_buf`.
-secllama_status secllama_runner_model_info_json(const struct secllama_runner *runner, struct secllama_buf *out_json);
-
-// Describes what the runner's sandbox enforces, layer by layer, as JSON
-// (`{"layers":[{"layer":...,"state":...}, ...]}`), or `null` when the sandbox is disabled.
-//
-// On success `*out_json` holds UTF-8 JSON (not NUL-terminated), owned by the caller: release
-// it with `secllama_buf_free`.
-//
-// # Safety
-// As `secllama_runner_model_info_json`.
-secllama_status secllama_runner_sandbox_report_json(const struct secllama_runner *runner, struct secllama_buf *out_json);
-
-// A handle that cancels the runner's current request from any thread (the request then ends
-// within one token with `SECLLAMA_STOP_REASON_CANCELLED`). Get it before starting the request
-// you may want to cancel.
-//
-// On success `*out_handle` is owned by the caller: release it with
-// `secllama_cancel_handle_free`.
-//
-// # Safety
-// `runner` is NULL or a live runner not used by another thread during the call; `out_handle`
-// is NULL or valid for writing a pointer.
-secllama_status secllama_runner_cancel_handle(const struct secllama_runner *runner, struct secllama_cancel_handle **out_handle);
-
-// Asks the runner to stop its current request; does nothing when no request runs. Safe to
-// call from any thread, also while another thread is inside `secllama_runner_complete`.
-// `SECLLAMA_STATUS_RUNNER_IO` if the runner is gone.
-//
-// # Safety
-// `handle` is NULL or a live cancel handle.
-secllama_status secllama_cancel_handle_cancel(const struct secllama_cancel_handle *handle);
-
-// Frees a cancel handle. Accepts NULL.
-//
-// # Safety
-// `handle` is NULL or a live cancel handle that is not used afterwards.
-void secllama_cancel_handle_free(struct secllama_cancel_handle *handle);
-
-// Shuts the runner process down (gracefully, killed after a 2 s grace period) and frees the
-// handle. Accepts NULL.
-//
-// # Safety
-// `runner` is NULL or a live runner that is not used afterwards.
-void secllama_runner_free(struct secllama_runner *runner);
 
 // Reports what this operating system and kernel can enforce, as JSON:
 // `{"os":"linux","kernel":"6.18.0","root":false,"landlock_abi":7,"seccomp_filter":true,
@@ -891,9 +950,12 @@ secllama_status secllama_terminal_text_finish(struct secllama_terminal_text *fil
 
 // Frees a filter. Accepts NULL.
 //
+// Returns `SECLLAMA_STATUS_BUSY`, freeing nothing, while a call on the handle is running
+// (another thread): free it after that call returns.
+//
 // # Safety
 // `filter` is NULL or a live filter that is not used afterwards.
-void secllama_terminal_text_free(struct secllama_terminal_text *filter);
+secllama_status secllama_terminal_text_free(struct secllama_terminal_text *filter);
 
 #ifdef __cplusplus
 }  // extern "C"

@@ -4,8 +4,8 @@ use secllama_crypto::{Keyset, password};
 
 use crate::buf::secllama_buf;
 use crate::error::{fail, fail_with};
-use crate::handle::{Handle, into_raw, try_bytes, try_mut, try_out, try_ref};
-use crate::panic::{ffi_boundary, ffi_boundary_void};
+use crate::handle::{Handle, into_raw, try_bytes, try_free, try_mut, try_out, try_ref};
+use crate::panic::ffi_boundary;
 use crate::status::secllama_status;
 
 /// Bytes an envelope adds to its plaintext: `0x01 | key id (4) | nonce (12)` + 16-byte tag.
@@ -31,6 +31,7 @@ pub struct secllama_keyset {
 
 impl Handle for secllama_keyset {
     type Rust = Keyset;
+    const NAME: &'static str = "keyset";
 }
 
 /// Generates a keyset with one fresh key (primary) from the OS random number generator.
@@ -115,7 +116,7 @@ pub unsafe extern "C" fn secllama_keyset_rotate(
     ffi_boundary!({
         let out = try_out!(out_key_id);
         out.write(0);
-        let ks = try_mut!(keyset);
+        let mut ks = try_mut!(keyset);
         let id = ks.rotate().map_err(fail_with)?;
         out.write(id);
         Ok(())
@@ -236,9 +237,13 @@ pub unsafe extern "C" fn secllama_keyset_seal(
 /// Opens an envelope made by `secllama_keyset_seal` with the same `aad`.
 ///
 /// On success `*out_plaintext` holds the plaintext, owned by the caller: release it with
-/// `secllama_buf_free`, which wipes it. A modified envelope, another keyset or another `aad`
-/// gives `SECLLAMA_STATUS_AUTHENTICATION_FAILED` (or `..._KEY_UNKNOWN` for a foreign key id)
-/// and no plaintext.
+/// `secllama_buf_free`, which wipes it. Each of these means the envelope does not open, with
+/// no plaintext written: `SECLLAMA_STATUS_AUTHENTICATION_FAILED` (modified envelope, another
+/// keyset or another `aad`), `SECLLAMA_STATUS_KEY_UNKNOWN` (its key id is not in this keyset:
+/// a foreign keyset, or a modified key id), `SECLLAMA_STATUS_UNSUPPORTED_VERSION` (a version
+/// byte this library does not know: a newer writer, or a modified byte),
+/// `SECLLAMA_STATUS_MALFORMED` (too short to be an envelope), and `..._KEY_DISABLED` /
+/// `..._KEY_DESTROYED` for a key that is not usable. Treat them all as "does not open".
 ///
 /// # Safety
 /// As `secllama_keyset_seal`.
@@ -265,14 +270,14 @@ pub unsafe extern "C" fn secllama_keyset_open(
 
 /// Frees a keyset, wiping its keys. Accepts NULL.
 ///
+/// Returns `SECLLAMA_STATUS_BUSY`, freeing nothing, while a call on the handle is running
+/// (a free from one of its callbacks or from another thread): free it after that call returns.
+///
 /// # Safety
 /// `keyset` is NULL or a live keyset that is not used afterwards.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn secllama_keyset_free(keyset: *mut secllama_keyset) {
-    ffi_boundary_void!({
-        // SAFETY: per the `# Safety` section, `keyset` is NULL or a live, unaliased keyset.
-        unsafe { crate::handle::free(keyset) }
-    });
+pub unsafe extern "C" fn secllama_keyset_free(keyset: *mut secllama_keyset) -> secllama_status {
+    ffi_boundary!({ try_free!(keyset) })
 }
 
 /// Seals `plaintext` under a password: PBKDF2-HMAC-SHA256 with a random salt derives the
@@ -320,9 +325,11 @@ pub unsafe extern "C" fn secllama_password_seal(
 /// Opens a password envelope with the same password and `aad`.
 ///
 /// On success `*out_plaintext` holds the plaintext, owned by the caller: release it with
-/// `secllama_buf_free`, which wipes it. A wrong password or `aad`, or a modified envelope,
-/// gives `SECLLAMA_STATUS_AUTHENTICATION_FAILED`; an iteration count in the envelope outside
-/// the accepted range gives `SECLLAMA_STATUS_INVALID_ITERATIONS` before any work is done.
+/// `secllama_buf_free`, which wipes it. Each of these means the envelope does not open, with
+/// no plaintext written: `SECLLAMA_STATUS_AUTHENTICATION_FAILED` (a wrong password or `aad`, or
+/// a modified envelope), `SECLLAMA_STATUS_UNSUPPORTED_VERSION` (an unknown version byte),
+/// `SECLLAMA_STATUS_MALFORMED` (too short), and `SECLLAMA_STATUS_INVALID_ITERATIONS` (an
+/// iteration count outside the accepted range, refused before any work is done).
 ///
 /// # Safety
 /// As `secllama_password_seal`.

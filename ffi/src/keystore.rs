@@ -7,8 +7,8 @@ use ::secllama_keystore::{Backend, InitOutcome, Keystore, KeystoreConfig, Keysto
 use crate::buf::secllama_buf;
 use crate::crypto::secllama_keyset;
 use crate::error::{fail, fail_with};
-use crate::handle::{Handle, into_raw, try_opt_str, try_out, try_ref, try_str};
-use crate::panic::{ffi_boundary, ffi_boundary_void};
+use crate::handle::{Handle, into_raw, try_free, try_opt_str, try_out, try_ref, try_str};
+use crate::panic::ffi_boundary;
 use crate::status::secllama_status;
 
 /// The keyset of one service in an OS keychain (Secret Service, kernel keyring, macOS
@@ -24,6 +24,7 @@ pub struct secllama_keystore {
 
 impl Handle for secllama_keystore {
     type Rust = Keystore;
+    const NAME: &'static str = "keystore";
 }
 
 /// Opens the keychain for `service` (1 to 64 characters from `A-Z a-z 0-9 . _ -`, e.g. your
@@ -275,14 +276,16 @@ pub unsafe extern "C" fn secllama_keystore_delete(
 
 /// Frees a keystore handle (the stored keys stay in the keychain). Accepts NULL.
 ///
+/// Returns `SECLLAMA_STATUS_BUSY`, freeing nothing, while a call on the handle is running
+/// (a free from one of its callbacks or from another thread): free it after that call returns.
+///
 /// # Safety
 /// `keystore` is NULL or a live keystore that is not used afterwards.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn secllama_keystore_free(keystore: *mut secllama_keystore) {
-    ffi_boundary_void!({
-        // SAFETY: per the `# Safety` section, `keystore` is NULL or a live, unaliased handle.
-        unsafe { crate::handle::free(keystore) }
-    });
+pub unsafe extern "C" fn secllama_keystore_free(
+    keystore: *mut secllama_keystore,
+) -> secllama_status {
+    ffi_boundary!({ try_free!(keystore) })
 }
 
 #[cfg(test)]

@@ -23,12 +23,17 @@
 //!   (`SECLLAMA_STATUS_INVALID_UTF8` otherwise).
 //! - **Ownership.** Handles (`secllama_keyset`, `secllama_keystore`,
 //!   `secllama_runner_config`, `secllama_runner`, `secllama_cancel_handle`,
-//!   `secllama_terminal_text`) are opaque and
-//!   owned by the caller once returned; each has a `*_free` that accepts NULL. Bytes handed to
+//!   `secllama_terminal_text`) are opaque and owned by the caller once returned; each has a
+//!   `*_free` that accepts NULL (and returns `SECLLAMA_STATUS_BUSY`, freeing nothing, while a
+//!   call on it runs). Bytes handed to
 //!   the caller are a `secllama_buf { ptr, len }` released by `secllama_buf_free`, which wipes
 //!   them first. Inputs are borrowed for the duration of the call only.
 //! - **Panics** never cross the boundary: one would be a bug, reported as
 //!   `SECLLAMA_STATUS_PANIC`.
+//! - **In use.** A call that needs a handle exclusively (a mutation, a generation, `*_free`)
+//!   while another call uses it (re-entry from a callback, another thread) returns
+//!   `SECLLAMA_STATUS_BUSY` and does nothing; nothing ever waits. Only a handle that was
+//!   successfully freed dangles.
 //! - **Threads.** Each handle's doc says what may run concurrently; the last error is per
 //!   thread.
 //! - **Streaming.** `secllama_runner_complete` and `secllama_runner_chat` call a
@@ -109,16 +114,18 @@ pub use crate::keystore::{
 };
 pub use crate::runner::{
     secllama_cancel_handle, secllama_cancel_handle_cancel, secllama_cancel_handle_free,
-    secllama_chat_message, secllama_done, secllama_generation_params,
-    secllama_generation_params_default, secllama_generation_params_greedy, secllama_load_stage,
-    secllama_metrics, secllama_piece_callback, secllama_progress_callback, secllama_runner,
+    secllama_cancel_handle_terminate, secllama_chat_message, secllama_done,
+    secllama_generation_params, secllama_generation_params_default,
+    secllama_generation_params_greedy, secllama_load_stage, secllama_metrics,
+    secllama_piece_callback, secllama_progress_callback, secllama_runner,
     secllama_runner_cancel_handle, secllama_runner_chat, secllama_runner_complete,
     secllama_runner_config, secllama_runner_config_default_model, secllama_runner_config_free,
     secllama_runner_config_new, secllama_runner_config_set_context_length,
     secllama_runner_config_set_gpu_layers, secllama_runner_config_set_runner_path,
     secllama_runner_config_set_sandbox, secllama_runner_config_set_sha256,
     secllama_runner_config_set_threads, secllama_runner_free, secllama_runner_model_info_json,
-    secllama_runner_sandbox_report_json, secllama_runner_spawn, secllama_stop_reason,
+    secllama_runner_pid, secllama_runner_sandbox_report_json, secllama_runner_spawn,
+    secllama_stop_reason,
 };
 pub use crate::sandbox::secllama_sandbox_probe_json;
 pub use crate::status::{secllama_status, secllama_status_name};

@@ -28,6 +28,9 @@ pub enum secllama_status {
     InvalidArgument = 104,
     /// An input is larger than this API accepts.
     InputTooLarge = 105,
+    /// The handle is in use by a call that has not returned (re-entry from one of its
+    /// callbacks, or another thread); nothing was done. Try again after that call returns.
+    Busy = 106,
 
     /// The bytes are not a well-formed envelope or keyset.
     Malformed = 200,
@@ -136,13 +139,17 @@ pub enum secllama_status {
     RunnerCrashed = 516,
     /// The runner session is closed (after shutdown or an earlier error).
     RunnerClosed = 517,
+    /// The request's deadline (`timeout_ms`) passed. If the runner stopped within a short
+    /// grace after being cancelled it stays usable; otherwise it was killed and later calls
+    /// give `SECLLAMA_STATUS_RUNNER_CLOSED`.
+    RunnerTimeout = 518,
     /// A runner error without a code of its own.
     RunnerOther = 599,
 }
 
 impl secllama_status {
     /// Every status, in numeric order.
-    pub const ALL: [secllama_status; 60] = {
+    pub const ALL: [secllama_status; 62] = {
         use secllama_status as S;
         [
             S::Ok,
@@ -152,6 +159,7 @@ impl secllama_status {
             S::Panic,
             S::InvalidArgument,
             S::InputTooLarge,
+            S::Busy,
             S::Malformed,
             S::UnsupportedVersion,
             S::AuthenticationFailed,
@@ -204,6 +212,7 @@ impl secllama_status {
             S::RunnerProtocol,
             S::RunnerCrashed,
             S::RunnerClosed,
+            S::RunnerTimeout,
             S::RunnerOther,
         ]
     };
@@ -225,6 +234,7 @@ impl secllama_status {
             S::Panic => "SECLLAMA_STATUS_PANIC\0",
             S::InvalidArgument => "SECLLAMA_STATUS_INVALID_ARGUMENT\0",
             S::InputTooLarge => "SECLLAMA_STATUS_INPUT_TOO_LARGE\0",
+            S::Busy => "SECLLAMA_STATUS_BUSY\0",
             S::Malformed => "SECLLAMA_STATUS_MALFORMED\0",
             S::UnsupportedVersion => "SECLLAMA_STATUS_UNSUPPORTED_VERSION\0",
             S::AuthenticationFailed => "SECLLAMA_STATUS_AUTHENTICATION_FAILED\0",
@@ -279,6 +289,7 @@ impl secllama_status {
             S::RunnerProtocol => "SECLLAMA_STATUS_RUNNER_PROTOCOL\0",
             S::RunnerCrashed => "SECLLAMA_STATUS_RUNNER_CRASHED\0",
             S::RunnerClosed => "SECLLAMA_STATUS_RUNNER_CLOSED\0",
+            S::RunnerTimeout => "SECLLAMA_STATUS_RUNNER_TIMEOUT\0",
             S::RunnerOther => "SECLLAMA_STATUS_RUNNER_OTHER\0",
         }
     }

@@ -4,8 +4,8 @@
 use secllama_runner::TerminalText;
 
 use crate::buf::secllama_buf;
-use crate::handle::{Handle, into_raw, try_bytes, try_mut, try_out};
-use crate::panic::{ffi_boundary, ffi_boundary_void};
+use crate::handle::{Handle, into_raw, try_bytes, try_free, try_mut, try_out};
+use crate::panic::ffi_boundary;
 use crate::status::secllama_status;
 
 /// A filter for printing untrusted model text on a terminal. Recommended whenever a program
@@ -24,6 +24,7 @@ pub struct secllama_terminal_text {
 
 impl Handle for secllama_terminal_text {
     type Rust = TerminalText;
+    const NAME: &'static str = "terminal text filter";
 }
 
 /// Makes a filter with nothing pending.
@@ -63,7 +64,7 @@ pub unsafe extern "C" fn secllama_terminal_text_push(
     ffi_boundary!({
         let out = try_out!(out_text);
         out.write(secllama_buf::EMPTY);
-        let f = try_mut!(filter);
+        let mut f = try_mut!(filter);
         let piece = try_bytes!(piece, piece_len);
         out.write(secllama_buf::from_vec(f.push(piece).into_bytes()));
         Ok(())
@@ -84,7 +85,7 @@ pub unsafe extern "C" fn secllama_terminal_text_finish(
     ffi_boundary!({
         let out = try_out!(out_text);
         out.write(secllama_buf::EMPTY);
-        let f = try_mut!(filter);
+        let mut f = try_mut!(filter);
         out.write(secllama_buf::from_vec(f.finish().into_bytes()));
         Ok(())
     })
@@ -92,12 +93,14 @@ pub unsafe extern "C" fn secllama_terminal_text_finish(
 
 /// Frees a filter. Accepts NULL.
 ///
+/// Returns `SECLLAMA_STATUS_BUSY`, freeing nothing, while a call on the handle is running
+/// (another thread): free it after that call returns.
+///
 /// # Safety
 /// `filter` is NULL or a live filter that is not used afterwards.
 #[unsafe(no_mangle)]
-pub unsafe extern "C" fn secllama_terminal_text_free(filter: *mut secllama_terminal_text) {
-    ffi_boundary_void!({
-        // SAFETY: per the `# Safety` section, `filter` is NULL or a live, unaliased filter.
-        unsafe { crate::handle::free(filter) }
-    });
+pub unsafe extern "C" fn secllama_terminal_text_free(
+    filter: *mut secllama_terminal_text,
+) -> secllama_status {
+    ffi_boundary!({ try_free!(filter) })
 }

@@ -6,33 +6,62 @@ import ctypes
 import ctypes.util
 import os
 from pathlib import Path
+from typing import Any, Optional
 
 LIB_NAME = "libsecllama_ffi.so"
 
 
+RUNNER_NAME = "secllama-runner"
+PACKAGE_DIR = Path(__file__).resolve().parent
+
+
 def _candidates() -> list[Path]:
-    """Where the shared library is looked for, in order."""
+    """Where the shared library is looked for, in order: $SECLLAMA_LIB, inside the installed
+    package, then cargo's target directories of the source tree (release before debug)."""
     found: list[Path] = []
     env = os.environ.get("SECLLAMA_LIB")
     if env:
         return [Path(env)]
-    repo = Path(__file__).resolve().parents[3]
+    found.append(PACKAGE_DIR / LIB_NAME)
+    repo = PACKAGE_DIR.parents[2]
     targets = []
     if os.environ.get("CARGO_TARGET_DIR"):
         targets.append(Path(os.environ["CARGO_TARGET_DIR"]))
     targets.append(repo / "target")
     for t in targets:
-        for profile in ("debug", "release"):
+        for profile in ("release", "debug"):
             # `cargo build` copies the library up; `cargo test` leaves it in deps/.
             found.append(t / profile / LIB_NAME)
             found.append(t / profile / "deps" / LIB_NAME)
     return found
 
 
+def runner_path(lib_path: Optional[str]) -> Optional[str]:
+    """The runner executable shipped with the library: inside the installed package, or next
+    to the library in cargo's target directory (`deps/..`). None: the library's own lookup
+    ($SECLLAMA_RUNNER_PATH, next to the program)."""
+    if os.environ.get("SECLLAMA_RUNNER_PATH"):
+        return None
+    dirs = [PACKAGE_DIR]
+    if lib_path:
+        d = Path(lib_path).resolve().parent
+        dirs += [d, d.parent]
+    for d in dirs:
+        exe = d / RUNNER_NAME
+        if exe.is_file() and os.access(exe, os.X_OK):
+            return str(exe)
+    return None
+
+
+LOADED_FROM: Optional[str] = None
+
+
 def load() -> ctypes.CDLL:
-    """The library: $SECLLAMA_LIB, else cargo's target dir, else the system's search path."""
+    """The library: $SECLLAMA_LIB, the package, cargo's target dir, the system's search path."""
+    global LOADED_FROM
     for path in _candidates():
         if path.is_file():
+            LOADED_FROM = str(path)
             return ctypes.CDLL(str(path))
     if os.environ.get("SECLLAMA_LIB"):
         raise OSError(f"SECLLAMA_LIB={os.environ['SECLLAMA_LIB']} does not exist")
@@ -76,6 +105,7 @@ class GenerationParams(ctypes.Structure):
         ("repeat_last_n", ctypes.c_uint32),
         ("stop", ctypes.POINTER(ctypes.c_char_p)),
         ("stop_len", ctypes.c_size_t),
+        ("timeout_ms", ctypes.c_uint64),
     ]
 
 
@@ -117,7 +147,7 @@ cstr = ctypes.c_char_p
 pbuf = ctypes.POINTER(Buf)
 
 
-def _sig(name: str, *args, restype=status_t) -> None:
+def _sig(name: str, *args: Any, restype: Any = status_t) -> None:
     try:
         fn = getattr(lib, name)
     except AttributeError:
@@ -143,7 +173,7 @@ _sig("secllama_keyset_destroy", vp, u32)
 _sig("secllama_keyset_keys_json", vp, pbuf)
 _sig("secllama_keyset_seal", vp, inb, size, inb, size, pbuf)
 _sig("secllama_keyset_open", vp, inb, size, inb, size, pbuf)
-_sig("secllama_keyset_free", vp, restype=None)
+_sig("secllama_keyset_free", vp)
 _sig("secllama_password_seal", inb, size, u32, inb, size, inb, size, pbuf)
 _sig("secllama_password_open", inb, size, inb, size, inb, size, pbuf)
 
@@ -158,7 +188,7 @@ _sig("secllama_keystore_enable", vp, u32)
 _sig("secllama_keystore_disable", vp, u32)
 _sig("secllama_keystore_destroy", vp, u32)
 _sig("secllama_keystore_delete", vp, ctypes.POINTER(size))
-_sig("secllama_keystore_free", vp, restype=None)
+_sig("secllama_keystore_free", vp)
 
 _sig("secllama_sandbox_probe_json", pbuf)
 
@@ -172,7 +202,7 @@ _sig("secllama_runner_config_set_threads", vp, u32)
 _sig("secllama_runner_config_set_context_length", vp, u32)
 _sig("secllama_runner_config_set_gpu_layers", vp, u32)
 _sig("secllama_runner_config_set_sandbox", vp, ctypes.c_bool, ctypes.c_bool)
-_sig("secllama_runner_config_free", vp, restype=None)
+_sig("secllama_runner_config_free", vp)
 _sig("secllama_runner_spawn", vp, PROGRESS_CALLBACK, vp, pvp)
 _sig(
     "secllama_runner_complete",
@@ -197,5 +227,7 @@ _sig("secllama_runner_model_info_json", vp, pbuf)
 _sig("secllama_runner_sandbox_report_json", vp, pbuf)
 _sig("secllama_runner_cancel_handle", vp, pvp)
 _sig("secllama_cancel_handle_cancel", vp)
-_sig("secllama_cancel_handle_free", vp, restype=None)
-_sig("secllama_runner_free", vp, restype=None)
+_sig("secllama_cancel_handle_terminate", vp)
+_sig("secllama_runner_pid", vp, ctypes.POINTER(u32))
+_sig("secllama_cancel_handle_free", vp)
+_sig("secllama_runner_free", vp)
