@@ -62,6 +62,11 @@ if [ "$what" = all ]; then
         say "installing pytest"
         python3 -m pip install --quiet pytest
     fi
+    # The Python binding is checked with mypy --strict (.ci/test.d/32-ffi-python.sh).
+    if ! python3 -m mypy --version >/dev/null 2>&1; then
+        say "installing mypy"
+        python3 -m pip install --quiet mypy
+    fi
 fi
 
 # The default model (SmolLM2-135M-Instruct Q4_1), pinned by SHA-256.

@@ -1,6 +1,11 @@
 #!/usr/bin/env bash
-# Python binding (ffi/python): pytest of the `secllama` package (ctypes) against the shared
-# library, found through SECLLAMA_LIB.
+# Python binding (ffi/python): mypy --strict on the package; pytest of the `secllama` package
+# (ctypes) against the shared library, found through SECLLAMA_LIB; the close-from-the-callback
+# case (the old use-after-free in the library, which ASan cannot see from Python) under
+# valgrind, invalid accesses only (the interpreter keeps its arenas until exit, so leaks are
+# not checked); then `pip install ./ffi/python` into a fresh venv (the wheel carries the library
+# and the runner; SECLLAMA_PREBUILT=1 packages the ones the test build made instead of running
+# cargo again with other features) and a completion from /tmp with no SECLLAMA_* variable set.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -17,4 +22,25 @@ test -x "$SECLLAMA_RUNNER_PATH" || { echo "no runner at $SECLLAMA_RUNNER_PATH" >
 
 export SECLLAMA_LIB="$lib/libsecllama_ffi.so"
 cd ffi/python
+python3 -m mypy --strict secllama
 python3 -m pytest -v -p no:cacheprovider tests
+PYTHONMALLOC=malloc valgrind --quiet --error-exitcode=99 --leak-check=no --track-origins=no \
+    python3 -m pytest -q -p no:cacheprovider tests/test_runner_misuse.py -k close_from_the_callback
+
+cd ../..
+venv=$(mktemp -d)
+trap 'rm -rf "$venv"' EXIT
+python3 -m venv "$venv"
+SECLLAMA_PREBUILT=1 "$venv/bin/pip" install --quiet ./ffi/python
+rm -rf ffi/python/build ffi/python/secllama.egg-info
+(
+    cd /tmp
+    env -u SECLLAMA_LIB -u SECLLAMA_RUNNER_PATH "$venv/bin/python" - <<'EOF'
+import secllama, secllama._lib as lib
+assert lib.LOADED_FROM.startswith(secllama.__path__[0]), lib.LOADED_FROM
+with secllama.Runner(threads=2, context_length=256) as r:
+    text = r.complete("The capital of France is", secllama.GenerationParams.greedy(4)).text
+assert text.strip(), text
+print(f"installed package completed: {text!r}")
+EOF
+)

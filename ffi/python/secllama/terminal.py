@@ -3,17 +3,21 @@
 from __future__ import annotations
 
 import ctypes
+import threading
+from typing import Union
 
-from . import _check, _Handle, _lib, _take
+from . import _lib
+from ._errors import check
+from ._handle import Handle, take
 from ._lib import lib
 
 _lib._sig("secllama_terminal_text_new", _lib.pvp)
 _lib._sig("secllama_terminal_text_push", _lib.vp, _lib.inb, _lib.size, _lib.pbuf)
 _lib._sig("secllama_terminal_text_finish", _lib.vp, _lib.pbuf)
-_lib._sig("secllama_terminal_text_free", _lib.vp, restype=None)
+_lib._sig("secllama_terminal_text_free", _lib.vp)
 
 
-class TerminalText(_Handle):
+class TerminalText(Handle):
     """Makes untrusted model text safe to print on a terminal.
 
     Use it whenever a program prints runner output to a terminal: the runner may be hostile,
@@ -33,20 +37,26 @@ class TerminalText(_Handle):
 
     def __init__(self) -> None:
         p = ctypes.c_void_p()
-        _check(lib.secllama_terminal_text_new(ctypes.byref(p)))
-        super().__init__(p.value)
+        check(lib.secllama_terminal_text_new(ctypes.byref(p)))
+        self._init_handle(p.value or 0)
+        self._lock = threading.Lock()  # push/finish take the filter exclusively
 
-    def push(self, piece: bytes | str) -> str:
+    def push(self, piece: Union[bytes, str]) -> str:
         """Filters one piece; a UTF-8 character cut at its end waits for the next piece."""
-        data = piece.encode() if isinstance(piece, str) else bytes(piece)
+        if isinstance(piece, str):
+            data = piece.encode()
+        elif isinstance(piece, (bytes, bytearray, memoryview)):
+            data = bytes(piece)
+        else:
+            raise TypeError(f"piece must be str or bytes-like, not {type(piece).__name__}")
         out = _lib.Buf()
-        with self._lock:
-            _check(lib.secllama_terminal_text_push(self._p(), data, len(data), ctypes.byref(out)))
-        return _take(out).decode()
+        with self._lock, self._use() as p:
+            check(lib.secllama_terminal_text_push(p, data, len(data), ctypes.byref(out)))
+        return take(out).decode()
 
     def finish(self) -> str:
         """Ends the text: U+FFFD if a cut character was left pending, else ``""``."""
         out = _lib.Buf()
-        with self._lock:
-            _check(lib.secllama_terminal_text_finish(self._p(), ctypes.byref(out)))
-        return _take(out).decode()
+        with self._lock, self._use() as p:
+            check(lib.secllama_terminal_text_finish(p, ctypes.byref(out)))
+        return take(out).decode()

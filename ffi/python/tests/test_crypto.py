@@ -82,16 +82,16 @@ def test_null_and_invalid_arguments_give_exact_codes_from_the_c_api():
     import ctypes
 
     assert lib.secllama_keyset_seal(None, b"x", 1, None, 0, ctypes.byref(out)) == Status.NULL_PARAMETER
-    assert secllama._last_error() == "keyset is NULL"
-    with secllama.Keyset.generate() as ks:
-        assert lib.secllama_keyset_seal(ks._p(), None, 5, None, 0, ctypes.byref(out)) == Status.NULL_PARAMETER
-        assert lib.secllama_keyset_seal(ks._p(), b"x", 1, None, 0, None) == Status.NULL_PARAMETER
+    assert secllama._errors.last_error() == "keyset is NULL"
+    with secllama.Keyset.generate() as ks, ks._use() as p:
+        assert lib.secllama_keyset_seal(p, None, 5, None, 0, ctypes.byref(out)) == Status.NULL_PARAMETER
+        assert lib.secllama_keyset_seal(p, b"x", 1, None, 0, None) == Status.NULL_PARAMETER
     n = ctypes.c_size_t()
     assert lib.secllama_last_error(None, 0, ctypes.byref(n)) == Status.BUFFER_TOO_SMALL
     assert lib.secllama_status_name(1, ctypes.byref(ctypes.c_char_p())) == Status.INVALID_ARGUMENT
     lib.secllama_buf_free(None)
-    lib.secllama_keyset_free(None)
-    lib.secllama_keystore_free(None)
+    assert lib.secllama_keyset_free(None) == Status.OK
+    assert lib.secllama_keystore_free(None) == Status.OK
 
 
 def test_keysets_seal_and_open_from_many_threads():

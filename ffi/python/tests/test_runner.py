@@ -110,3 +110,51 @@ def test_spawn_refuses_a_missing_model_and_a_wrong_pin():
     with pytest.raises(secllama.RunnerError) as e:
         secllama.Runner(sha256="abc")
     assert e.value.status == Status.RUNNER_CONFIG
+
+
+def test_complete_returns_the_text_it_streamed(runner):
+    pieces = []
+    response = runner.complete("The capital of France is", GenerationParams.greedy(8), pieces.append)
+    assert response.text == "".join(pieces) and response.text.strip()
+    again = runner.complete("The capital of France is", GenerationParams.greedy(8))
+    assert again.text == response.text
+
+
+def test_chat_returns_the_assistant_message(runner):
+    messages = [{"role": "user", "content": "Reply with one word: what color is the sky?"}]
+    response = runner.chat(messages, GenerationParams.greedy(6))
+    assert response.message == {"role": "assistant", "content": response.text}
+    assert response.text
+
+
+def test_stream_yields_the_same_pieces_and_breaking_cancels(runner):
+    expected = runner.complete("The capital of France is", GenerationParams.greedy(8)).text
+    stream = runner.stream("The capital of France is", GenerationParams.greedy(8))
+    assert "".join(stream) == expected
+    assert stream.response is not None and stream.response.text == expected
+    stream = runner.stream("Count from one to fifty:", GenerationParams.greedy(64))
+    for _ in stream:
+        break
+    stream.close()
+    # The runner is free for the next request.
+    assert runner.complete("Hello", GenerationParams.greedy(2)).reason in (StopReason.MAX_TOKENS, StopReason.END_OF_TEXT)
+
+
+def test_asyncio_complete_and_stream(runner):
+    import asyncio
+
+    async def main():
+        r = await runner.acomplete("The capital of France is", GenerationParams.greedy(8))
+        pieces = [p async for p in runner.astream("The capital of France is", GenerationParams.greedy(8))]
+        return r.text, "".join(pieces)
+
+    text, streamed = asyncio.run(main())
+    assert text == streamed and text.strip()
+
+
+def test_progress_callback_sees_loading():
+    seen = []
+    with secllama.Runner(threads=2, context_length=256, on_progress=lambda s, f: seen.append((s, f))) as r:
+        assert r.model_info()["context_length"] == 256
+    assert seen and all(0.0 <= f <= 1.0 for _, f in seen)
+    assert seen[-1][0] in (secllama.LoadStage.VERIFYING, secllama.LoadStage.LOADING)
