@@ -20,7 +20,7 @@ fuzz_target!(|input: Input| {
         .stop
         .into_iter()
         .filter(|s| !s.is_empty() && s.len() <= MAX_STOP_STRING_BYTES)
-        // KNOWN OPEN FINDING (/work/notes-fuzz.md, runner 4): `TextStream::finish` turns
+        // KNOWN OPEN FINDING (runner 4 in the fuzz notes): `TextStream::finish` turns
         // incomplete trailing bytes into U+FFFD without checking stop strings, so a stop string
         // containing U+FFFD can leak at the end. Excluded until fixed so the campaign goes on;
         // remove this filter with the fix (regression test in secllama-runner/tests/bad_input.rs).
