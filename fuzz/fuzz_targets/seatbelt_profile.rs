@@ -1,6 +1,7 @@
 //! Seatbelt profile generation from arbitrary policies: the profile text never depends on the
-//! contents of a path (paths travel only as `-D` parameters), every accepted path is exactly
-//! one parameter, refused paths are refused for a documented reason, and the argv keeps its
+//! contents of a path, only on how deep it is (paths travel only as `-D` parameters), every
+//! accepted path is exactly one parameter followed by its ancestors, refused paths are refused
+//! for a documented reason, every profile passes the Seatbelt linter, and the argv keeps its
 //! shape.
 #![no_main]
 
@@ -10,7 +11,7 @@ use std::path::{Path, PathBuf};
 
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
-use secllama_sandbox::internal::SeatbeltProfile;
+use secllama_sandbox::internal::{SeatbeltProfile, lint_profile};
 use secllama_sandbox::{SandboxError, SandboxPolicy, SeatbeltIpc};
 
 #[derive(Arbitrary, Debug)]
@@ -81,24 +82,38 @@ fuzz_target!(|input: Input| {
     };
     assert!(all.iter().all(|p| acceptable(p)), "accepted an unrepresentable path");
 
-    // Every path is exactly one parameter, in order, with its exact text.
+    // Every path is exactly one parameter, in order, with its exact text; then one `ANC_n`
+    // parameter for each directory above each path (the root excluded).
     let params = profile.params();
-    assert_eq!(params.len(), all.len());
     for ((name, value), p) in params.iter().zip(&all) {
         assert_eq!(Some(value.as_str()), p.to_str());
         assert!(name.bytes().all(|b| b.is_ascii_uppercase() || b.is_ascii_digit() || b == b'_'));
     }
+    let ancestors: Vec<&Path> = all
+        .iter()
+        .flat_map(|p| p.ancestors().skip(1).filter(|a| a.parent().is_some()))
+        .collect();
+    assert_eq!(params.len(), all.len() + ancestors.len());
+    for (i, ((name, value), a)) in params[all.len()..].iter().zip(&ancestors).enumerate() {
+        assert_eq!(name, &format!("ANC_{i}"));
+        assert_eq!(Some(value.as_str()), a.to_str());
+    }
+    assert_eq!(lint_profile(profile.text(), params), Ok(()), "{}", profile.text());
 
-    // The text is the same with every path replaced by a placeholder: no path content leaks
-    // into the SBPL, so no path can change the profile's structure.
-    let ph = |v: &[PathBuf]| -> Vec<PathBuf> { v.iter().map(|_| PathBuf::from("/p")).collect() };
+    // The text is the same with every path replaced by a placeholder as deep as it: no path
+    // content leaks into the SBPL, so no path can change the profile's structure.
+    let depth = |p: &Path| -> PathBuf {
+        let n = p.ancestors().count().saturating_sub(1);
+        PathBuf::from(format!("/{}", vec!["p"; n].join("/")))
+    };
+    let ph = |v: &[PathBuf]| -> Vec<PathBuf> { v.iter().map(|p| depth(p)).collect() };
     let ph_ipc = match &ipc {
-        SeatbeltIpc::UnixSocket(_) => SeatbeltIpc::UnixSocket("/p".into()),
+        SeatbeltIpc::UnixSocket(p) => SeatbeltIpc::UnixSocket(depth(p)),
         SeatbeltIpc::InheritedFd => SeatbeltIpc::InheritedFd,
     };
     let reference = SeatbeltProfile::build(
         &policy(&ph(&ro), &ph(&rw), &ph(&dev), input.baseline),
-        Path::new("/p"),
+        &depth(&program),
         &ph_ipc,
         input.gpu,
     )

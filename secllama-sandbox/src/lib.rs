@@ -43,9 +43,10 @@ pub mod internal {
     #[cfg(target_os = "linux")]
     pub use crate::linux::seccomp;
     pub use crate::macos::{
-        MACOS_BASELINE_READ_ONLY, MACOS_BASELINE_READ_WRITE, METAL_IOKIT_CLIENTS,
-        METAL_MACH_SERVICES, METAL_READ_ONLY, SANDBOX_EXEC, SYSCTL_NAMES, SYSCTL_PREFIXES,
-        SeatbeltProfile, seatbelt_check,
+        FILTERLESS_OPERATIONS, KNOWN_OPERATIONS, MACOS_BASELINE_READ_ONLY,
+        MACOS_BASELINE_READ_WRITE, METAL_IOKIT_CLIENTS, METAL_IOKIT_CONNECTIONS,
+        METAL_IOKIT_PROPERTIES, METAL_MACH_SERVICES, METAL_READ_ONLY, METAL_SHADER_CACHE,
+        SANDBOX_EXEC, SYSCTL_NAMES, SYSCTL_PREFIXES, SeatbeltProfile, lint_profile, seatbelt_check,
     };
     #[cfg(windows)]
     pub use crate::windows::firewall_check;

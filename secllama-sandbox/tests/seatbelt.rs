@@ -7,7 +7,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 
 use proptest::prelude::*;
-use secllama_sandbox::internal::SeatbeltProfile;
+use secllama_sandbox::internal::{SeatbeltProfile, lint_profile};
 use secllama_sandbox::{SandboxError, SandboxPolicy, SeatbeltIpc};
 
 const RUNNER: &str = "/Applications/SecLlama.app/Contents/MacOS/secllama-runner";
@@ -29,8 +29,12 @@ fn golden(name: &str, actual: &str) {
     assert_eq!(actual, expected, "profile differs from {}", path.display());
 }
 
+/// Builds the profile and holds it to the linter's rules (`internal::lint_profile`): every
+/// profile a test looks at is also one the linter accepts.
 fn build(policy: &SandboxPolicy, ipc: &SeatbeltIpc, gpu: bool) -> SeatbeltProfile {
-    SeatbeltProfile::build(policy, Path::new(RUNNER), ipc, gpu).unwrap()
+    let p = SeatbeltProfile::build(policy, Path::new(RUNNER), ipc, gpu).unwrap();
+    assert_eq!(lint_profile(p.text(), p.params()), Ok(()), "{}", p.text());
+    p
 }
 
 fn params_text(p: &SeatbeltProfile) -> String {
@@ -89,6 +93,9 @@ fn metal_rules_are_present_only_when_gpu_is_on() {
         "iokit-open",
         "mach-lookup",
         "/System/Library/Extensions",
+        "/Library/GPUBundles",
+        "IOAccelerator",
+        "iokit-get-properties",
     ] {
         assert!(!cpu.text().contains(needle), "CPU profile has {needle}");
         assert!(gpu.text().contains(needle), "GPU profile lacks {needle}");
@@ -130,6 +137,16 @@ fn argv_is_absolute_sandbox_exec_profile_params_then_program_and_args() {
         "RO_0=/m/x.gguf",
         "-D",
         "RW_0=/w",
+        "-D",
+        "ANC_0=/Applications/SecLlama.app/Contents/MacOS",
+        "-D",
+        "ANC_1=/Applications/SecLlama.app/Contents",
+        "-D",
+        "ANC_2=/Applications/SecLlama.app",
+        "-D",
+        "ANC_3=/Applications",
+        "-D",
+        "ANC_4=/m",
         "--",
         RUNNER,
         "--ipc-fd",
@@ -228,6 +245,7 @@ proptest! {
         let p = SeatbeltProfile::build(&plain, Path::new("/runner"), &SeatbeltIpc::UnixSocket("/s".into()), gpu).unwrap();
         // Same shape, same text: the hostile characters never reach the profile.
         prop_assert_eq!(h.text(), p.text());
+        prop_assert_eq!(lint_profile(h.text(), h.params()), Ok(()));
         // Every path travels verbatim as a parameter value, in order.
         let values: Vec<&str> = h.params().iter().map(|(_, v)| v.as_str()).collect();
         let mut expected: Vec<&str> = vec![sock.as_str()];
@@ -243,4 +261,16 @@ proptest! {
             prop_assert_eq!(argv[4 + 2 * i].to_str().unwrap(), format!("{k}={v}"));
         }
     }
+}
+
+/// On a Mac (never in Linux CI): the real `/usr/bin/sandbox-exec` compiles a generated profile
+/// and runs `/usr/bin/true` under it.
+#[cfg(target_os = "macos")]
+#[test]
+fn real_sandbox_exec_runs_a_generated_profile() {
+    use secllama_sandbox::internal::seatbelt_check;
+    use secllama_sandbox::{Layer, LayerState};
+    let report = seatbelt_check();
+    println!("{report:?}");
+    assert_eq!(report.state(Layer::Seatbelt), Some(&LayerState::Enforced));
 }

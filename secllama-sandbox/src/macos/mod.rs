@@ -4,15 +4,18 @@
 //! OS: the profile builder ([`SeatbeltProfile`]) and the command rewrapping. Only the final call
 //! that decides to use them is `cfg(target_os = "macos")`.
 
+mod lint;
 mod seatbelt;
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+pub use lint::{FILTERLESS_OPERATIONS, KNOWN_OPERATIONS, lint_profile};
 pub use seatbelt::{
-    MACOS_BASELINE_READ_ONLY, MACOS_BASELINE_READ_WRITE, METAL_IOKIT_CLIENTS, METAL_MACH_SERVICES,
-    METAL_READ_ONLY, SANDBOX_EXEC, SYSCTL_NAMES, SYSCTL_PREFIXES, SeatbeltIpc, SeatbeltProfile,
+    MACOS_BASELINE_READ_ONLY, MACOS_BASELINE_READ_WRITE, METAL_IOKIT_CLIENTS,
+    METAL_IOKIT_CONNECTIONS, METAL_IOKIT_PROPERTIES, METAL_MACH_SERVICES, METAL_READ_ONLY,
+    METAL_SHADER_CACHE, SANDBOX_EXEC, SYSCTL_NAMES, SYSCTL_PREFIXES, SeatbeltIpc, SeatbeltProfile,
 };
 
 use crate::env::allowed_env;
@@ -97,6 +100,7 @@ pub(crate) fn wrap_with_seatbelt(
     cmd: &mut Command,
     options: &SeatbeltOptions,
     sandbox_exec_present: bool,
+    user_cache_dir: Option<&Path>,
 ) -> Result<SandboxReport, SandboxError> {
     let mut report = SandboxReport::default();
     let lookup = |n: &str| std::env::var_os(n);
@@ -127,7 +131,13 @@ pub(crate) fn wrap_with_seatbelt(
         return Ok(report);
     }
     let program = canonical_or_given(Path::new(cmd.get_program()));
-    let policy = canonical_policy(policy);
+    let mut policy = canonical_policy(policy);
+    if options.gpu {
+        // Metal compiles shaders through its compiler service and caches them here.
+        if let Some(dir) = user_cache_dir {
+            policy = policy.read_write(canonical_or_given(dir).join(METAL_SHADER_CACHE));
+        }
+    }
     let ipc = match &options.ipc {
         SeatbeltIpc::UnixSocket(p) => SeatbeltIpc::UnixSocket(canonical_or_given(p)),
         other => other.clone(),
@@ -188,31 +198,85 @@ pub(crate) fn install_rlimits(cmd: &mut Command, limits: crate::ResourceLimits) 
     };
     // SAFETY: the hook only calls setrlimit (async-signal-safe) and reads captured integers.
     unsafe { cmd.pre_exec(hook) };
-    match limits.processes {
-        None => LayerState::Enforced,
-        Some(_) => LayerState::Degraded(
-            "process limit not applied on macOS (RLIMIT_NPROC counts all of the user's processes)"
-                .into(),
-        ),
+    rlimit_state(limits)
+}
+
+/// What the rlimits above enforce on macOS: the address-space limit is set but the kernel does
+/// not enforce `RLIMIT_AS`, and the process limit is not set at all.
+pub(crate) fn rlimit_state(limits: crate::ResourceLimits) -> LayerState {
+    let mut missing = Vec::new();
+    if limits.address_space.is_some() {
+        missing.push("address-space limit set but not enforced by macOS (RLIMIT_AS)");
+    }
+    if limits.processes.is_some() {
+        missing.push(
+            "process limit not applied on macOS (RLIMIT_NPROC counts all of the user's processes)",
+        );
+    }
+    if missing.is_empty() {
+        LayerState::Enforced
+    } else {
+        LayerState::Degraded(missing.join("; "))
     }
 }
 
 /// What Seatbelt could enforce on this machine, in the layer-by-layer report format: enforced
 /// when `sandbox-exec` is present at its absolute path.
 pub fn seatbelt_check() -> SandboxReport {
-    seatbelt_check_at(Path::new(SANDBOX_EXEC))
+    seatbelt_check_at(Path::new(SANDBOX_EXEC), Path::new(SELF_TEST_PROGRAM))
 }
 
-pub(crate) fn seatbelt_check_at(sandbox_exec: &Path) -> SandboxReport {
+/// The program the self-test runs under a generated profile.
+pub(crate) const SELF_TEST_PROGRAM: &str = "/usr/bin/true";
+
+/// [`seatbelt_check`] with the paths as parameters, so that tests on any OS can hand it a fake
+/// `sandbox-exec`: present is not enough, a profile generated exactly as for the runner (with
+/// the baseline and nothing else) must compile and run `true_program` to a zero exit.
+pub(crate) fn seatbelt_check_at(sandbox_exec: &Path, true_program: &Path) -> SandboxReport {
     let mut r = SandboxReport::default();
     let state = if sandbox_exec.is_file() {
-        LayerState::Enforced
+        self_test(sandbox_exec, true_program)
     } else {
         LayerState::Unavailable(format!("{} is missing", sandbox_exec.display()))
     };
     r.push(Layer::Seatbelt, state);
     r.push(Layer::Environment, LayerState::Enforced);
     r
+}
+
+/// Runs `sandbox-exec -p PROFILE -D ... -- true_program` and reads the outcome.
+fn self_test(sandbox_exec: &Path, true_program: &Path) -> LayerState {
+    let profile = match SeatbeltProfile::build(
+        &SandboxPolicy::new(),
+        true_program,
+        &SeatbeltIpc::InheritedFd,
+        false,
+    ) {
+        Ok(p) => p,
+        Err(e) => return LayerState::Unavailable(format!("self-test profile: {e}")),
+    };
+    let argv = profile.argv(true_program, Vec::<OsString>::new());
+    let out = Command::new(sandbox_exec)
+        .args(argv.iter().skip(1))
+        .env_clear()
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .output();
+    match out {
+        Ok(o) if o.status.success() => LayerState::Enforced,
+        Ok(o) => LayerState::Unavailable(format!(
+            "self-test: {} -p PROFILE {} exited with {}: {}",
+            sandbox_exec.display(),
+            true_program.display(),
+            o.status,
+            crate::text::bounded_line(&String::from_utf8_lossy(&o.stderr), 300)
+        )),
+        Err(e) => LayerState::Unavailable(format!(
+            "self-test: could not run {}: {e}",
+            sandbox_exec.display()
+        )),
+    }
 }
 
 /// macOS only: prepares `cmd` to run under Seatbelt — the profile from `policy` + `options`,
@@ -235,7 +299,34 @@ pub fn apply_seatbelt(
     options: &SeatbeltOptions,
 ) -> Result<SandboxReport, SandboxError> {
     let present = Path::new(SANDBOX_EXEC).is_file();
-    wrap_with_seatbelt(policy, cmd, options, present)
+    let cache = if options.gpu {
+        darwin_user_cache_dir()
+    } else {
+        None
+    };
+    wrap_with_seatbelt(policy, cmd, options, present, cache.as_deref())
+}
+
+/// The per-user cache directory (`confstr(_CS_DARWIN_USER_CACHE_DIR)`, for example
+/// `/private/var/folders/xy/.../C/`), where Metal keeps its shader cache.
+#[cfg(target_os = "macos")]
+fn darwin_user_cache_dir() -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStringExt;
+    let mut buf = vec![0u8; 1024];
+    // SAFETY: `buf` is valid for writes of `buf.len()` bytes; confstr writes at most that many,
+    // NUL-terminated, and returns the size it needed (0 on error).
+    let needed = unsafe {
+        libc::confstr(
+            libc::_CS_DARWIN_USER_CACHE_DIR,
+            buf.as_mut_ptr().cast(),
+            buf.len(),
+        )
+    };
+    if needed == 0 || needed > buf.len() {
+        return None;
+    }
+    buf.truncate(needed - 1);
+    Some(PathBuf::from(OsString::from_vec(buf)))
 }
 
 /// The backend shape (see `crate::platform`): `apply_to` is Seatbelt with the default
@@ -287,7 +378,7 @@ mod tests {
 
     #[test]
     fn strict_check_turns_a_missing_network_layer_into_the_strict_mode_error() {
-        let missing = seatbelt_check_at(Path::new("/nonexistent/sandbox-exec"));
+        let missing = seatbelt_check_at(Path::new("/nonexistent/sandbox-exec"), Path::new("/t"));
         let err = crate::probe::strict_check(missing.clone(), Layer::Seatbelt, Strictness::Strict)
             .unwrap_err();
         assert!(matches!(
@@ -299,12 +390,17 @@ mod tests {
             crate::probe::strict_check(missing.clone(), Layer::Seatbelt, Strictness::BestEffort)
                 .unwrap();
         assert_eq!(ok, missing);
-        let present = seatbelt_check_at(Path::new("/bin/sh"));
-        assert_eq!(
-            crate::probe::strict_check(present.clone(), Layer::Seatbelt, Strictness::Strict)
-                .unwrap(),
-            present
-        );
+        #[cfg(unix)]
+        {
+            let fake = FakeSandboxExec::passing();
+            let present = seatbelt_check_at(fake.path(), Path::new("/bin/true"));
+            assert_eq!(present.state(Layer::Seatbelt), Some(&LayerState::Enforced));
+            assert_eq!(
+                crate::probe::strict_check(present.clone(), Layer::Seatbelt, Strictness::Strict)
+                    .unwrap(),
+                present
+            );
+        }
         #[cfg(not(any(target_os = "macos", windows)))]
         assert!(crate::platform_sandbox_check(Strictness::Strict).is_none());
     }
@@ -368,6 +464,7 @@ mod tests {
             &mut cmd,
             &SeatbeltOptions::default(),
             false,
+            None,
         )
         .unwrap_err();
         assert!(matches!(
@@ -379,7 +476,8 @@ mod tests {
         ));
         let policy = SandboxPolicy::new().strictness(Strictness::BestEffort);
         let report =
-            wrap_with_seatbelt(&policy, &mut cmd, &SeatbeltOptions::default(), false).unwrap();
+            wrap_with_seatbelt(&policy, &mut cmd, &SeatbeltOptions::default(), false, None)
+                .unwrap();
         assert!(
             matches!(report.state(Layer::Seatbelt), Some(LayerState::Unavailable(r)) if r.contains("sandbox-exec"))
         );
@@ -395,11 +493,59 @@ mod tests {
             &mut cmd,
             &SeatbeltOptions::default(),
             true,
+            Some(Path::new("/nonexistent-cache")),
         )
         .unwrap();
         assert_eq!(report.state(Layer::Seatbelt), Some(&LayerState::Enforced));
         assert_eq!(cmd.get_program(), "/usr/bin/sandbox-exec");
         assert_eq!(cmd.get_args().last(), Some(OsStr::new("x")));
+        // Without GPU the Metal shader cache is not granted, even when its root is known.
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            !args.iter().any(|a| a.contains("com.apple.metal")),
+            "{args:?}"
+        );
+    }
+
+    #[test]
+    fn gpu_grants_the_metal_shader_cache_read_write_and_nothing_else_of_the_cache_dir() {
+        let mut cmd = Command::new("/opt/runner");
+        let options = SeatbeltOptions {
+            gpu: true,
+            ..SeatbeltOptions::default()
+        };
+        wrap_with_seatbelt(
+            &SandboxPolicy::new(),
+            &mut cmd,
+            &options,
+            true,
+            Some(Path::new("/nonexistent-cache/C")),
+        )
+        .unwrap();
+        let args: Vec<String> = cmd
+            .get_args()
+            .map(|a| a.to_string_lossy().into_owned())
+            .collect();
+        assert!(
+            args.contains(&"RW_0=/nonexistent-cache/C/com.apple.metal".to_owned()),
+            "{args:?}"
+        );
+        assert_eq!(args.iter().filter(|a| a.starts_with("RW_")).count(), 1);
+        let profile = &args[1];
+        assert_eq!(lint_profile(profile, &params_of(&args)), Ok(()));
+        assert!(profile.contains("(allow file-read* file-write*\n  (subpath (param \"RW_0\"))"));
+    }
+
+    /// The `-D NAME=VALUE` pairs of a wrapped command's arguments.
+    fn params_of(args: &[String]) -> Vec<(String, String)> {
+        args.windows(2)
+            .filter(|w| w[0] == "-D")
+            .filter_map(|w| w[1].split_once('='))
+            .map(|(n, v)| (n.to_owned(), v.to_owned()))
+            .collect()
     }
 
     #[cfg(unix)]
@@ -436,12 +582,97 @@ mod tests {
     }
 
     #[test]
+    fn an_address_space_limit_is_reported_as_not_enforced_by_macos() {
+        let state = rlimit_state(crate::ResourceLimits {
+            address_space: Some(1 << 30),
+            cpu_seconds: Some(10),
+            ..Default::default()
+        });
+        assert_eq!(
+            state,
+            LayerState::Degraded(
+                "address-space limit set but not enforced by macOS (RLIMIT_AS)".into()
+            )
+        );
+        let both = rlimit_state(crate::ResourceLimits {
+            address_space: Some(1 << 30),
+            processes: Some(2),
+            ..Default::default()
+        });
+        assert!(
+            matches!(both, LayerState::Degraded(r) if r.contains("RLIMIT_AS") && r.contains("RLIMIT_NPROC"))
+        );
+        assert_eq!(
+            rlimit_state(crate::ResourceLimits {
+                cpu_seconds: Some(1),
+                open_files: Some(8),
+                ..Default::default()
+            }),
+            LayerState::Enforced
+        );
+    }
+
+    #[test]
     fn check_reports_seatbelt_unavailable_when_sandbox_exec_is_missing() {
-        let r = seatbelt_check_at(Path::new("/nonexistent/sandbox-exec"));
+        let r = seatbelt_check_at(Path::new("/nonexistent/sandbox-exec"), Path::new("/t"));
         assert!(
             matches!(r.state(Layer::Seatbelt), Some(LayerState::Unavailable(m)) if m.contains("/nonexistent/sandbox-exec is missing"))
         );
-        let r = seatbelt_check_at(Path::new("/bin/sh"));
+    }
+
+    /// A stand-in for `/usr/bin/sandbox-exec`: checks the argv shape the runner launch uses
+    /// (`-p PROFILE`, `-D NAME=VALUE`..., `--`, program) and then runs the program, or fails as
+    /// a profile that does not compile would.
+    #[cfg(unix)]
+    struct FakeSandboxExec {
+        _dir: tempfile::TempDir,
+        path: PathBuf,
+    }
+
+    #[cfg(unix)]
+    impl FakeSandboxExec {
+        fn with_script(body: &str) -> Self {
+            use std::os::unix::fs::PermissionsExt;
+            let dir = tempfile::tempdir().unwrap();
+            let path = dir.path().join("sandbox-exec");
+            std::fs::write(&path, format!("#!/bin/sh\n{body}\n")).unwrap();
+            std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+            FakeSandboxExec { _dir: dir, path }
+        }
+
+        fn passing() -> Self {
+            Self::with_script(
+                "[ \"$1\" = -p ] || exit 2\n[ -n \"$2\" ] || exit 3\nshift 2\n\
+                 while [ \"$1\" = -D ]; do case \"$2\" in *=/*) ;; *) exit 4;; esac; shift 2; done\n\
+                 [ \"$1\" = -- ] || exit 5\nshift\nexec \"$@\"",
+            )
+        }
+
+        fn path(&self) -> &Path {
+            &self.path
+        }
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn check_runs_a_generated_profile_through_sandbox_exec_as_a_self_test() {
+        let ok = FakeSandboxExec::passing();
+        let r = seatbelt_check_at(ok.path(), Path::new("/bin/true"));
         assert_eq!(r.state(Layer::Seatbelt), Some(&LayerState::Enforced));
+        // The program itself failing under the profile fails the self-test.
+        let r = seatbelt_check_at(ok.path(), Path::new("/bin/false"));
+        assert!(
+            matches!(r.state(Layer::Seatbelt), Some(LayerState::Unavailable(m)) if m.contains("/bin/false exited with exit status: 1")),
+            "{r:?}"
+        );
+        let broken = FakeSandboxExec::with_script(
+            "echo 'sandbox-exec: unbound variable: ANC_0' >&2\nexit 65",
+        );
+        let r = seatbelt_check_at(broken.path(), Path::new("/bin/true"));
+        assert!(
+            matches!(r.state(Layer::Seatbelt), Some(LayerState::Unavailable(m))
+                if m.ends_with("exited with exit status: 65: sandbox-exec: unbound variable: ANC_0")),
+            "{r:?}"
+        );
     }
 }

@@ -49,8 +49,10 @@ pub const MACOS_BASELINE_READ_ONLY: &[&str] = &[
 /// Read-write paths every macOS profile grants unless the baseline is off: `/dev/null`.
 pub const MACOS_BASELINE_READ_WRITE: &[&str] = &["/dev/null"];
 
-/// Read-only paths added when GPU (Metal) is on: the GPU driver bundles.
-pub const METAL_READ_ONLY: &[&str] = &["/System/Library/Extensions"];
+/// Read-only paths added when GPU (Metal) is on: the GPU driver bundles (kernel extension
+/// bundles carry the user-space Metal drivers; third-party GPU bundles live in
+/// `/Library/GPUBundles`).
+pub const METAL_READ_ONLY: &[&str] = &["/System/Library/Extensions", "/Library/GPUBundles"];
 
 /// `sysctl` names (exact) a runner may read: CPU count/topology, memory size, page and cache
 /// sizes, OS version. No host name, no boot time, no process table.
@@ -85,11 +87,50 @@ pub const SYSCTL_NAMES: &[&str] = &[
 /// performance-level (P/E core) topology.
 pub const SYSCTL_PREFIXES: &[&str] = &["hw.optional.", "hw.perflevel"];
 
-/// IOKit user clients Metal opens.
-pub const METAL_IOKIT_CLIENTS: &[&str] = &["AGXDeviceUserClient", "IOSurfaceRootUserClient"];
+/// IOKit user clients Metal opens: the Apple-silicon GPU (`AGXDeviceUserClient`), the
+/// accelerator of Intel/AMD GPUs (`IOAccelerationUserClient`) and IOSurface (shared buffers).
+pub const METAL_IOKIT_CLIENTS: &[&str] = &[
+    "AGXDeviceUserClient",
+    "IOAccelerationUserClient",
+    "IOSurfaceRootUserClient",
+];
+
+/// IOKit connections Metal opens: the GPU's accelerator service.
+pub const METAL_IOKIT_CONNECTIONS: &[&str] = &["IOAccelerator"];
+
+/// IOKit registry properties Metal reads to find and load its driver plug-in; no other property
+/// of any registry entry (serial numbers, the hardware inventory) is readable.
+pub const METAL_IOKIT_PROPERTIES: &[&str] = &[
+    "AGXParameterBufferMaxSize",
+    "AGXParameterBufferMaxSizeEverMemless",
+    "AGXParameterBufferMaxSizeNeverMemless",
+    "CFBundleIdentifier",
+    "CFBundleIdentifierKernel",
+    "GPUConfigurationVariable",
+    "GPUDebugNullClientMask",
+    "GPURawCounterBundleName",
+    "GPURawCounterPluginClassName",
+    "IOClass",
+    "IOGLBundleName",
+    "IOGLESBundleName",
+    "IOGLESDefaultUseMetal",
+    "IOGLESMetalBundleName",
+    "IOGVACodec",
+    "IOMatchCategory",
+    "IOPCITunnelled",
+    "MetalCoalesce",
+    "MetalPluginClassName",
+    "MetalPluginName",
+    "MetalStatisticsName",
+    "MetalStatisticsScriptName",
+];
 
 /// Mach services Metal looks up (the shader compiler).
 pub const METAL_MACH_SERVICES: &[&str] = &["com.apple.MTLCompilerService"];
+
+/// The directory under the per-user cache directory (`confstr(_CS_DARWIN_USER_CACHE_DIR)`)
+/// where Metal keeps compiled shaders; the launch glue grants it read-write when GPU is on.
+pub const METAL_SHADER_CACHE: &str = "com.apple.metal";
 
 /// A generated profile and the parameters it refers to.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -124,6 +165,31 @@ fn path_param(
     }
     params.push((name.clone(), value.to_owned()));
     Ok(name)
+}
+
+/// `stat()` of the directories above every granted path (dyld and path resolution may look
+/// at them), and of nothing else: each ancestor is one more `ANC_n` parameter, so the profile
+/// text depends on how deep the paths are, never on what they say.
+fn ancestor_metadata(t: &mut String, params: &mut Vec<(String, String)>) {
+    let ancestors: Vec<String> = params
+        .iter()
+        .flat_map(|(_, value)| {
+            Path::new(value)
+                .ancestors()
+                .skip(1)
+                .filter(|a| a.parent().is_some())
+                .filter_map(|a| a.to_str().map(str::to_owned))
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    t.push_str("\n;; stat() of / and of the directories above each granted path; no contents\n");
+    t.push_str("(allow file-read-metadata\n  (literal \"/\")\n");
+    for (i, a) in ancestors.into_iter().enumerate() {
+        let name = format!("ANC_{i}");
+        let _ = writeln!(t, "  (literal (param \"{name}\"))");
+        params.push((name, a));
+    }
+    t.push_str(")\n");
 }
 
 fn quoted_list(out: &mut String, filter: &str, items: &[&str]) {
@@ -167,9 +233,7 @@ impl SeatbeltProfile {
              (allow file-read* file-map-executable (literal (param \"{program}\")))\n\
              (allow process-fork)\n\
              (allow signal (target self))\n\
-             (allow process-info* (target self))\n\
-             ;; stat() on path components (dyld and realpath walk them); no file contents\n\
-             (allow file-read-metadata)\n"
+             (allow process-info* (target self))\n"
         );
 
         let mut ro: Vec<&str> = Vec::new();
@@ -245,11 +309,15 @@ impl SeatbeltProfile {
 
         if gpu {
             t.push_str(
-                "\n;; GPU (Metal): the AGX and IOSurface user clients, the shader compiler\n",
+                "\n;; GPU (Metal): the accelerator and its user clients, the registry properties Metal\n\
+                 ;; reads to find its driver, the shader compiler service\n",
             );
             t.push_str("(allow iokit-open\n");
+            quoted_list(&mut t, "iokit-connection", METAL_IOKIT_CONNECTIONS);
             quoted_list(&mut t, "iokit-user-client-class", METAL_IOKIT_CLIENTS);
-            t.push_str(")\n(allow iokit-get-properties)\n(allow mach-lookup\n");
+            t.push_str(")\n(allow iokit-get-properties\n");
+            quoted_list(&mut t, "iokit-property", METAL_IOKIT_PROPERTIES);
+            t.push_str(")\n(allow mach-lookup\n");
             // The compiler service is an XPC service of the Metal framework; depending on the
             // macOS version it is looked up as a global name or as an XPC service name.
             quoted_list(&mut t, "global-name", METAL_MACH_SERVICES);
@@ -257,6 +325,7 @@ impl SeatbeltProfile {
             t.push_str(")\n");
         }
 
+        ancestor_metadata(&mut t, &mut params);
         Ok(SeatbeltProfile { text: t, params })
     }
 
@@ -304,13 +373,64 @@ mod tests {
             false,
         )
         .unwrap();
+        let params: Vec<(&str, &str)> = p
+            .params()
+            .iter()
+            .map(|(n, v)| (n.as_str(), v.as_str()))
+            .collect();
         assert_eq!(
-            p.params(),
-            [("PROGRAM".to_owned(), "/opt/secllama/runner".to_owned())]
+            params,
+            [
+                ("PROGRAM", "/opt/secllama/runner"),
+                ("ANC_0", "/opt/secllama"),
+                ("ANC_1", "/opt"),
+            ]
         );
         assert_eq!(p.text().matches("process-exec").count(), 1);
-        assert!(!p.text().contains("/opt/secllama"));
+        assert!(!p.text().contains("/opt"));
         assert!(!p.text().contains("network-outbound"));
+        assert_eq!(crate::macos::lint_profile(p.text(), p.params()), Ok(()));
+    }
+
+    #[test]
+    fn metadata_is_granted_only_for_root_and_the_ancestors_of_granted_paths() {
+        let p = SeatbeltProfile::build(
+            &SandboxPolicy::new()
+                .without_baseline()
+                .read_only("/m/a.gguf"),
+            Path::new("/r"),
+            &SeatbeltIpc::InheritedFd,
+            false,
+        )
+        .unwrap();
+        let metadata = p
+            .text()
+            .split("(allow file-read-metadata")
+            .nth(1)
+            .and_then(|rest| rest.split("\n)").next())
+            .unwrap();
+        assert_eq!(
+            metadata,
+            "\n  (literal \"/\")\n  (literal (param \"ANC_0\"))"
+        );
+        assert_eq!(p.params()[2], ("ANC_0".to_owned(), "/m".to_owned()));
+        assert_eq!(p.text().matches("file-read-metadata").count(), 1);
+    }
+
+    #[test]
+    fn gpu_rules_filter_every_iokit_and_mach_operation() {
+        let p = SeatbeltProfile::build(
+            &SandboxPolicy::new(),
+            Path::new("/r"),
+            &SeatbeltIpc::InheritedFd,
+            true,
+        )
+        .unwrap();
+        assert_eq!(crate::macos::lint_profile(p.text(), p.params()), Ok(()));
+        assert!(p.text().contains("(iokit-connection \"IOAccelerator\")"));
+        assert!(p.text().contains("(iokit-property \"MetalPluginName\")"));
+        assert!(p.text().contains("(subpath \"/Library/GPUBundles\")"));
+        assert!(!p.text().contains("(allow iokit-get-properties)"));
     }
 
     #[test]

@@ -35,15 +35,30 @@ pub(crate) fn bounded_message(text: &str) -> String {
     crate::text::bounded_line(text, MAX_NETSH_MESSAGE)
 }
 
+/// What the firewall rules leave open even when every one of them is in place: why Windows
+/// never reports network isolation as enforced, and why strict mode refuses there.
+pub(crate) const FIREWALL_GAPS: &str = "Windows Firewall rules keyed on the runner's program \
+     path do not isolate it: a process it starts, the DNS Client service, BITS or a loopback \
+     proxy reaches the network past them, and Windows has no file or process isolation for the \
+     runner yet (an AppContainer sandbox is not implemented)";
+
 /// The strict/best-effort decision for the firewall layer: `Ok(state)` to record in the report
-/// (a warning audit event follows for anything not enforced), `Err` to refuse to start.
+/// (a warning audit event follows for anything not enforced), `Err` to refuse to start. With
+/// the rules in place the layer is still only degraded ([`FIREWALL_GAPS`]), so strict mode
+/// always refuses on Windows.
 #[cfg_attr(not(windows), allow(dead_code))]
 pub(crate) fn firewall_outcome(
     strictness: Strictness,
     failure: Option<FirewallFailure>,
 ) -> Result<LayerState, SandboxError> {
     let Some(failure) = failure else {
-        return Ok(LayerState::Enforced);
+        return match strictness {
+            Strictness::Strict => Err(SandboxError::NetworkIsolationUnavailable {
+                layer: Layer::Firewall,
+                reason: FIREWALL_GAPS.to_owned(),
+            }),
+            Strictness::BestEffort => Ok(LayerState::Degraded(FIREWALL_GAPS.to_owned())),
+        };
     };
     let reason = match failure {
         FirewallFailure::NotElevated => "adding Windows Firewall rules needs an elevated \
@@ -71,7 +86,7 @@ pub(crate) fn firewall_check_report(netsh_present: bool, elevated: bool) -> Sand
             "not elevated: adding Windows Firewall rules needs an administrator process".into(),
         )
     } else {
-        LayerState::Enforced
+        LayerState::Degraded(FIREWALL_GAPS.to_owned())
     };
     r.push(Layer::Firewall, fw);
     r.push(Layer::JobObject, LayerState::Enforced);
@@ -464,10 +479,29 @@ mod tests {
                 "netsh failed: The requested operation requires elevation.".into()
             )
         );
+    }
+
+    #[test]
+    fn rules_in_place_are_still_degraded_so_strict_mode_refuses_on_windows() {
+        let err = firewall_outcome(Strictness::Strict, None).unwrap_err();
+        assert!(matches!(
+            &err,
+            SandboxError::NetworkIsolationUnavailable { layer: Layer::Firewall, reason }
+                if reason == FIREWALL_GAPS
+        ));
         assert_eq!(
-            firewall_outcome(Strictness::Strict, None).unwrap(),
-            LayerState::Enforced
+            firewall_outcome(Strictness::BestEffort, None).unwrap(),
+            LayerState::Degraded(FIREWALL_GAPS.to_owned())
         );
+        for gap in [
+            "process it starts",
+            "DNS Client",
+            "BITS",
+            "loopback proxy",
+            "AppContainer",
+        ] {
+            assert!(FIREWALL_GAPS.contains(gap), "{gap}");
+        }
     }
 
     #[test]
@@ -486,7 +520,15 @@ mod tests {
         );
         assert_eq!(r.state(Layer::JobObject), Some(&LayerState::Enforced));
         let r = firewall_check_report(true, true);
-        assert!(r.is_fully_enforced());
+        assert_eq!(
+            r.state(Layer::Firewall),
+            Some(&LayerState::Degraded(FIREWALL_GAPS.to_owned()))
+        );
+        assert!(!r.is_fully_enforced());
+        assert!(
+            crate::probe::strict_check(r, Layer::Firewall, Strictness::Strict).is_err(),
+            "strict mode must refuse on Windows"
+        );
         let r = firewall_check_report(false, true);
         assert!(
             matches!(r.state(Layer::Firewall), Some(LayerState::Unavailable(m)) if m.contains("netsh.exe"))
