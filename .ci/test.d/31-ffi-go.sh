@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Go binding (ffi/go): `go vet` and `go test` of the cgo module against the shared library.
+# Go binding (ffi/go): `go vet` and `go test -race` of the cgo module against the shared library.
 # Standard library only, and no module proxy or checksum database is ever asked (offline).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -20,4 +20,42 @@ export GOFLAGS=-mod=mod GOPROXY=off GOSUMDB=off GOTOOLCHAIN=local
 cd ffi/go
 go version
 go vet ./...
-go test -count=1 -v ./...
+go test -race -count=1 -timeout 30m -v ./...
+
+# The module setup ffi/go's package doc gives: an app module of its own, built from its own
+# directory with require + replace and absolute library paths.
+app=$(mktemp -d)
+trap 'rm -rf "$app"' EXIT
+cat > "$app/go.mod" <<EOF
+module example.com/app
+
+go 1.19
+
+require secllama v0.0.0
+
+replace secllama => $PWD
+EOF
+cat > "$app/main.go" <<'EOF'
+package main
+
+import (
+	"fmt"
+
+	"secllama"
+)
+
+func main() {
+	ks, err := secllama.GenerateKeyset()
+	if err != nil {
+		panic(err)
+	}
+	defer ks.Close()
+	env, _ := ks.Seal([]byte("sealed from an app module"), nil)
+	pt, err := ks.Open(env, nil)
+	if err != nil {
+		panic(err)
+	}
+	fmt.Println(string(pt))
+}
+EOF
+(cd "$app" && go run .) | grep -qx "sealed from an app module"

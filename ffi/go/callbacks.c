@@ -8,3 +8,7 @@ int32_t secllama_go_piece_trampoline(void *user_data, const char *piece, size_t 
 }
 
 void *secllama_go_handle_ptr(uintptr_t handle) { return (void *)handle; }
+
+void secllama_go_progress_trampoline(void *user_data, secllama_load_stage stage, float fraction) {
+    secllamaGoProgress((uintptr_t)user_data, stage, fraction);
+}

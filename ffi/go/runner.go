@@ -10,9 +10,6 @@ void *secllama_go_handle_ptr(uintptr_t handle);
 import "C"
 
 import (
-	"runtime"
-	"runtime/cgo"
-	"sync"
 	"unsafe"
 )
 
@@ -40,9 +37,21 @@ type RunnerConfig struct {
 	RunnerPath    string // "" means SECLLAMA_RUNNER_PATH or next to the executable
 	Threads       uint32 // 0 means the available cores, at most 8
 	ContextLength uint32 // 0 means 4096
-	GPULayers     uint32
+	GPULayers     uint32 // layers offloaded to the GPU (a cuda, vulkan or metal build)
 	Sandbox       SandboxMode
+	// OnProgress, if set, is called while the model is verified and loaded, with a fraction
+	// from 0 to 1 within each stage, on the goroutine that called Spawn.
+	OnProgress func(stage LoadStage, fraction float32)
 }
+
+// LoadStage is what a starting runner is doing (for RunnerConfig.OnProgress).
+type LoadStage uint32
+
+// Load stages.
+const (
+	LoadVerifying LoadStage = C.SECLLAMA_LOAD_STAGE_VERIFYING // hashing the model file
+	LoadLoading   LoadStage = C.SECLLAMA_LOAD_STAGE_LOADING   // llama.cpp reading the weights
+)
 
 // GenerationParams are a request's sampling and length settings; start from DefaultParams
 // or GreedyParams.
@@ -169,223 +178,19 @@ func doneFromC(d *C.secllama_done) Done {
 	}
 }
 
+// Response is a finished request: the generated text, why it stopped and what it cost.
+type Response struct {
+	Text string
+	Done
+}
+
+// Message is the reply as an assistant chat message, to append to the conversation.
+func (r Response) Message() ChatMessage {
+	return ChatMessage{Role: "assistant", Content: r.Text}
+}
+
 // ChatMessage is one turn of a chat: Role is "system", "user" or "assistant".
 type ChatMessage struct {
 	Role    string
 	Content string
-}
-
-// Runner is a sandboxed runner process with its model loaded. Requests run one at a time
-// (concurrent calls wait); Cancel may be called from any goroutine.
-type Runner struct {
-	mu     sync.Mutex
-	ptr    *C.secllama_runner
-	cancel *C.secllama_cancel_handle
-	cmu    sync.Mutex
-}
-
-// Spawn starts a runner and waits until its model is loaded. Close it when done.
-func Spawn(cfg RunnerConfig) (*Runner, error) {
-	var c *C.secllama_runner_config
-	if cfg.ModelPath == "" {
-		if err := call(func() C.secllama_status { return C.secllama_runner_config_default_model(&c) }); err != nil {
-			return nil, err
-		}
-	} else {
-		path, err := cString(cfg.ModelPath)
-		if err != nil {
-			return nil, err
-		}
-		err = call(func() C.secllama_status { return C.secllama_runner_config_new(path, &c) })
-		C.free(unsafe.Pointer(path))
-		if err != nil {
-			return nil, err
-		}
-	}
-	defer C.secllama_runner_config_free(c)
-	setStr := func(s string, f func(*C.char) C.secllama_status) error {
-		if s == "" {
-			return nil
-		}
-		cs, err := cString(s)
-		if err != nil {
-			return err
-		}
-		defer C.free(unsafe.Pointer(cs))
-		return call(func() C.secllama_status { return f(cs) })
-	}
-	if err := setStr(cfg.SHA256, func(s *C.char) C.secllama_status { return C.secllama_runner_config_set_sha256(c, s) }); err != nil {
-		return nil, err
-	}
-	if err := setStr(cfg.RunnerPath, func(s *C.char) C.secllama_status { return C.secllama_runner_config_set_runner_path(c, s) }); err != nil {
-		return nil, err
-	}
-	C.secllama_runner_config_set_threads(c, C.uint32_t(cfg.Threads))
-	C.secllama_runner_config_set_gpu_layers(c, C.uint32_t(cfg.GPULayers))
-	if cfg.ContextLength != 0 {
-		C.secllama_runner_config_set_context_length(c, C.uint32_t(cfg.ContextLength))
-	}
-	switch cfg.Sandbox {
-	case SandboxStrict:
-		C.secllama_runner_config_set_sandbox(c, true, true)
-	case SandboxBestEffort:
-		C.secllama_runner_config_set_sandbox(c, true, false)
-	case SandboxDisabled:
-		C.secllama_runner_config_set_sandbox(c, false, false)
-	}
-	var p *C.secllama_runner
-	if err := call(func() C.secllama_status { return C.secllama_runner_spawn(c, nil, nil, &p) }); err != nil {
-		return nil, err
-	}
-	r := &Runner{ptr: p}
-	if err := call(func() C.secllama_status { return C.secllama_runner_cancel_handle(p, &r.cancel) }); err != nil {
-		C.secllama_runner_free(p)
-		return nil, err
-	}
-	runtime.SetFinalizer(r, (*Runner).Close)
-	return r, nil
-}
-
-// Close shuts the runner process down. Safe to call twice; waits for a running request.
-func (r *Runner) Close() error {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	r.cmu.Lock()
-	C.secllama_cancel_handle_free(r.cancel)
-	r.cancel = nil
-	r.cmu.Unlock()
-	C.secllama_runner_free(r.ptr)
-	r.ptr = nil
-	runtime.SetFinalizer(r, nil)
-	return nil
-}
-
-// Cancel stops the request in progress (it ends with StopCancelled within one token); it does
-// nothing when none runs. Safe from any goroutine.
-func (r *Runner) Cancel() error {
-	r.cmu.Lock()
-	defer r.cmu.Unlock()
-	if r.cancel == nil {
-		return ErrClosed
-	}
-	return call(func() C.secllama_status { return C.secllama_cancel_handle_cancel(r.cancel) })
-}
-
-// pieceState is what the C callback reaches through its cgo.Handle.
-type pieceState struct {
-	fn       func(piece string) (stop bool)
-	panicked interface{}
-}
-
-//export secllamaGoPiece
-func secllamaGoPiece(h C.uintptr_t, piece *C.char, n C.size_t) (rc C.int32_t) {
-	st := cgo.Handle(h).Value().(*pieceState)
-	if st.fn == nil {
-		return 0
-	}
-	defer func() {
-		// A panic must not unwind through the C frames: cancel, re-raise after the call.
-		if p := recover(); p != nil {
-			st.panicked = p
-			rc = 1
-		}
-	}()
-	if st.fn(C.GoStringN(piece, C.int(n))) {
-		return 1
-	}
-	return 0
-}
-
-func (r *Runner) generate(onPiece func(string) bool, f func(p *C.secllama_runner, cb C.secllama_piece_callback, ud unsafe.Pointer, done *C.secllama_done) C.secllama_status) (Done, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.ptr == nil {
-		return Done{}, ErrClosed
-	}
-	st := &pieceState{fn: onPiece}
-	h := cgo.NewHandle(st)
-	defer h.Delete()
-	done := (*C.secllama_done)(C.calloc(1, C.sizeof_secllama_done))
-	defer C.free(unsafe.Pointer(done))
-	err := call(func() C.secllama_status {
-		return f(r.ptr, C.secllama_piece_callback(C.secllama_go_piece_trampoline), C.secllama_go_handle_ptr(C.uintptr_t(h)), done)
-	})
-	if st.panicked != nil {
-		panic(st.panicked)
-	}
-	if err != nil {
-		return Done{}, err
-	}
-	return doneFromC(done), nil
-}
-
-// Complete continues prompt, calling onPiece (may be nil) with each piece of text; onPiece
-// returning true cancels the request (Done.Reason is then StopCancelled).
-func (r *Runner) Complete(prompt string, params GenerationParams, onPiece func(piece string) (stop bool)) (Done, error) {
-	cp, err := newCParams(params)
-	if err != nil {
-		return Done{}, err
-	}
-	defer cp.free()
-	cprompt, err := cString(prompt)
-	if err != nil {
-		return Done{}, err
-	}
-	defer C.free(unsafe.Pointer(cprompt))
-	return r.generate(onPiece, func(p *C.secllama_runner, cb C.secllama_piece_callback, ud unsafe.Pointer, done *C.secllama_done) C.secllama_status {
-		return C.secllama_runner_complete(p, cprompt, cp.c, cb, ud, done)
-	})
-}
-
-// Chat runs one chat turn with the model's chat template, streamed like Complete.
-func (r *Runner) Chat(messages []ChatMessage, params GenerationParams, onPiece func(piece string) (stop bool)) (Done, error) {
-	cp, err := newCParams(params)
-	if err != nil {
-		return Done{}, err
-	}
-	defer cp.free()
-	var arr *C.secllama_chat_message
-	var strs []*C.char
-	defer func() {
-		for _, s := range strs {
-			C.free(unsafe.Pointer(s))
-		}
-		C.free(unsafe.Pointer(arr))
-	}()
-	if len(messages) > 0 {
-		arr = (*C.secllama_chat_message)(C.calloc(C.size_t(len(messages)), C.sizeof_secllama_chat_message))
-		list := unsafe.Slice(arr, len(messages))
-		for i, m := range messages {
-			role, err := cString(m.Role)
-			if err != nil {
-				return Done{}, err
-			}
-			strs = append(strs, role)
-			content, err := cString(m.Content)
-			if err != nil {
-				return Done{}, err
-			}
-			strs = append(strs, content)
-			list[i].role = role
-			list[i].content = content
-		}
-	}
-	n := C.size_t(len(messages))
-	return r.generate(onPiece, func(p *C.secllama_runner, cb C.secllama_piece_callback, ud unsafe.Pointer, done *C.secllama_done) C.secllama_status {
-		return C.secllama_runner_chat(p, arr, n, cp.c, cb, ud, done)
-	})
-}
-
-// ModelInfoJSON describes the loaded model as JSON.
-func (r *Runner) ModelInfoJSON() ([]byte, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.ptr == nil {
-		return nil, ErrClosed
-	}
-	var out C.secllama_buf
-	if err := call(func() C.secllama_status { return C.secllama_runner_model_info_json(r.ptr, &out) }); err != nil {
-		return nil, err
-	}
-	return takeBuf(&out), nil
 }

@@ -1,12 +1,17 @@
 package secllama
 
 import (
+	"context"
 	"errors"
+	"fmt"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func defaultModel(t *testing.T) {
@@ -54,7 +59,7 @@ func TestMain(m *testing.M) {
 func TestAGreedyCompletionStreamsPiecesOfTheAnswer(t *testing.T) {
 	r := runner(t)
 	var pieces []string
-	done, err := r.Complete("The capital of France is", GreedyParams(8), func(p string) bool {
+	done, err := r.Complete(ctx, "The capital of France is", GreedyParams(8), func(p string) bool {
 		pieces = append(pieces, p)
 		return false
 	})
@@ -80,7 +85,7 @@ func TestAGreedyCompletionStreamsPiecesOfTheAnswer(t *testing.T) {
 func TestReturningTrueFromTheCallbackCancelsTheRequest(t *testing.T) {
 	r := runner(t)
 	n := 0
-	done, err := r.Complete("Count from one to fifty:", GreedyParams(64), func(string) bool {
+	done, err := r.Complete(ctx, "Count from one to fifty:", GreedyParams(64), func(string) bool {
 		n++
 		return true
 	})
@@ -102,7 +107,7 @@ func TestCancelFromAnotherGoroutineStopsTheRequest(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	done, err := r.Complete("Once upon a time, there was a dragon who", GreedyParams(200), func(string) bool {
+	done, err := r.Complete(ctx, "Once upon a time, there was a dragon who", GreedyParams(200), func(string) bool {
 		once.Do(func() { close(first) })
 		return false
 	})
@@ -117,7 +122,7 @@ func TestCancelFromAnotherGoroutineStopsTheRequest(t *testing.T) {
 func TestAChatTurnUsesTheModelsTemplate(t *testing.T) {
 	r := runner(t)
 	var text strings.Builder
-	done, err := r.Chat([]ChatMessage{{Role: "user", Content: "What is the capital of France?"}}, GreedyParams(12), func(p string) bool {
+	done, err := r.Chat(ctx, []ChatMessage{{Role: "user", Content: "What is the capital of France?"}}, GreedyParams(12), func(p string) bool {
 		text.WriteString(p)
 		return false
 	})
@@ -131,21 +136,21 @@ func TestInvalidRequestsGiveExactCodesAndTheRunnerKeepsWorking(t *testing.T) {
 	r := runner(t)
 	p := GreedyParams(4)
 	p.MaxTokens = 0
-	_, err := r.Complete("x", p, nil)
+	_, err := r.Complete(ctx, "x", p, nil)
 	wantCode(t, err, StatusRunnerInvalidRequest)
 	p = GreedyParams(4)
 	p.Temperature = -1
-	_, err = r.Complete("x", p, nil)
+	_, err = r.Complete(ctx, "x", p, nil)
 	if !errors.Is(err, ErrRunnerInvalidRequest) {
 		t.Fatal(err)
 	}
-	_, err = r.Complete("\xc3\x28", GreedyParams(4), nil)
+	_, err = r.Complete(ctx, "\xc3\x28", GreedyParams(4), nil)
 	wantCode(t, err, StatusInvalidUTF8)
-	_, err = r.Chat(nil, GreedyParams(4), nil)
+	_, err = r.Chat(ctx, nil, GreedyParams(4), nil)
 	wantCode(t, err, StatusRunnerInvalidRequest)
 	p = GreedyParams(4)
 	p.Stop = []string{"\n"}
-	if _, err := r.Complete("Hello", p, nil); err != nil {
+	if _, err := r.Complete(ctx, "Hello", p, nil); err != nil {
 		t.Fatal(err)
 	}
 }
@@ -162,4 +167,181 @@ func TestSpawnRefusesAMissingModelAndAWrongPin(t *testing.T) {
 	}
 	_, err = Spawn(RunnerConfig{SHA256: "abc"})
 	wantCode(t, err, StatusRunnerConfig)
+}
+
+var ctx = context.Background()
+
+func spawnSmall(t *testing.T) *Runner {
+	t.Helper()
+	defaultModel(t)
+	r, err := Spawn(RunnerConfig{Threads: 2, ContextLength: 512})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// stopTree SIGSTOPs a process and its descendants (the sandbox may put an init between).
+func stopTree(t *testing.T, pid int) {
+	if err := syscall.Kill(pid, syscall.SIGSTOP); err != nil {
+		t.Fatal(err)
+	}
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/task/%d/children", pid, pid))
+	if err != nil {
+		return
+	}
+	for _, f := range strings.Fields(string(b)) {
+		if c, err := strconv.Atoi(f); err == nil {
+			stopTree(t, c)
+		}
+	}
+}
+
+func TestCompleteReturnsTheTextItStreamed(t *testing.T) {
+	r := runner(t)
+	var pieces strings.Builder
+	resp, err := r.Complete(ctx, "The capital of France is", GreedyParams(8), func(p string) bool {
+		pieces.WriteString(p)
+		return false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Text == "" || resp.Text != pieces.String() {
+		t.Fatalf("text %q, streamed %q", resp.Text, pieces.String())
+	}
+	if m := resp.Message(); m.Role != "assistant" || m.Content != resp.Text {
+		t.Fatalf("message %+v", m)
+	}
+}
+
+func TestCloseFromTheCallbackCancelsAndFreesAfterTheCall(t *testing.T) {
+	r := spawnSmall(t)
+	calls := 0
+	resp, err := r.Complete(ctx, "Count from one to ten:", GreedyParams(32), func(string) bool {
+		calls++
+		r.Close() // used to deadlock
+		return false
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp.Reason != StopCancelled || calls != 1 {
+		t.Fatalf("reason %d after %d pieces", resp.Reason, calls)
+	}
+	if _, err := r.Complete(ctx, "again", GreedyParams(2), nil); !errors.Is(err, ErrClosed) {
+		t.Fatalf("after close: %v", err)
+	}
+	r.Close()
+}
+
+func TestARequestFromInsideTheCallbackIsBusy(t *testing.T) {
+	r := runner(t)
+	var inner error
+	_, err := r.Complete(ctx, "Count from one to ten:", GreedyParams(4), func(string) bool {
+		_, inner = r.Complete(ctx, "inner", GreedyParams(2), nil)
+		return true
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !errors.Is(inner, ErrBusy) {
+		t.Fatalf("re-entry: %v", inner)
+	}
+}
+
+func TestCancellingOneContextCancelsOnlyItsRequest(t *testing.T) {
+	r := runner(t)
+	c1, cancel1 := context.WithCancel(ctx)
+	resp, err := r.Complete(c1, "Count from one to fifty:", GreedyParams(64), func(string) bool {
+		cancel1()
+		return false
+	})
+	if !errors.Is(err, context.Canceled) || resp.Reason != StopCancelled {
+		t.Fatalf("cancelled request: %v, reason %d", err, resp.Reason)
+	}
+	// The cancelled context's watcher is gone: the next request runs to its end.
+	resp, err = r.Complete(ctx, "Hello", GreedyParams(2), nil)
+	if err != nil || (resp.Reason != StopMaxTokens && resp.Reason != StopEndOfText) {
+		t.Fatalf("next request: %v, reason %d", err, resp.Reason)
+	}
+	// A context cancelled before the turn never starts the request.
+	if _, err := r.Complete(c1, "Hello", GreedyParams(2), nil); !errors.Is(err, context.Canceled) {
+		t.Fatalf("pre-cancelled: %v", err)
+	}
+}
+
+func TestADeadlineKillsAStoppedRunner(t *testing.T) {
+	r := spawnSmall(t)
+	defer r.Close()
+	pid, err := r.Pid()
+	if err != nil || pid == 0 {
+		t.Fatalf("pid %d: %v", pid, err)
+	}
+	stopTree(t, int(pid))
+	c, cancel := context.WithTimeout(ctx, 1500*time.Millisecond)
+	defer cancel()
+	_, err = r.Complete(c, "Count from one to fifty:", GreedyParams(200), nil)
+	if !errors.Is(err, context.DeadlineExceeded) || !errors.Is(err, ErrRunnerTimeout) {
+		t.Fatalf("deadline: %v", err)
+	}
+	if _, err := r.Complete(ctx, "Hello", GreedyParams(2), nil); !errors.Is(err, ErrRunnerClosed) {
+		t.Fatalf("after the kill: %v", err)
+	}
+	if err := syscall.Kill(int(pid), 0); err != syscall.ESRCH {
+		t.Fatalf("the runner process is still there: %v", err)
+	}
+}
+
+func TestCloseFromAnotherGoroutineKillsAStuckRunner(t *testing.T) {
+	r := spawnSmall(t)
+	pid, _ := r.Pid()
+	stopTree(t, int(pid))
+	errc := make(chan error, 1)
+	go func() {
+		_, err := r.Complete(ctx, "Count from one to fifty:", GreedyParams(200), nil)
+		errc <- err
+	}()
+	for {
+		r.mu.Lock()
+		active := r.activeG != 0
+		r.mu.Unlock()
+		if active {
+			break
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	closed := make(chan struct{})
+	go func() { r.Close(); close(closed) }()
+	select {
+	case <-closed:
+	case <-time.After(2 * time.Minute): // a hang detector, not a timing assertion
+		t.Fatal("Close hung on a stopped runner")
+	}
+	err := <-errc
+	if !errors.Is(err, ErrRunnerIo) && !errors.Is(err, ErrRunnerCrashed) {
+		t.Fatalf("the stuck request: %v", err)
+	}
+}
+
+func TestProgressAndSandboxReport(t *testing.T) {
+	defaultModel(t)
+	var mu sync.Mutex
+	var fractions []float32
+	r, err := Spawn(RunnerConfig{Threads: 2, ContextLength: 256, OnProgress: func(s LoadStage, f float32) {
+		mu.Lock()
+		fractions = append(fractions, f)
+		mu.Unlock()
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	if len(fractions) == 0 {
+		t.Fatal("no progress reported")
+	}
+	rep, err := r.SandboxReport()
+	if err != nil || rep == nil || len(rep.Layers) == 0 || rep.Layers[0].Layer == "" {
+		t.Fatalf("sandbox report %+v: %v", rep, err)
+	}
 }

@@ -6,6 +6,21 @@
 //
 //	CGO_LDFLAGS="-L$TARGET/debug -Wl,-rpath,$TARGET/debug" go test ./...
 //
+// From your own module, require it and point a replace directive at this directory (the module
+// path has no domain, so it is never fetched), then build from your app's directory with
+// absolute library paths:
+//
+//	require secllama v0.0.0
+//	replace secllama => /path/to/secllama/ffi/go
+//
+//	CGO_LDFLAGS="-L/path/to/secllama/target/release -Wl,-rpath,/path/to/secllama/target/release" go build
+//
+// The runner executable is found through SECLLAMA_RUNNER_PATH, RunnerConfig.RunnerPath, or
+// next to your executable. Requests take a context.Context: its cancellation cancels that
+// request only, its deadline bounds it (ErrRunnerTimeout, which also matches
+// context.DeadlineExceeded). Every status has an Err* value for errors.Is (ErrBusy,
+// ErrRunnerCrashed, ...).
+//
 // Every handle type has a Close method (safe to call twice) and a finalizer as a safety net;
 // call Close yourself: keys are wiped when it runs. Failures are *Error values carrying the
 // library's status code; compare them with errors.Is against the Err* values.
@@ -20,6 +35,7 @@ package secllama
 import "C"
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"runtime"
@@ -30,37 +46,70 @@ import (
 // Status is a secllama_status code.
 type Status uint32
 
-// The status codes the binding's callers most often test for; every other code also comes
-// back as an *Error with its number and header name.
+// Every status code of the C header.
 const (
-	StatusOK                         Status = C.SECLLAMA_STATUS_OK
+	StatusOk                         Status = C.SECLLAMA_STATUS_OK
 	StatusNullParameter              Status = C.SECLLAMA_STATUS_NULL_PARAMETER
 	StatusInvalidUTF8                Status = C.SECLLAMA_STATUS_INVALID_UTF8
 	StatusBufferTooSmall             Status = C.SECLLAMA_STATUS_BUFFER_TOO_SMALL
 	StatusPanic                      Status = C.SECLLAMA_STATUS_PANIC
 	StatusInvalidArgument            Status = C.SECLLAMA_STATUS_INVALID_ARGUMENT
+	StatusInputTooLarge              Status = C.SECLLAMA_STATUS_INPUT_TOO_LARGE
+	StatusBusy                       Status = C.SECLLAMA_STATUS_BUSY
 	StatusMalformed                  Status = C.SECLLAMA_STATUS_MALFORMED
 	StatusUnsupportedVersion         Status = C.SECLLAMA_STATUS_UNSUPPORTED_VERSION
 	StatusAuthenticationFailed       Status = C.SECLLAMA_STATUS_AUTHENTICATION_FAILED
 	StatusKeyUnknown                 Status = C.SECLLAMA_STATUS_KEY_UNKNOWN
 	StatusKeyDisabled                Status = C.SECLLAMA_STATUS_KEY_DISABLED
 	StatusKeyDestroyed               Status = C.SECLLAMA_STATUS_KEY_DESTROYED
+	StatusKeyExhausted               Status = C.SECLLAMA_STATUS_KEY_EXHAUSTED
 	StatusKeyIsPrimary               Status = C.SECLLAMA_STATUS_KEY_IS_PRIMARY
+	StatusKeyTooMany                 Status = C.SECLLAMA_STATUS_KEY_TOO_MANY
+	StatusKeyInvalidLength           Status = C.SECLLAMA_STATUS_KEY_INVALID_LENGTH
+	StatusKeysetInvalid              Status = C.SECLLAMA_STATUS_KEYSET_INVALID
 	StatusInvalidIterations          Status = C.SECLLAMA_STATUS_INVALID_ITERATIONS
 	StatusEmptyPassword              Status = C.SECLLAMA_STATUS_EMPTY_PASSWORD
+	StatusRandomFailed               Status = C.SECLLAMA_STATUS_RANDOM_FAILED
+	StatusCryptoOther                Status = C.SECLLAMA_STATUS_CRYPTO_OTHER
 	StatusKeystoreNoBackend          Status = C.SECLLAMA_STATUS_KEYSTORE_NO_BACKEND
 	StatusKeystoreUnknownBackend     Status = C.SECLLAMA_STATUS_KEYSTORE_UNKNOWN_BACKEND
 	StatusKeystoreInvalidService     Status = C.SECLLAMA_STATUS_KEYSTORE_INVALID_SERVICE
 	StatusKeystoreLocked             Status = C.SECLLAMA_STATUS_KEYSTORE_LOCKED
 	StatusKeystoreNotInitialized     Status = C.SECLLAMA_STATUS_KEYSTORE_NOT_INITIALIZED
 	StatusKeystoreAlreadyInitialized Status = C.SECLLAMA_STATUS_KEYSTORE_ALREADY_INITIALIZED
+	StatusKeystoreCorrupt            Status = C.SECLLAMA_STATUS_KEYSTORE_CORRUPT
+	StatusKeystoreTooManyKeys        Status = C.SECLLAMA_STATUS_KEYSTORE_TOO_MANY_KEYS
+	StatusKeystoreLockFile           Status = C.SECLLAMA_STATUS_KEYSTORE_LOCK_FILE
+	StatusKeystoreBackend            Status = C.SECLLAMA_STATUS_KEYSTORE_BACKEND
+	StatusKeystoreOther              Status = C.SECLLAMA_STATUS_KEYSTORE_OTHER
 	StatusSandboxNetworkIsolation    Status = C.SECLLAMA_STATUS_SANDBOX_NETWORK_ISOLATION_UNAVAILABLE
+	StatusSandboxPath                Status = C.SECLLAMA_STATUS_SANDBOX_PATH
+	StatusSandboxLandlock            Status = C.SECLLAMA_STATUS_SANDBOX_LANDLOCK
+	StatusSandboxSeccomp             Status = C.SECLLAMA_STATUS_SANDBOX_SECCOMP
+	StatusSandboxOs                  Status = C.SECLLAMA_STATUS_SANDBOX_OS
+	StatusSandboxInvalidSetting      Status = C.SECLLAMA_STATUS_SANDBOX_INVALID_SETTING
+	StatusSandboxUnsupported         Status = C.SECLLAMA_STATUS_SANDBOX_UNSUPPORTED
+	StatusSandboxOther               Status = C.SECLLAMA_STATUS_SANDBOX_OTHER
 	StatusRunnerNotFound             Status = C.SECLLAMA_STATUS_RUNNER_NOT_FOUND
 	StatusRunnerModelNotFound        Status = C.SECLLAMA_STATUS_RUNNER_MODEL_NOT_FOUND
 	StatusRunnerConfig               Status = C.SECLLAMA_STATUS_RUNNER_CONFIG
+	StatusRunnerSpawn                Status = C.SECLLAMA_STATUS_RUNNER_SPAWN
+	StatusRunnerIo                   Status = C.SECLLAMA_STATUS_RUNNER_IO
+	StatusRunnerFrameRejected        Status = C.SECLLAMA_STATUS_RUNNER_FRAME_REJECTED
+	StatusRunnerPeerRejectedFrame    Status = C.SECLLAMA_STATUS_RUNNER_PEER_REJECTED_FRAME
+	StatusRunnerEncryptionMismatch   Status = C.SECLLAMA_STATUS_RUNNER_ENCRYPTION_MISMATCH
 	StatusRunnerChecksumMismatch     Status = C.SECLLAMA_STATUS_RUNNER_CHECKSUM_MISMATCH
+	StatusRunnerInvalidModel         Status = C.SECLLAMA_STATUS_RUNNER_INVALID_MODEL
+	StatusRunnerModelLoad            Status = C.SECLLAMA_STATUS_RUNNER_MODEL_LOAD
+	StatusRunnerUnsupportedCpu       Status = C.SECLLAMA_STATUS_RUNNER_UNSUPPORTED_CPU
 	StatusRunnerInvalidRequest       Status = C.SECLLAMA_STATUS_RUNNER_INVALID_REQUEST
+	StatusRunnerPromptTooLong        Status = C.SECLLAMA_STATUS_RUNNER_PROMPT_TOO_LONG
+	StatusRunnerGeneration           Status = C.SECLLAMA_STATUS_RUNNER_GENERATION
+	StatusRunnerProtocol             Status = C.SECLLAMA_STATUS_RUNNER_PROTOCOL
+	StatusRunnerCrashed              Status = C.SECLLAMA_STATUS_RUNNER_CRASHED
 	StatusRunnerClosed               Status = C.SECLLAMA_STATUS_RUNNER_CLOSED
+	StatusRunnerTimeout              Status = C.SECLLAMA_STATUS_RUNNER_TIMEOUT
+	StatusRunnerOther                Status = C.SECLLAMA_STATUS_RUNNER_OTHER
 )
 
 // Name is the status's name in the C header, e.g. "SECLLAMA_STATUS_AUTHENTICATION_FAILED".
@@ -86,29 +135,79 @@ func (e *Error) Error() string {
 	return fmt.Sprintf("secllama: %s (%s)", e.Message, e.Code.Name())
 }
 
-// Is makes errors.Is(err, secllama.ErrAuthenticationFailed) compare codes.
+// Is makes errors.Is(err, secllama.ErrAuthenticationFailed) compare codes; a request
+// timeout also matches context.DeadlineExceeded.
 func (e *Error) Is(target error) bool {
+	if target == context.DeadlineExceeded {
+		return e.Code == StatusRunnerTimeout
+	}
 	t, ok := target.(*Error)
 	return ok && t.Code == e.Code
 }
 
-// Sentinels for errors.Is.
+// Sentinels for errors.Is, one per status (except OK).
 var (
 	ErrNullParameter              = &Error{Code: StatusNullParameter}
 	ErrInvalidUTF8                = &Error{Code: StatusInvalidUTF8}
+	ErrBufferTooSmall             = &Error{Code: StatusBufferTooSmall}
+	ErrPanic                      = &Error{Code: StatusPanic}
+	ErrInvalidArgument            = &Error{Code: StatusInvalidArgument}
+	ErrInputTooLarge              = &Error{Code: StatusInputTooLarge}
+	ErrBusy                       = &Error{Code: StatusBusy}
 	ErrMalformed                  = &Error{Code: StatusMalformed}
+	ErrUnsupportedVersion         = &Error{Code: StatusUnsupportedVersion}
 	ErrAuthenticationFailed       = &Error{Code: StatusAuthenticationFailed}
 	ErrKeyUnknown                 = &Error{Code: StatusKeyUnknown}
+	ErrKeyDisabled                = &Error{Code: StatusKeyDisabled}
+	ErrKeyDestroyed               = &Error{Code: StatusKeyDestroyed}
+	ErrKeyExhausted               = &Error{Code: StatusKeyExhausted}
 	ErrKeyIsPrimary               = &Error{Code: StatusKeyIsPrimary}
+	ErrKeyTooMany                 = &Error{Code: StatusKeyTooMany}
+	ErrKeyInvalidLength           = &Error{Code: StatusKeyInvalidLength}
+	ErrKeysetInvalid              = &Error{Code: StatusKeysetInvalid}
 	ErrInvalidIterations          = &Error{Code: StatusInvalidIterations}
 	ErrEmptyPassword              = &Error{Code: StatusEmptyPassword}
-	ErrKeystoreInvalidService     = &Error{Code: StatusKeystoreInvalidService}
+	ErrRandomFailed               = &Error{Code: StatusRandomFailed}
+	ErrCryptoOther                = &Error{Code: StatusCryptoOther}
+	ErrKeystoreNoBackend          = &Error{Code: StatusKeystoreNoBackend}
 	ErrKeystoreUnknownBackend     = &Error{Code: StatusKeystoreUnknownBackend}
+	ErrKeystoreInvalidService     = &Error{Code: StatusKeystoreInvalidService}
+	ErrKeystoreLocked             = &Error{Code: StatusKeystoreLocked}
 	ErrKeystoreNotInitialized     = &Error{Code: StatusKeystoreNotInitialized}
 	ErrKeystoreAlreadyInitialized = &Error{Code: StatusKeystoreAlreadyInitialized}
+	ErrKeystoreCorrupt            = &Error{Code: StatusKeystoreCorrupt}
+	ErrKeystoreTooManyKeys        = &Error{Code: StatusKeystoreTooManyKeys}
+	ErrKeystoreLockFile           = &Error{Code: StatusKeystoreLockFile}
+	ErrKeystoreBackend            = &Error{Code: StatusKeystoreBackend}
+	ErrKeystoreOther              = &Error{Code: StatusKeystoreOther}
+	ErrSandboxNetworkIsolation    = &Error{Code: StatusSandboxNetworkIsolation}
+	ErrSandboxPath                = &Error{Code: StatusSandboxPath}
+	ErrSandboxLandlock            = &Error{Code: StatusSandboxLandlock}
+	ErrSandboxSeccomp             = &Error{Code: StatusSandboxSeccomp}
+	ErrSandboxOs                  = &Error{Code: StatusSandboxOs}
+	ErrSandboxInvalidSetting      = &Error{Code: StatusSandboxInvalidSetting}
+	ErrSandboxUnsupported         = &Error{Code: StatusSandboxUnsupported}
+	ErrSandboxOther               = &Error{Code: StatusSandboxOther}
+	ErrRunnerNotFound             = &Error{Code: StatusRunnerNotFound}
 	ErrRunnerModelNotFound        = &Error{Code: StatusRunnerModelNotFound}
+	ErrRunnerConfig               = &Error{Code: StatusRunnerConfig}
+	ErrRunnerSpawn                = &Error{Code: StatusRunnerSpawn}
+	ErrRunnerIo                   = &Error{Code: StatusRunnerIo}
+	ErrRunnerFrameRejected        = &Error{Code: StatusRunnerFrameRejected}
+	ErrRunnerPeerRejectedFrame    = &Error{Code: StatusRunnerPeerRejectedFrame}
+	ErrRunnerEncryptionMismatch   = &Error{Code: StatusRunnerEncryptionMismatch}
 	ErrRunnerChecksumMismatch     = &Error{Code: StatusRunnerChecksumMismatch}
+	ErrRunnerInvalidModel         = &Error{Code: StatusRunnerInvalidModel}
+	ErrRunnerModelLoad            = &Error{Code: StatusRunnerModelLoad}
+	ErrRunnerUnsupportedCpu       = &Error{Code: StatusRunnerUnsupportedCpu}
 	ErrRunnerInvalidRequest       = &Error{Code: StatusRunnerInvalidRequest}
+	ErrRunnerPromptTooLong        = &Error{Code: StatusRunnerPromptTooLong}
+	ErrRunnerGeneration           = &Error{Code: StatusRunnerGeneration}
+	ErrRunnerProtocol             = &Error{Code: StatusRunnerProtocol}
+	ErrRunnerCrashed              = &Error{Code: StatusRunnerCrashed}
+	ErrRunnerClosed               = &Error{Code: StatusRunnerClosed}
+	ErrRunnerTimeout              = &Error{Code: StatusRunnerTimeout}
+	ErrRunnerOther                = &Error{Code: StatusRunnerOther}
 	// ErrClosed is returned by methods of a handle after Close.
 	ErrClosed = &Error{Code: StatusNullParameter, Message: "the handle is closed"}
 )
