@@ -59,6 +59,9 @@ pub(crate) fn normalize_sha256(hex: &str) -> Result<String, RunnerError> {
     Ok(hex.to_ascii_lowercase())
 }
 
+/// Slots of a new [`RunnerConfig`]: four requests at a time (Ollama's default too).
+pub const DEFAULT_SLOTS: u32 = 4;
+
 /// Everything [`Runner::spawn`](crate::Runner::spawn) needs. Build it with
 /// [`RunnerConfig::new`] (values from the environment) and the `with_*` methods.
 #[derive(Clone, Debug)]
@@ -78,6 +81,9 @@ pub struct RunnerConfig {
     pub threads: Option<u32>,
     /// Layers to offload to the GPU (needs a `cuda`, `vulkan` or `metal` build); 0 on CPU.
     pub gpu_layers: u32,
+    /// Requests the runner serves at the same time, batched in one llama.cpp context (each
+    /// slot has `context_length` tokens of KV cache and keeps its prompt prefix for reuse).
+    pub slots: u32,
     /// Sandbox mode (`SECLLAMA_ENABLE_SANDBOX`, `SECLLAMA_STRICT_NETWORK_ISOLATION`).
     pub sandbox: SandboxMode,
     /// Seal the channel (`SECLLAMA_ENABLE_ENCRYPTION`); `false` only works when the runner's
@@ -87,7 +93,7 @@ pub struct RunnerConfig {
 
 impl RunnerConfig {
     /// A configuration for `model` with defaults and the sandbox and encryption settings
-    /// from the environment: context 4096, batch 512, threads = cores (at most 8), CPU only.
+    /// from the environment: context 4096 per slot, 4 slots, batch 512, threads = cores (at most 8), CPU only.
     ///
     /// # Errors
     /// A `SECLLAMA_*` variable with a value that is not a boolean.
@@ -102,6 +108,7 @@ impl RunnerConfig {
             batch_size: 512,
             threads: None,
             gpu_layers: 0,
+            slots: DEFAULT_SLOTS,
             sandbox,
             encryption: encryption_from_env()?,
         })
@@ -142,6 +149,11 @@ impl RunnerConfig {
         self.gpu_layers = layers;
         self
     }
+    /// Sets how many requests run at the same time (1 to 64).
+    pub fn with_slots(mut self, slots: u32) -> Self {
+        self.slots = slots;
+        self
+    }
     /// Sets the sandbox mode.
     pub fn with_sandbox(mut self, mode: SandboxMode) -> Self {
         self.sandbox = mode;
@@ -166,6 +178,14 @@ impl RunnerConfig {
         if !(16..=1_048_576).contains(&self.context_length) {
             return Err(RunnerError::Config(
                 "context_length must be between 16 and 1048576 tokens".into(),
+            ));
+        }
+        if !(1..=64).contains(&self.slots) {
+            return Err(RunnerError::Config("slots must be between 1 and 64".into()));
+        }
+        if u64::from(self.context_length) * u64::from(self.slots) > 1_048_576 {
+            return Err(RunnerError::Config(
+                "context_length times slots must be at most 1048576 tokens".into(),
             ));
         }
         if !(1..=65_536).contains(&self.batch_size) {

@@ -24,8 +24,8 @@ pub use crate::api::{
 };
 pub use crate::child::runner_main;
 pub use crate::config::{
-    DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, DEFAULT_MODEL_SIZE, RunnerConfig, SandboxMode,
-    default_model_path, encryption_from_env,
+    DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, DEFAULT_MODEL_SIZE, DEFAULT_SLOTS, RunnerConfig,
+    SandboxMode, default_model_path, encryption_from_env,
 };
 pub use crate::error::RunnerError;
 pub use crate::host::{CancelHandle, Generation, Runner, SHUTDOWN_GRACE, StreamEvent};

@@ -11,13 +11,13 @@ use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::model::params::LlamaModelParams;
 
 use super::cpu::cpu_check;
-use super::generate::{Prompt, Session, nanos};
+use super::generate::{Scheduler, nanos};
 use super::model::{fail, open_and_verify};
-use super::session::{Fatal, Inbound, channel_failed};
+use super::session::{Fatal, Inbound};
 use super::template::{ChatFormat, chat_format};
-use crate::api::{LoadProgress, LoadStage, ModelInfo, validate_messages, validate_prompt};
+use crate::api::{LoadProgress, LoadStage, ModelInfo};
 use crate::wire::{
-    HostMessage, LoadRequest, MAX_NAME_BYTES, RunnerMessage, SharedWriter, WireErrorKind, printable,
+    LoadRequest, MAX_NAME_BYTES, MAX_SLOTS, RunnerMessage, SharedWriter, WireErrorKind, printable,
 };
 
 /// Verifies and loads the model, reports Ready, then serves requests until shutdown.
@@ -28,7 +28,11 @@ pub(crate) fn run(
 ) -> Result<(), Fatal> {
     let started = Instant::now();
     cpu_check().map_err(|msg| fail(writer, WireErrorKind::UnsupportedCpu, msg))?;
-    if load.context_length < 16 || load.batch_size == 0 || load.threads == 0 {
+    if load.context_length < 16
+        || load.batch_size == 0
+        || load.threads == 0
+        || !(1..=MAX_SLOTS).contains(&load.slots)
+    {
         return Err(fail(
             writer,
             WireErrorKind::Protocol,
@@ -79,7 +83,11 @@ pub(crate) fn run(
     drop(model_file);
 
     let ctx_params = LlamaContextParams::default()
-        .with_n_ctx(NonZeroU32::new(load.context_length))
+        // Each slot is a sequence with its own `context_length` tokens of KV cache.
+        .with_n_ctx(NonZeroU32::new(
+            load.context_length.saturating_mul(load.slots),
+        ))
+        .with_n_seq_max(load.slots)
         .with_n_batch(load.batch_size)
         .with_n_ubatch(load.batch_size)
         .with_n_threads(i32::try_from(load.threads).unwrap_or(1))
@@ -111,7 +119,7 @@ pub(crate) fn run(
         ),
         parameters: model.n_params(),
         size_bytes: model.size(),
-        context_length: ctx.n_ctx(),
+        context_length: ctx.n_ctx() / load.slots,
         training_context_length: model.n_ctx_train(),
         chat_template: match chat_format(&model) {
             ChatFormat::Model(_) => "model".into(),
@@ -126,46 +134,14 @@ pub(crate) fn run(
         .send(&RunnerMessage::Ready(info))
         .map_err(|_| Fatal::Other)?;
 
-    let mut session = Session {
-        model: &model,
-        ctx: &mut ctx,
+    Scheduler::new(
+        &model,
+        &mut ctx,
         writer,
         rx,
-        batch_size: load.batch_size,
+        load.batch_size,
         load_duration,
-        shutdown: false,
-    };
-    loop {
-        let msg = match rx.recv() {
-            Ok(Inbound::Message(m)) => m,
-            Ok(Inbound::Failed(e)) => return Err(channel_failed(writer, &e)),
-            Err(_) => return Err(Fatal::Other),
-        };
-        match msg {
-            HostMessage::Shutdown => return Ok(()),
-            HostMessage::Cancel { .. } => {} // late cancel of a finished request
-            HostMessage::Load(_) => {
-                return Err(fail(
-                    writer,
-                    WireErrorKind::Protocol,
-                    "the model is already loaded",
-                ));
-            }
-            HostMessage::Complete { id, request } => {
-                let prompt = validate_prompt(&request.prompt)
-                    .and_then(|()| request.params.validate())
-                    .map(|()| Prompt::Text(request.prompt));
-                session.handle(id, prompt, &request.params)?;
-            }
-            HostMessage::Chat { id, request } => {
-                let prompt = validate_messages(&request.messages)
-                    .and_then(|()| request.params.validate())
-                    .map(|()| Prompt::Chat(request.messages));
-                session.handle(id, prompt, &request.params)?;
-            }
-        }
-        if session.shutdown {
-            return Ok(());
-        }
-    }
+        load.slots,
+    )
+    .run()
 }

@@ -1,5 +1,9 @@
-//! Serving requests: tokenizing, evaluating the prompt, the generation loop, cancellation.
+//! Serving requests: several sequences batched in one llama.cpp context. Each step reads what
+//! the host sent (new requests, cancels), gives queued requests free slots, builds one batch
+//! (the pending token of every generating slot, then prompt tokens up to the batch size),
+//! decodes it once, and samples every slot whose logits it produced.
 
+use std::collections::VecDeque;
 use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Instant;
 
@@ -11,10 +15,15 @@ use llama_cpp_2::token::LlamaToken;
 use super::model::fail;
 use super::sampler::build_sampler;
 use super::session::{Fatal, Inbound, channel_failed, send_error};
+use super::slots::{Active, Phase, Slot, choose_slot, reusable};
 use super::template::render_chat;
 use super::text::TextStream;
 use crate::api::{ChatMessage, Done, GenerationParams, Metrics, StopReason};
+use crate::api::{validate_messages, validate_prompt};
 use crate::wire::{HostMessage, RunnerMessage, SharedWriter, WireErrorKind};
+
+/// Requests waiting for a free slot, at most (more are refused as invalid).
+pub(super) const MAX_QUEUED: usize = 64;
 
 pub(super) fn nanos(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
@@ -24,136 +33,383 @@ fn send(writer: &SharedWriter, msg: &RunnerMessage) -> Result<(), Fatal> {
     writer.send(msg).map_err(|_| Fatal::Other)
 }
 
-pub(super) enum Prompt {
+enum Prompt {
     Text(String),
     Chat(Vec<ChatMessage>),
 }
 
-/// Why one request failed (reported, then the runner serves the next one).
-enum RequestError {
-    Report(WireErrorKind, String, Option<(u64, u64)>),
-    Fatal(Fatal),
+/// A checked, tokenized request waiting for a slot.
+struct Queued {
+    id: u64,
+    tokens: Vec<LlamaToken>,
+    params: GenerationParams,
+    received: Instant,
 }
 
-impl From<Fatal> for RequestError {
-    fn from(f: Fatal) -> Self {
-        RequestError::Fatal(f)
-    }
-}
-
-pub(super) struct Session<'a, 'm> {
+pub(super) struct Scheduler<'a, 'm> {
     pub(super) model: &'m LlamaModel,
     pub(super) ctx: &'a mut LlamaContext<'m>,
     pub(super) writer: &'a SharedWriter,
     pub(super) rx: &'a Receiver<Inbound>,
     pub(super) batch_size: u32,
     pub(super) load_duration: u64,
-    pub(super) shutdown: bool,
+    /// Tokens of context each sequence has.
+    pub(super) seq_context: usize,
+    pub(super) slots: Vec<Slot>,
+    queue: VecDeque<Queued>,
+    shutdown: bool,
 }
-impl Session<'_, '_> {
-    pub(super) fn handle(
-        &mut self,
-        id: u64,
-        prompt: Result<Prompt, String>,
-        params: &GenerationParams,
-    ) -> Result<(), Fatal> {
-        let result = prompt
-            .map_err(|m| RequestError::Report(WireErrorKind::InvalidRequest, m, None))
-            .and_then(|p| self.generate(id, p, params));
-        match result {
-            Ok(done) => send(self.writer, &RunnerMessage::Done { id, done }),
-            Err(RequestError::Report(kind, message, detail)) => {
-                send_error(self.writer, Some(id), kind, message, detail);
-                Ok(())
-            }
-            Err(RequestError::Fatal(f)) => Err(f),
+
+impl<'a, 'm> Scheduler<'a, 'm> {
+    pub(super) fn new(
+        model: &'m LlamaModel,
+        ctx: &'a mut LlamaContext<'m>,
+        writer: &'a SharedWriter,
+        rx: &'a Receiver<Inbound>,
+        batch_size: u32,
+        load_duration: u64,
+        slots: u32,
+    ) -> Self {
+        let n_slots = usize::try_from(slots.max(1)).unwrap_or(1);
+        let seq_context = usize::try_from(ctx.n_ctx()).unwrap_or(0) / n_slots;
+        Scheduler {
+            model,
+            ctx,
+            writer,
+            rx,
+            batch_size,
+            load_duration,
+            seq_context,
+            slots: (0..slots.max(1))
+                .map(|s| Slot::new(i32::try_from(s).unwrap_or(0)))
+                .collect(),
+            queue: VecDeque::new(),
+            shutdown: false,
         }
     }
 
-    fn tokenize(&self, prompt: Prompt) -> Result<Vec<LlamaToken>, RequestError> {
+    /// Serves until the host shuts the session down (`Ok`) or the channel fails.
+    pub(super) fn run(&mut self) -> Result<(), Fatal> {
+        loop {
+            let idle = self.queue.is_empty() && self.slots.iter().all(|s| s.active.is_none());
+            self.read_inbound(idle)?;
+            if self.shutdown {
+                self.cancel_all()?;
+                return Ok(());
+            }
+            self.assign_slots()?;
+            self.step()?;
+        }
+    }
+
+    /// Handles what the host sent: blocks for the next message when idle, otherwise takes
+    /// whatever is already there.
+    fn read_inbound(&mut self, block: bool) -> Result<(), Fatal> {
+        let mut first = block;
+        loop {
+            let inbound = if first {
+                first = false;
+                self.rx.recv().map_err(|_| Fatal::Other)?
+            } else {
+                match self.rx.try_recv() {
+                    Ok(m) => m,
+                    Err(TryRecvError::Empty) => return Ok(()),
+                    Err(TryRecvError::Disconnected) => return Err(Fatal::Other),
+                }
+            };
+            let msg = match inbound {
+                Inbound::Message(m) => m,
+                Inbound::Failed(e) => return Err(channel_failed(self.writer, &e)),
+            };
+            match msg {
+                HostMessage::Shutdown => {
+                    self.shutdown = true;
+                    return Ok(());
+                }
+                HostMessage::Cancel { id } => self.cancel(id)?,
+                HostMessage::Load(_) => {
+                    return Err(fail(
+                        self.writer,
+                        WireErrorKind::Protocol,
+                        "the model is already loaded",
+                    ));
+                }
+                HostMessage::Complete { id, request } => {
+                    let prompt = validate_prompt(&request.prompt)
+                        .and_then(|()| request.params.validate())
+                        .map(|()| Prompt::Text(request.prompt));
+                    self.enqueue(id, prompt, request.params);
+                }
+                HostMessage::Chat { id, request } => {
+                    let prompt = validate_messages(&request.messages)
+                        .and_then(|()| request.params.validate())
+                        .map(|()| Prompt::Chat(request.messages));
+                    self.enqueue(id, prompt, request.params);
+                }
+            }
+        }
+    }
+
+    /// Checks and tokenizes a request and queues it; a bad one is answered at once with its
+    /// error and never takes a slot.
+    fn enqueue(&mut self, id: u64, prompt: Result<Prompt, String>, params: GenerationParams) {
+        let received = Instant::now();
+        let in_flight = self.queue.iter().any(|q| q.id == id)
+            || self
+                .slots
+                .iter()
+                .any(|s| s.active.as_ref().is_some_and(|a| a.id == id));
+        let checked = if in_flight {
+            Err((
+                WireErrorKind::InvalidRequest,
+                format!("request id {id} is already in flight"),
+                None,
+            ))
+        } else if self.queue.len() >= MAX_QUEUED {
+            Err((
+                WireErrorKind::InvalidRequest,
+                format!("more than {MAX_QUEUED} requests are waiting for a slot"),
+                None,
+            ))
+        } else {
+            prompt
+                .map_err(|m| (WireErrorKind::InvalidRequest, m, None))
+                .and_then(|p| self.tokenize(p))
+        };
+        match checked {
+            Ok(tokens) => self.queue.push_back(Queued {
+                id,
+                tokens,
+                params,
+                received,
+            }),
+            Err((kind, message, detail)) => {
+                send_error(self.writer, Some(id), kind, message, detail);
+            }
+        }
+    }
+
+    #[allow(clippy::type_complexity)]
+    fn tokenize(
+        &self,
+        prompt: Prompt,
+    ) -> Result<Vec<LlamaToken>, (WireErrorKind, String, Option<(u64, u64)>)> {
         let vocab = self.model.vocab();
-        match prompt {
+        let tokens = match prompt {
             // User text: special-token spellings stay text.
-            Prompt::Text(text) => Ok(vocab.tokenize(text.as_bytes(), true, false)),
+            Prompt::Text(text) => vocab.tokenize(text.as_bytes(), true, false),
             Prompt::Chat(messages) => {
                 let text = render_chat(self.model, &messages)
-                    .map_err(|m| RequestError::Report(WireErrorKind::InvalidRequest, m, None))?;
+                    .map_err(|m| (WireErrorKind::InvalidRequest, m, None))?;
                 // The template's own markers (like <start_of_turn>) are special tokens.
-                Ok(vocab.tokenize(text.as_bytes(), true, true))
+                vocab.tokenize(text.as_bytes(), true, true)
             }
-        }
-    }
-
-    fn generate(
-        &mut self,
-        id: u64,
-        prompt: Prompt,
-        params: &GenerationParams,
-    ) -> Result<Done, RequestError> {
-        let t_start = Instant::now();
-        let tokens = self.tokenize(prompt)?;
-        let n_ctx = u64::from(self.ctx.n_ctx());
-        let n_prompt = tokens.len() as u64;
-        if n_prompt == 0 {
-            return Err(RequestError::Report(
+        };
+        if tokens.is_empty() {
+            return Err((
                 WireErrorKind::InvalidRequest,
                 "the prompt is empty".into(),
                 None,
             ));
         }
-        if n_prompt >= n_ctx {
-            return Err(RequestError::Report(
+        if tokens.len() >= self.seq_context {
+            return Err((
                 WireErrorKind::PromptTooLong,
                 "prompt too long".into(),
-                Some((n_prompt, n_ctx)),
+                Some((tokens.len() as u64, self.seq_context as u64)),
             ));
         }
-        let gen_err = |e: String| RequestError::Report(WireErrorKind::Generation, e, None);
+        Ok(tokens)
+    }
 
-        self.ctx.clear_kv_cache();
-        // llama.cpp may clamp the batch to the context: use what the context really has.
-        let batch_cap =
-            usize::try_from(self.ctx.n_batch().min(self.batch_size).max(1)).unwrap_or(512);
-        let mut batch = LlamaBatch::new(batch_cap, 1);
-        let last = tokens.len() - 1;
-        let t_prompt = Instant::now();
-        for (chunk_no, chunk) in tokens.chunks(batch_cap).enumerate() {
-            batch.clear();
-            for (j, tok) in chunk.iter().enumerate() {
-                let pos = chunk_no * batch_cap + j;
-                let pos_i32 =
-                    i32::try_from(pos).map_err(|_| gen_err("position overflow".into()))?;
-                batch
-                    .add(*tok, pos_i32, &[0], pos == last)
-                    .map_err(|e| gen_err(e.to_string()))?;
+    /// Cancels request `id`, running or queued; a finished or unknown id is ignored (a late
+    /// cancel).
+    fn cancel(&mut self, id: u64) -> Result<(), Fatal> {
+        if let Some(at) = self.queue.iter().position(|q| q.id == id) {
+            if let Some(q) = self.queue.remove(at) {
+                let metrics = Metrics {
+                    load_duration: self.load_duration,
+                    total_duration: nanos(q.received.elapsed()),
+                    ..Metrics::default()
+                };
+                send(
+                    self.writer,
+                    &RunnerMessage::Done {
+                        id,
+                        done: Done {
+                            reason: StopReason::Cancelled,
+                            metrics,
+                        },
+                    },
+                )?;
             }
-            self.ctx
-                .decode(&mut batch)
-                .map_err(|e| gen_err(format!("prompt decode: {e}")))?;
+            return Ok(());
         }
-        let prompt_eval_duration = nanos(t_prompt.elapsed());
+        if let Some(i) = self
+            .slots
+            .iter()
+            .position(|s| s.active.as_ref().is_some_and(|a| a.id == id))
+        {
+            self.finish(i, StopReason::Cancelled)?;
+        }
+        Ok(())
+    }
 
-        let model = self.model;
-        let mut sampler = build_sampler(model, params);
-        let vocab = model.vocab();
-        let mut text = TextStream::new(params.stop.clone());
-        let mut n_cur = tokens.len();
-        let mut generated: u64 = 0;
-        let t_eval = Instant::now();
-        let reason = loop {
-            if generated >= u64::from(params.max_tokens) {
-                break StopReason::MaxTokens;
+    fn cancel_all(&mut self) -> Result<(), Fatal> {
+        while let Some(q) = self.queue.front() {
+            let id = q.id;
+            self.cancel(id)?;
+        }
+        for i in 0..self.slots.len() {
+            if self.slots[i].active.is_some() {
+                self.finish(i, StopReason::Cancelled)?;
             }
-            if n_cur as u64 >= n_ctx {
-                break StopReason::ContextFull;
+        }
+        Ok(())
+    }
+
+    /// Gives queued requests (oldest first) the free slot that shares the longest prefix with
+    /// them, dropping the rest of that slot's cache.
+    fn assign_slots(&mut self) -> Result<(), Fatal> {
+        while let Some(q) = self.queue.front() {
+            let Some(i) = choose_slot(&self.slots, &q.tokens) else {
+                return Ok(());
+            };
+            let Some(q) = self.queue.pop_front() else {
+                return Ok(());
+            };
+            let slot = &mut self.slots[i];
+            let mut keep = reusable(&slot.cached, &q.tokens);
+            let from = u32::try_from(keep).unwrap_or(0);
+            if self
+                .ctx
+                .kv_cache_seq_rm(slot.seq, Some(from), None)
+                .is_err()
+            {
+                // Some caches cannot drop part of a sequence: start it over.
+                let _ = self.ctx.kv_cache_seq_rm(slot.seq, None, None);
+                keep = 0;
             }
-            let token = sampler.sample(self.ctx, batch.n_tokens() - 1);
+            slot.cached.truncate(keep);
+            slot.active = Some(Active {
+                id: q.id,
+                phase: Phase::Prompt { next: keep },
+                sampler: build_sampler(self.model, &q.params),
+                text: TextStream::new(q.params.stop.clone()),
+                max_tokens: u64::from(q.params.max_tokens),
+                generated: 0,
+                prompt_evaluated: 0,
+                started: q.received,
+                prompt_time: std::time::Duration::ZERO,
+                eval_started: None,
+                logits_at: None,
+                prompt: q.tokens,
+            });
+        }
+        Ok(())
+    }
+
+    /// One batch over every active slot: decode, then sample.
+    fn step(&mut self) -> Result<(), Fatal> {
+        // llama.cpp may clamp the batch to the context: use what the context really has.
+        let cap = usize::try_from(self.ctx.n_batch().min(self.batch_size).max(1)).unwrap_or(512);
+        let mut batch = LlamaBatch::new(cap, 1);
+        let mut full = Vec::new();
+        let mut prompt_slots = Vec::new();
+        // Generating slots first: one token each.
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            let Some(active) = slot.active.as_mut() else {
+                continue;
+            };
+            active.logits_at = None;
+            if let Phase::Generate { pending } = active.phase {
+                if slot.cached.len() >= self.seq_context {
+                    full.push(i);
+                    continue;
+                }
+                if batch.n_tokens() as usize >= cap {
+                    continue;
+                }
+                let pos = i32::try_from(slot.cached.len()).unwrap_or(i32::MAX);
+                if batch.add(pending, pos, &[slot.seq], true).is_err() {
+                    continue;
+                }
+                active.logits_at = Some(batch.n_tokens() - 1);
+                slot.cached.push(pending);
+            }
+        }
+        // Then prompt tokens, as many as fit.
+        for (i, slot) in self.slots.iter_mut().enumerate() {
+            let Some(active) = slot.active.as_mut() else {
+                continue;
+            };
+            let Phase::Prompt { next } = active.phase else {
+                continue;
+            };
+            let room = cap.saturating_sub(batch.n_tokens() as usize);
+            let take = room.min(active.prompt.len() - next);
+            if take == 0 {
+                continue;
+            }
+            for j in next..next + take {
+                let pos = i32::try_from(j).unwrap_or(i32::MAX);
+                let last = j + 1 == active.prompt.len();
+                if batch.add(active.prompt[j], pos, &[slot.seq], last).is_err() {
+                    break;
+                }
+                if last {
+                    active.logits_at = Some(batch.n_tokens() - 1);
+                }
+            }
+            slot.cached
+                .extend_from_slice(&active.prompt[next..next + take]);
+            active.prompt_evaluated += take as u64;
+            active.phase = Phase::Prompt { next: next + take };
+            prompt_slots.push(i);
+        }
+        for i in full {
+            self.finish(i, StopReason::ContextFull)?;
+        }
+        if batch.n_tokens() == 0 {
+            return Ok(());
+        }
+        let t_decode = Instant::now();
+        if let Err(e) = self.ctx.decode(&mut batch) {
+            return self.fail_batch(&format!("decode: {e}"));
+        }
+        let spent = t_decode.elapsed();
+        for &i in &prompt_slots {
+            if let Some(a) = self.slots[i].active.as_mut() {
+                a.prompt_time += spent;
+            }
+        }
+        self.sample_all()
+    }
+
+    /// Samples every slot whose logits the last decode produced.
+    fn sample_all(&mut self) -> Result<(), Fatal> {
+        for i in 0..self.slots.len() {
+            let Some(active) = self.slots[i].active.as_mut() else {
+                continue;
+            };
+            let Some(at) = active.logits_at.take() else {
+                continue;
+            };
+            if active.eval_started.is_none() {
+                active.eval_started = Some(Instant::now());
+            }
+            let token = active.sampler.sample(self.ctx, at);
+            let vocab = self.model.vocab();
             if vocab.is_eog(token) {
-                break StopReason::EndOfText;
+                self.finish(i, StopReason::EndOfText)?;
+                continue;
             }
-            generated += 1;
+            active.generated += 1;
             let bytes = vocab.token_to_piece(token, false, None);
-            let pushed = text.push(&bytes);
+            let pushed = active.text.push(&bytes);
+            let id = active.id;
+            active.phase = Phase::Generate { pending: token };
+            let done_max = active.generated >= active.max_tokens;
             if !pushed.text.is_empty() {
                 send(
                     self.writer,
@@ -164,61 +420,66 @@ impl Session<'_, '_> {
                 )?;
             }
             if pushed.stopped {
-                break StopReason::StopString;
+                self.finish(i, StopReason::StopString)?;
+            } else if done_max {
+                self.finish(i, StopReason::MaxTokens)?;
             }
-            batch.clear();
-            let pos = i32::try_from(n_cur).map_err(|_| gen_err("position overflow".into()))?;
-            batch
-                .add(token, pos, &[0], true)
-                .map_err(|e| gen_err(e.to_string()))?;
-            n_cur += 1;
-            self.ctx
-                .decode(&mut batch)
-                .map_err(|e| gen_err(format!("decode: {e}")))?;
-            if self.cancelled(id)? {
-                break StopReason::Cancelled;
-            }
-        };
-        let rest = text.finish();
-        if !rest.is_empty() && reason != StopReason::StopString {
-            send(self.writer, &RunnerMessage::Token { id, text: rest })?;
         }
-        let eval_duration = nanos(t_eval.elapsed());
-        Ok(Done {
-            reason,
-            metrics: Metrics {
-                prompt_eval_count: n_prompt,
-                prompt_eval_duration,
-                eval_count: generated,
-                eval_duration,
-                load_duration: self.load_duration,
-                total_duration: nanos(t_start.elapsed()),
-            },
-        })
+        Ok(())
     }
 
-    /// Checks, without blocking, whether the host cancelled request `id` (or asked to shut
-    /// down, which cancels it too).
-    fn cancelled(&mut self, id: u64) -> Result<bool, Fatal> {
-        loop {
-            match self.rx.try_recv() {
-                Ok(Inbound::Message(HostMessage::Cancel { id: c })) if c == id => return Ok(true),
-                Ok(Inbound::Message(HostMessage::Cancel { .. })) => {}
-                Ok(Inbound::Message(HostMessage::Shutdown)) => {
-                    self.shutdown = true;
-                    return Ok(true);
-                }
-                Ok(Inbound::Message(_)) => {
-                    return Err(fail(
-                        self.writer,
-                        WireErrorKind::Protocol,
-                        "a request arrived while another was running",
-                    ));
-                }
-                Ok(Inbound::Failed(e)) => return Err(channel_failed(self.writer, &e)),
-                Err(TryRecvError::Empty) => return Ok(false),
-                Err(TryRecvError::Disconnected) => return Err(Fatal::Other),
-            }
+    /// A decode failed: every request in the batch gets the error, and their sequences are
+    /// dropped from the cache (their state is unknown).
+    fn fail_batch(&mut self, message: &str) -> Result<(), Fatal> {
+        for slot in &mut self.slots {
+            let Some(active) = slot.active.take() else {
+                continue;
+            };
+            let _ = self.ctx.kv_cache_seq_rm(slot.seq, None, None);
+            slot.cached.clear();
+            send_error(
+                self.writer,
+                Some(active.id),
+                WireErrorKind::Generation,
+                message,
+                None,
+            );
         }
+        Ok(())
+    }
+
+    /// Ends the request in slot `i`: the text held back, then `Done`. The slot keeps its cache.
+    fn finish(&mut self, i: usize, reason: StopReason) -> Result<(), Fatal> {
+        let Some(mut active) = self.slots[i].active.take() else {
+            return Ok(());
+        };
+        let rest = active.text.finish();
+        if !rest.is_empty() && reason != StopReason::StopString {
+            send(
+                self.writer,
+                &RunnerMessage::Token {
+                    id: active.id,
+                    text: rest,
+                },
+            )?;
+        }
+        let eval_duration = active.eval_started.map_or(0, |t| nanos(t.elapsed()));
+        send(
+            self.writer,
+            &RunnerMessage::Done {
+                id: active.id,
+                done: Done {
+                    reason,
+                    metrics: Metrics {
+                        prompt_eval_count: active.prompt_evaluated,
+                        prompt_eval_duration: nanos(active.prompt_time),
+                        eval_count: active.generated,
+                        eval_duration,
+                        load_duration: self.load_duration,
+                        total_duration: nanos(active.started.elapsed()),
+                    },
+                },
+            },
+        )
     }
 }

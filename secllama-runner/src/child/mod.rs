@@ -17,6 +17,8 @@ mod model;
 mod sampler;
 mod session;
 #[cfg(feature = "engine")]
+mod slots;
+#[cfg(feature = "engine")]
 mod template;
 pub(crate) mod text;
 

@@ -19,7 +19,7 @@ pub(crate) fn runner_policy(
     const GIB: u64 = 1 << 30;
     const MIB: u64 = 1 << 20;
     // Weights are read into memory (2x covers the read buffers and repacking), about 1 MiB
-    // per context token covers the KV cache of models up to ~13B, plus 2 GiB for compute
+    // per context token (of every slot) covers the KV cache of models up to ~13B, plus 2 GiB for compute
     // buffers, per-thread malloc arenas and stacks. GPU drivers reserve huge virtual
     // ranges, so no address-space limit when offloading.
     let address_space = if config.gpu_layers > 0 {
@@ -28,7 +28,11 @@ pub(crate) fn runner_policy(
         Some(
             model_size
                 .saturating_mul(2)
-                .saturating_add(u64::from(config.context_length).saturating_mul(MIB))
+                .saturating_add(
+                    u64::from(config.context_length)
+                        .saturating_mul(u64::from(config.slots))
+                        .saturating_mul(MIB),
+                )
                 .saturating_add(2 * GIB),
         )
     };

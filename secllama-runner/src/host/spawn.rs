@@ -65,6 +65,7 @@ pub(super) fn spawn(
         batch_size: config.batch_size,
         threads: config.effective_threads(),
         gpu_layers: config.gpu_layers,
+        slots: config.slots,
     });
     if let Err(e) = send(&runner.writer, &load) {
         return Err(runner.fail_with_child_status(e));

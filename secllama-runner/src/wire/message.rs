@@ -17,7 +17,12 @@ pub(crate) struct LoadRequest {
     pub(crate) batch_size: u32,
     pub(crate) threads: u32,
     pub(crate) gpu_layers: u32,
+    /// Sequences that run at the same time, each with `context_length` tokens of cache.
+    pub(crate) slots: u32,
 }
+
+/// The most slots a runner accepts.
+pub(crate) const MAX_SLOTS: u32 = 64;
 
 /// Messages from host to runner.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
