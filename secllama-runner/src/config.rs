@@ -6,6 +6,7 @@ pub use secllama_sandbox::SandboxMode;
 use secllama_sandbox::{SandboxSettings, parse_bool};
 
 use crate::RunnerError;
+use crate::wire::MAX_SLOTS;
 
 /// File name of the default model: SmolLM2-135M-Instruct, Q4_1 (instruction-tuned, Apache-2.0;
 /// its GGUF carries a ChatML chat template).
@@ -180,8 +181,10 @@ impl RunnerConfig {
                 "context_length must be between 16 and 1048576 tokens".into(),
             ));
         }
-        if !(1..=64).contains(&self.slots) {
-            return Err(RunnerError::Config("slots must be between 1 and 64".into()));
+        if !(1..=MAX_SLOTS).contains(&self.slots) {
+            return Err(RunnerError::Config(format!(
+                "slots must be between 1 and {MAX_SLOTS}"
+            )));
         }
         if u64::from(self.context_length) * u64::from(self.slots) > 1_048_576 {
             return Err(RunnerError::Config(

@@ -10,7 +10,7 @@ use secllama_runner::{
     Strictness, default_model_path,
 };
 
-pub fn model() -> Option<PathBuf> {
+pub(crate) fn model() -> Option<PathBuf> {
     let path = std::env::var_os("SECLLAMA_TEST_MODEL")
         .map(PathBuf::from)
         .or_else(default_model_path)
@@ -31,7 +31,7 @@ pub fn model() -> Option<PathBuf> {
     None
 }
 
-pub fn config(model: &PathBuf) -> RunnerConfig {
+pub(crate) fn config(model: &PathBuf) -> RunnerConfig {
     RunnerConfig::new(model)
         .unwrap()
         .with_runner_path(env!("CARGO_BIN_EXE_secllama-runner"))
@@ -42,6 +42,6 @@ pub fn config(model: &PathBuf) -> RunnerConfig {
         .with_sandbox(SandboxMode::Enabled(Strictness::Strict))
 }
 
-pub fn greedy(prompt: &str, n: u32) -> CompletionRequest {
+pub(crate) fn greedy(prompt: &str, n: u32) -> CompletionRequest {
     CompletionRequest::new(prompt).with_params(GenerationParams::greedy(n))
 }
