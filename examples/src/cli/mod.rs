@@ -52,6 +52,12 @@ enum Command {
     Serve(serve::ServeArgs),
     /// Manage the models `secllama serve` offers.
     Model(serve::ModelCommand),
+    /// Show the models a running `secllama serve` has loaded.
+    #[command(after_help = "Example:\n  secllama ps --host 127.0.0.1:11434")]
+    Ps(serve::ClientArgs),
+    /// List the models a running `secllama serve` offers.
+    #[command(after_help = "Example:\n  secllama list")]
+    List(serve::ClientArgs),
     /// Print a shell completion script (bash, zsh, fish, powershell, elvish).
     Completions(shell::CompletionsArgs),
     /// Print the manual page.
@@ -82,6 +88,8 @@ impl Cli {
             Command::Chat(args) => args.exec(),
             Command::Serve(args) => args.exec(),
             Command::Model(cmd) => cmd.exec(),
+            Command::Ps(args) => args.ps(),
+            Command::List(args) => args.list(),
             Command::Completions(args) => args.exec(),
             Command::Man(args) => args.exec(),
         }

@@ -312,6 +312,83 @@ impl ModelCommand {
     }
 }
 
+/// Where a running server is, for `secllama ps` and `secllama list`.
+#[derive(Debug, Args)]
+pub(crate) struct ClientArgs {
+    /// The server [env: SECLLAMA_HOST] [default: 127.0.0.1:11434]
+    #[arg(long, value_name = "ADDR")]
+    host: Option<String>,
+}
+
+impl ClientArgs {
+    /// GETs `path` from the running server with the token and returns its JSON.
+    fn get(&self, path: &str) -> Result<serde_json::Value, Box<dyn std::error::Error>> {
+        let addr = match self.host.clone().or(env_var("SECLLAMA_HOST")?) {
+            Some(h) => parse_listen(&h)?,
+            None => secllama_server::DEFAULT_LISTEN,
+        };
+        let token = secllama_server::resolve_token()?;
+        let client = secllama_server::client::LocalhostClient::builder()
+            .bearer_token(token.expose_secret())
+            .build()?;
+        let r = client
+            .get(&format!("http://{addr}{path}"))
+            .map_err(|e| format!("is `secllama serve` running on {addr}? {e}"))?;
+        let v: serde_json::Value = serde_json::from_slice(r.body())
+            .map_err(|e| format!("the server at {addr} answered {}: {e}", r.status()))?;
+        if r.status() != 200 {
+            return Err(format!(
+                "the server at {addr} answered {}: {}",
+                r.status(),
+                v["error"].as_str().unwrap_or("no message")
+            )
+            .into());
+        }
+        Ok(v)
+    }
+
+    /// `secllama ps`: the models the running server has loaded.
+    pub(crate) fn ps(self) -> CliResult {
+        let v = self.get("/api/ps")?;
+        println!("NAME\tPID\tSANDBOX\tRSS MiB\tQUEUED\tUNTIL");
+        for m in v["models"].as_array().into_iter().flatten() {
+            let s = &m["secllama"];
+            println!(
+                "{}\t{}\t{}\t{}\t{}\t{}",
+                m["name"].as_str().unwrap_or_default(),
+                s["pid"],
+                s["sandbox"].as_str().unwrap_or_default(),
+                s["rss_bytes"].as_u64().map_or(0, |b| b / (1024 * 1024)),
+                s["queued"],
+                m["expires_at"].as_str().unwrap_or_default()
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+
+    /// `secllama list`: the models the running server offers.
+    pub(crate) fn list(self) -> CliResult {
+        let v = self.get("/api/tags")?;
+        println!("NAME\tSIZE\tQUANT\tDIGEST");
+        for m in v["models"].as_array().into_iter().flatten() {
+            println!(
+                "{}\t{}\t{}\t{}",
+                m["name"].as_str().unwrap_or_default(),
+                m["size"],
+                m["details"]["quantization_level"]
+                    .as_str()
+                    .unwrap_or_default(),
+                m["digest"]
+                    .as_str()
+                    .unwrap_or_default()
+                    .get(..12)
+                    .unwrap_or_default()
+            );
+        }
+        Ok(ExitCode::SUCCESS)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::parse_listen;
