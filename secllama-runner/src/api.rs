@@ -231,8 +231,20 @@ pub struct ModelInfo {
     pub vocab_size: u32,
     /// Threads used for generation.
     pub threads: u32,
-    /// Layers offloaded to a GPU (0 on CPU).
+    /// Layers llama.cpp offloaded to the GPU device (0 on CPU; at most the model's layers + 1,
+    /// the output layer, whatever was asked).
     pub gpu_layers: u32,
+    /// The ggml backend the model was loaded on: `CPU`, `Vulkan`, `CUDA`, `Metal`.
+    #[serde(default)]
+    pub backend: String,
+    /// The device the model was loaded on, as its driver names it (e.g. `llvmpipe (LLVM 15.0.6,
+    /// 256 bits)` for Mesa's lavapipe), or `CPU`.
+    #[serde(default)]
+    pub device: String,
+    /// The backends this runner binary was built with (`CPU` always, then `CUDA`, `Vulkan`,
+    /// `Metal` as compiled in): what it can do is the runner's to say, not the host's.
+    #[serde(default)]
+    pub backends: Vec<String>,
 }
 
 /// Why a generation ended.

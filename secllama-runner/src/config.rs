@@ -6,6 +6,7 @@ pub use secllama_sandbox::SandboxMode;
 use secllama_sandbox::{SandboxSettings, parse_bool};
 
 use crate::RunnerError;
+use crate::gpu::GpuGrant;
 use crate::wire::MAX_SLOTS;
 
 /// File name of the default model: SmolLM2-135M-Instruct, Q4_1 (instruction-tuned, Apache-2.0;
@@ -80,11 +81,19 @@ pub struct RunnerConfig {
     pub batch_size: u32,
     /// Threads for generation; `None` uses the available cores, at most 8.
     pub threads: Option<u32>,
-    /// Layers to offload to the GPU (needs a `cuda`, `vulkan` or `metal` build); 0 on CPU.
+    /// Layers to offload to the GPU; 0 on CPU. The runner binary decides whether it can: one
+    /// built without a GPU backend (cargo features `cuda`, `vulkan`, `metal`), or one that
+    /// finds no usable device inside its sandbox, refuses with
+    /// [`RunnerError::GpuUnavailable`] unless `cpu_fallback` is set.
     pub gpu_layers: u32,
     /// Requests the runner serves at the same time, batched in one llama.cpp context (each
     /// slot has `context_length` tokens of KV cache and keeps its prompt prefix for reuse).
     pub slots: u32,
+    /// With `gpu_layers > 0`: load on the CPU (with a warning) instead of failing when the
+    /// runner has no GPU backend or no usable device. Off by default: never a silent fallback.
+    pub cpu_fallback: bool,
+    /// Test-only: a GPU grant left out of the policy, to prove each one is needed.
+    pub(crate) omit_gpu_grant: Option<GpuGrant>,
     /// Sandbox mode (`SECLLAMA_ENABLE_SANDBOX`, `SECLLAMA_STRICT_NETWORK_ISOLATION`).
     pub sandbox: SandboxMode,
     /// Seal the channel (`SECLLAMA_ENABLE_ENCRYPTION`); `false` only works when the runner's
@@ -110,6 +119,8 @@ impl RunnerConfig {
             threads: None,
             gpu_layers: 0,
             slots: DEFAULT_SLOTS,
+            cpu_fallback: false,
+            omit_gpu_grant: None,
             sandbox,
             encryption: encryption_from_env()?,
         })
@@ -153,6 +164,12 @@ impl RunnerConfig {
     /// Sets how many requests run at the same time (1 to 64).
     pub fn with_slots(mut self, slots: u32) -> Self {
         self.slots = slots;
+        self
+    }
+    /// Allows (or forbids, the default) loading on the CPU when GPU layers were asked for but
+    /// the runner has no GPU backend or no usable device.
+    pub fn with_cpu_fallback(mut self, allowed: bool) -> Self {
+        self.cpu_fallback = allowed;
         self
     }
     /// Sets the sandbox mode.
@@ -199,14 +216,6 @@ impl RunnerConfig {
         if !(1..=512).contains(&self.effective_threads()) {
             return Err(RunnerError::Config(
                 "threads must be between 1 and 512".into(),
-            ));
-        }
-        if self.gpu_layers > 0
-            && !cfg!(any(feature = "cuda", feature = "vulkan", feature = "metal"))
-        {
-            return Err(RunnerError::Config(
-                "gpu_layers > 0 needs secllama-runner built with the cuda, vulkan or metal feature"
-                    .into(),
             ));
         }
         self.sha256.as_deref().map(normalize_sha256).transpose()

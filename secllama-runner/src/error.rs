@@ -81,6 +81,10 @@ pub enum RunnerError {
     /// This CPU lacks SIMD instructions the bundled llama.cpp was built for.
     #[error("{0}")]
     UnsupportedCpu(String),
+    /// GPU layers were asked for, but the runner binary has no GPU backend or found no usable
+    /// device inside its sandbox; nothing was loaded (see `RunnerConfig::with_cpu_fallback`).
+    #[error("{0}")]
+    GpuUnavailable(String),
     /// The request is invalid (the message names the field).
     #[error("invalid request: {0}")]
     InvalidRequest(String),

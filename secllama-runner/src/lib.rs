@@ -8,6 +8,8 @@ mod config;
 mod error;
 // What host and runner share: frames, messages, key pipe, exit codes.
 mod wire;
+// What a GPU runner is granted beyond the sandbox baseline.
+mod gpu;
 // The host side: `Runner`, its requests and streams.
 mod host;
 // The runner process (inside the sandbox): model checks, templates, generation.
@@ -28,6 +30,7 @@ pub use crate::config::{
     SandboxMode, default_model_path, encryption_from_env,
 };
 pub use crate::error::RunnerError;
+pub use crate::gpu::{GPU_ENV, GpuGrant, gpu_grants};
 pub use crate::host::{CancelHandle, Generation, Runner, SHUTDOWN_GRACE, StreamEvent};
 pub use crate::terminal::TerminalText;
 pub use crate::wire::{MAX_FRAME_LEN, PROTOCOL_VERSION};
@@ -44,7 +47,7 @@ pub mod internal {
     pub use crate::wire::Direction;
     use crate::wire::frame::open_body;
     use crate::wire::{HostMessage, Mode, RunnerMessage};
-    use crate::{Runner, RunnerError};
+    use crate::{Runner, RunnerConfig, RunnerError};
 
     /// Decodes frame bodies (without the length prefix) the way each side does.
     #[derive(Debug)]
@@ -113,6 +116,12 @@ pub mod internal {
     /// The socket is closed.
     pub fn inject_raw(runner: &mut Runner, bytes: &[u8]) -> Result<(), RunnerError> {
         runner.write_raw(bytes)
+    }
+
+    /// Leaves `grant` out of the runner's GPU grants (tests proving each grant is needed).
+    pub fn omit_gpu_grant(mut config: RunnerConfig, grant: crate::GpuGrant) -> RunnerConfig {
+        config.omit_gpu_grant = Some(grant);
+        config
     }
 
     /// The last frame the host sent, exactly as it went on the wire (replay tests).

@@ -167,5 +167,8 @@ fn model_info() -> ModelInfo {
         vocab_size: 0,
         threads: 1,
         gpu_layers: 0,
+        backend: "CPU".into(),
+        device: "CPU".into(),
+        backends: vec!["CPU".into()],
     }
 }

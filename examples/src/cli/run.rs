@@ -26,9 +26,12 @@ pub(crate) struct ModelArgs {
     /// Threads for generation [default: available cores, at most 8]
     #[arg(long, value_name = "N")]
     threads: Option<u32>,
-    /// Layers to offload to the GPU (needs a GPU build)
+    /// Layers to offload to the GPU (the runner must have a GPU backend and find a device)
     #[arg(long, value_name = "N", default_value_t = 0)]
     gpu_layers: u32,
+    /// With --gpu-layers: load on the CPU instead of failing when no GPU can be used
+    #[arg(long)]
+    cpu_fallback: bool,
     /// Context window in tokens (prompt + output)
     #[arg(long, value_name = "N", default_value_t = 4096)]
     context_length: u32,
@@ -71,6 +74,7 @@ impl ModelArgs {
         }
         config = config
             .with_gpu_layers(self.gpu_layers)
+            .with_cpu_fallback(self.cpu_fallback)
             .with_context_length(self.context_length);
         if self.no_sandbox {
             config = config.with_sandbox(SandboxMode::Disabled);
@@ -141,6 +145,7 @@ pub(crate) fn report_ready(runner: &Runner, json: bool) {
             "model": info,
             "encrypted": runner.is_encrypted(),
             "sandbox": runner.sandbox_report(),
+            "gpu_grants": runner.gpu_grants(),
             "startup_ms": runner.startup_duration().as_millis(),
         }));
         return;
@@ -153,6 +158,13 @@ pub(crate) fn report_ready(runner: &Runner, json: bool) {
         info.name, info.parameters, info.context_length, info.threads, info.chat_template
     );
     eprintln!(
+        "device: {} on {}, {} layers offloaded (runner backends: {})",
+        info.device,
+        info.backend,
+        info.gpu_layers,
+        info.backends.join(", ")
+    );
+    eprintln!(
         "channel: {}",
         if runner.is_encrypted() {
             "AES-256-GCM sealed frames"
@@ -163,6 +175,9 @@ pub(crate) fn report_ready(runner: &Runner, json: bool) {
     match runner.sandbox_report() {
         Some(report) => eprintln!("sandbox:\n{report}"),
         None => eprintln!("sandbox: DISABLED"),
+    }
+    for grant in runner.gpu_grants() {
+        eprintln!("  GPU grant: {grant}");
     }
 }
 

@@ -29,6 +29,10 @@ enum SandboxCommand {
         /// Print JSON instead of text.
         #[arg(long)]
         json: bool,
+        /// Also list what a runner asked for GPU layers is granted here (device nodes, files,
+        /// selection variables), beyond the baseline.
+        #[arg(long)]
+        gpu: bool,
     },
     /// Run PROGRAM inside the sandbox and exit with its status (128+N if killed by signal N).
     Exec(ExecArgs),
@@ -79,7 +83,7 @@ struct ExecArgs {
 impl SandboxArgs {
     pub(crate) fn exec(self) -> CliResult {
         match self.command {
-            SandboxCommand::Check { json } => check(json),
+            SandboxCommand::Check { json, gpu } => check(json, gpu),
             SandboxCommand::Exec(args) => run(args),
             SandboxCommand::Cleanup => cleanup(),
         }
@@ -99,15 +103,16 @@ fn default_policy_report(strictness: Strictness) -> Result<SandboxReport, Sandbo
         .apply_to(&mut cmd)
 }
 
-fn check(json: bool) -> CliResult {
+fn check(json: bool, gpu: bool) -> CliResult {
     let settings = SandboxSettings::from_env()?;
     let caps = secllama_sandbox::probe();
     let strict = default_policy_report(Strictness::Strict);
     let best_effort = default_policy_report(Strictness::BestEffort)?;
     let strict_error = strict.as_ref().err().map(ToString::to_string);
     let mut out = std::io::stdout().lock();
+    let gpu_grants = gpu.then(secllama_runner::gpu_grants);
     if json {
-        let v = serde_json::json!({
+        let mut v = serde_json::json!({
             "settings": settings,
             "capabilities": caps,
             "default_policy": best_effort,
@@ -118,6 +123,9 @@ fn check(json: bool) -> CliResult {
                 "env": secllama_sandbox::BASELINE_ENV,
             },
         });
+        if let Some(grants) = &gpu_grants {
+            v["gpu_grants"] = serde_json::to_value(grants)?;
+        }
         writeln!(out, "{}", serde_json::to_string_pretty(&v)?)?;
     } else {
         writeln!(out, "{caps}")?;
@@ -146,6 +154,9 @@ fn check(json: bool) -> CliResult {
             "  env kept:   {}",
             secllama_sandbox::BASELINE_ENV.join(" ")
         )?;
+        if let Some(grants) = &gpu_grants {
+            print_gpu_grants(&mut out, grants)?;
+        }
         if !settings.enabled {
             writeln!(
                 out,
@@ -154,6 +165,30 @@ fn check(json: bool) -> CliResult {
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+fn print_gpu_grants(
+    out: &mut impl std::io::Write,
+    grants: &[secllama_runner::GpuGrant],
+) -> std::io::Result<()> {
+    writeln!(
+        out,
+        "\nGPU grants a runner with --gpu-layers gets here, beyond the baseline:"
+    )?;
+    if grants.is_empty() {
+        writeln!(
+            out,
+            "  none (no GPU device nodes, no /etc/vulkan/icd.d manifests, no selection variables set)"
+        )?;
+    }
+    for grant in grants {
+        writeln!(out, "  {grant}")?;
+    }
+    writeln!(
+        out,
+        "  (selection variables passed when set: {})",
+        secllama_runner::GPU_ENV.join(" ")
+    )
 }
 
 fn run(args: ExecArgs) -> CliResult {

@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::sync::mpsc::Receiver;
 use std::time::Instant;
 
+use llama_cpp_2::LlamaBackendDeviceType;
 use llama_cpp_2::context::params::LlamaContextParams;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::model::LlamaModel;
@@ -13,12 +14,29 @@ use llama_cpp_2::model::params::LlamaModelParams;
 use super::cpu::cpu_check;
 use super::generate::{Scheduler, nanos};
 use super::model::{fail, open_and_verify};
+use super::placement::{Device, choose, compiled_backends};
 use super::session::{Fatal, Inbound};
 use super::template::{ChatFormat, chat_format};
 use crate::api::{LoadProgress, LoadStage, ModelInfo};
 use crate::wire::{
     LoadRequest, MAX_NAME_BYTES, MAX_SLOTS, RunnerMessage, SharedWriter, WireErrorKind, printable,
 };
+
+/// The devices ggml registered in this process (inside the sandbox: only what it can reach).
+fn backend_devices() -> Vec<Device> {
+    llama_cpp_2::list_llama_ggml_backend_devices()
+        .into_iter()
+        .map(|d| Device {
+            index: d.index,
+            gpu: matches!(
+                d.device_type,
+                LlamaBackendDeviceType::Gpu | LlamaBackendDeviceType::IntegratedGpu
+            ),
+            backend: d.backend,
+            description: d.description,
+        })
+        .collect()
+}
 
 /// Verifies and loads the model, reports Ready, then serves requests until shutdown.
 pub(crate) fn run(
@@ -39,8 +57,6 @@ pub(crate) fn run(
             "invalid load parameters",
         ));
     }
-    let (model_file, _size) = open_and_verify(writer, load)?;
-
     let mut backend = LlamaBackend::init().map_err(|e| {
         fail(
             writer,
@@ -50,9 +66,23 @@ pub(crate) fn run(
     })?;
     backend.void_logs();
 
+    let backends = compiled_backends();
+    let placement = choose(
+        load.gpu_layers,
+        load.cpu_fallback,
+        &backends,
+        &backend_devices(),
+    )
+    .map_err(|msg| fail(writer, WireErrorKind::GpuUnavailable, msg))?;
+    if let Some(warning) = &placement.fallback_warning {
+        eprintln!("secllama-runner: WARNING: {warning}");
+    }
+    // Where the model can go is known before its bytes are read: a refusal is immediate.
+    let (model_file, _size) = open_and_verify(writer, load)?;
+
     let progress_writer = writer.clone();
-    let params = LlamaModelParams::default()
-        .with_n_gpu_layers(load.gpu_layers)
+    let mut params = LlamaModelParams::default()
+        .with_n_gpu_layers(placement.gpu_layers)
         // Read the weights into memory once instead of mapping the file: what was hashed is
         // what is used, and the file is not touched again after loading.
         .with_use_mmap(false)
@@ -63,6 +93,15 @@ pub(crate) fn run(
             }));
             true
         });
+    if let Some(index) = placement.device_index {
+        params = params.with_devices(&[index]).map_err(|e| {
+            fail(
+                writer,
+                WireErrorKind::GpuUnavailable,
+                format!("selecting {} device {index}: {e}", placement.backend),
+            )
+        })?;
+    }
     let model =
         LlamaModel::load_from_file(&backend, model_file.load_path(), &params).map_err(|e| {
             fail(
@@ -128,7 +167,11 @@ pub(crate) fn run(
         },
         vocab_size: u32::try_from(model.n_vocab()).unwrap_or(0),
         threads: load.threads,
-        gpu_layers: load.gpu_layers,
+        // llama.cpp offloads the repeating layers and then the output layer.
+        gpu_layers: placement.gpu_layers.min(model.n_layer().saturating_add(1)),
+        backend: placement.backend,
+        device: printable(&placement.device, MAX_NAME_BYTES),
+        backends,
     };
     writer
         .send(&RunnerMessage::Ready(info))

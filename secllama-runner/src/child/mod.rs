@@ -14,6 +14,8 @@ mod generate;
 #[cfg(feature = "engine")]
 mod model;
 #[cfg(feature = "engine")]
+mod placement;
+#[cfg(feature = "engine")]
 mod sampler;
 mod session;
 #[cfg(feature = "engine")]

@@ -42,6 +42,7 @@ pub(super) fn map_wire_error(
         WireErrorKind::InvalidModel => RunnerError::InvalidModel(message),
         WireErrorKind::ModelLoad => RunnerError::ModelLoad(message),
         WireErrorKind::UnsupportedCpu => RunnerError::UnsupportedCpu(message),
+        WireErrorKind::GpuUnavailable => RunnerError::GpuUnavailable(message),
         WireErrorKind::InvalidRequest => RunnerError::InvalidRequest(message),
         WireErrorKind::PromptTooLong => {
             let (prompt_tokens, context_length) = detail.unwrap_or_default();

@@ -20,6 +20,7 @@ use crate::api::{
     ChatRequest, CompletionRequest, LoadProgress, ModelInfo, validate_messages, validate_prompt,
 };
 use crate::config::RunnerConfig;
+use crate::gpu::GpuGrant;
 use crate::wire::{
     FrameError, FrameReader, HostMessage, MAX_FRAME_LEN, RunnerMessage, SharedWriter,
 };
@@ -37,6 +38,7 @@ pub struct Runner {
     reader: FrameReader<UnixStream>,
     info: ModelInfo,
     report: Option<SandboxReport>,
+    gpu_grants: Vec<GpuGrant>,
     encrypted: bool,
     current: Arc<AtomicU64>,
     /// Another descriptor of the channel, for [`CancelHandle::terminate`] (which must not wait
@@ -103,6 +105,7 @@ impl Runner {
         reader: FrameReader<UnixStream>,
         socket: Arc<UnixStream>,
         report: Option<SandboxReport>,
+        gpu_grants: Vec<GpuGrant>,
         encrypted: bool,
     ) -> Runner {
         Runner {
@@ -119,8 +122,12 @@ impl Runner {
                 vocab_size: 0,
                 threads: 0,
                 gpu_layers: 0,
+                backend: String::new(),
+                device: String::new(),
+                backends: Vec::new(),
             },
             report,
+            gpu_grants,
             encrypted,
             current: Arc::new(AtomicU64::new(0)),
             socket,
@@ -137,6 +144,12 @@ impl Runner {
     /// What the sandbox enforces, layer by layer; `None` when the sandbox is disabled.
     pub fn sandbox_report(&self) -> Option<&SandboxReport> {
         self.report.as_ref()
+    }
+
+    /// What the sandbox grants this runner for its GPU beyond the baseline (empty on the CPU
+    /// or without a sandbox); see [`gpu_grants`](crate::gpu_grants).
+    pub fn gpu_grants(&self) -> &[GpuGrant] {
+        &self.gpu_grants
     }
 
     /// Whether the channel is sealed (false only with `SECLLAMA_ENABLE_ENCRYPTION=false`).

@@ -5,9 +5,10 @@ use std::path::Path;
 use secllama_sandbox::{ResourceLimits, SandboxPolicy, Strictness};
 
 use crate::config::RunnerConfig;
+use crate::gpu::{self, GpuGrant};
 
 /// The sandbox policy for a runner: the baseline, the runner executable and the model file
-/// read-only, GPU device nodes when offloading, rlimits sized for the model, and the one
+/// read-only, the GPU grants when offloading, rlimits sized for the model, and the one
 /// environment variable the runner reads.
 pub(crate) fn runner_policy(
     config: &RunnerConfig,
@@ -15,6 +16,7 @@ pub(crate) fn runner_policy(
     model: &Path,
     model_size: u64,
     strictness: Strictness,
+    gpu_grants: &[GpuGrant],
 ) -> SandboxPolicy {
     const GIB: u64 = 1 << 30;
     const MIB: u64 = 1 << 20;
@@ -48,36 +50,7 @@ pub(crate) fn runner_policy(
             processes: None,
         });
     if config.gpu_layers > 0 {
-        policy = add_gpu_access(policy);
-    }
-    policy
-}
-
-/// GPU offload needs the driver's device nodes (with `IoctlDev`) and the files the user-space
-/// drivers read to enumerate devices. Only added when `gpu_layers > 0`.
-fn add_gpu_access(mut policy: SandboxPolicy) -> SandboxPolicy {
-    let device_dirs = [("/dev", "nvidia"), ("/dev/dri", "")];
-    for (dir, prefix) in device_dirs {
-        if let Ok(entries) = std::fs::read_dir(dir) {
-            for entry in entries.flatten() {
-                let name = entry.file_name();
-                if name.to_string_lossy().starts_with(prefix) {
-                    policy = policy.device(entry.path());
-                }
-            }
-        }
-    }
-    for ro in [
-        "/proc/driver/nvidia",
-        "/sys/bus/pci/devices",
-        "/sys/devices",
-        "/sys/class/drm",
-        "/usr/share/vulkan",
-        "/etc/vulkan",
-    ] {
-        if Path::new(ro).exists() {
-            policy = policy.read_only(ro);
-        }
+        policy = gpu::apply(policy, gpu_grants);
     }
     policy
 }

@@ -20,11 +20,15 @@ use super::{Runner, send};
 use crate::RunnerError;
 use crate::api::LoadProgress;
 use crate::config::{RunnerConfig, SandboxMode, resolve_runner_path};
+use crate::gpu::{self, GpuGrant};
 use crate::wire::key::encode_key_message;
 use crate::wire::{
     Direction, FrameReader, HostMessage, LoadRequest, MAX_NAME_BYTES, Mode, RunnerMessage,
     SharedWriter, WireErrorKind, printable,
 };
+
+/// At most this many backend names are kept from a runner's ready message.
+const MAX_BACKENDS: usize = 8;
 
 /// The model file as the host checked it: canonical path (the one the sandbox allows), size.
 struct CheckedModel {
@@ -45,6 +49,7 @@ struct Started {
     socket: UnixStream,
     key_pipe: OwnedFd,
     report: Option<SandboxReport>,
+    gpu_grants: Vec<GpuGrant>,
 }
 
 pub(super) fn spawn(
@@ -66,11 +71,18 @@ pub(super) fn spawn(
         threads: config.effective_threads(),
         gpu_layers: config.gpu_layers,
         slots: config.slots,
+        cpu_fallback: config.cpu_fallback,
     });
     if let Err(e) = send(&runner.writer, &load) {
         return Err(runner.fail_with_child_status(e));
     }
-    wait_until_ready(&mut runner, &model.path, sha256.as_deref(), on_progress)?;
+    wait_until_ready(
+        &mut runner,
+        &model.path,
+        sha256.as_deref(),
+        config.gpu_layers,
+        on_progress,
+    )?;
     if sha256.is_some() {
         tracing::info!(
             target: "secllama::audit",
@@ -172,15 +184,28 @@ fn runner_command(runner_path: &Path, child_fds: [RawFd; 2]) -> Command {
 }
 
 /// Applies the sandbox policy to `cmd` as configured; `None` when the sandbox is disabled.
+/// With GPU layers, `gpu_grants` receives what the policy grants for the GPU.
 fn apply_sandbox(
     config: &RunnerConfig,
     cmd: &mut Command,
     runner_path: &Path,
     model: &CheckedModel,
+    gpu_grants: &mut Vec<GpuGrant>,
 ) -> Result<Option<SandboxReport>, RunnerError> {
     match config.sandbox {
         SandboxMode::Enabled(strictness) => {
-            let policy = runner_policy(config, runner_path, &model.path, model.size, strictness);
+            if config.gpu_layers > 0 {
+                *gpu_grants = gpu::gpu_grants();
+                gpu_grants.retain(|g| Some(g) != config.omit_gpu_grant.as_ref());
+            }
+            let policy = runner_policy(
+                config,
+                runner_path,
+                &model.path,
+                model.size,
+                strictness,
+                gpu_grants,
+            );
             let report = policy.apply_to(cmd)?;
             tracing::info!(
                 target: "secllama::audit",
@@ -211,7 +236,8 @@ fn start_child(
     let (host_sock, child_sock) = UnixStream::pair().map_err(RunnerError::Spawn)?;
     let (key_read, key_write) = pipe_cloexec().map_err(RunnerError::Spawn)?;
     let mut cmd = runner_command(runner_path, [child_sock.as_raw_fd(), key_read.as_raw_fd()]);
-    let report = apply_sandbox(config, &mut cmd, runner_path, model)?;
+    let mut gpu_grants = Vec::new();
+    let report = apply_sandbox(config, &mut cmd, runner_path, model, &mut gpu_grants)?;
     let child = cmd.spawn().map_err(RunnerError::Spawn)?;
     // The child has its copies; ours would keep the channel open if the child died.
     drop(child_sock);
@@ -221,6 +247,7 @@ fn start_child(
         socket: host_sock,
         key_pipe: key_write,
         report,
+        gpu_grants,
     })
 }
 
@@ -247,6 +274,7 @@ fn open_session(
         reader,
         socket,
         started.report,
+        started.gpu_grants,
         encrypted,
     ))
 }
@@ -256,6 +284,7 @@ fn wait_until_ready(
     runner: &mut Runner,
     model: &Path,
     sha256: Option<&str>,
+    gpu_layers: u32,
     on_progress: &mut dyn FnMut(LoadProgress),
 ) -> Result<(), RunnerError> {
     loop {
@@ -265,6 +294,20 @@ fn wait_until_ready(
                 // Model-controlled text: bounded and made printable before anyone shows it.
                 info.name = printable(&info.name, MAX_NAME_BYTES);
                 info.chat_template = printable(&info.chat_template, MAX_NAME_BYTES);
+                // The driver names the device: bounded and printable like the model's name.
+                info.backend = printable(&info.backend, MAX_NAME_BYTES);
+                info.device = printable(&info.device, MAX_NAME_BYTES);
+                info.backends.truncate(MAX_BACKENDS);
+                for b in &mut info.backends {
+                    *b = printable(b, MAX_NAME_BYTES);
+                }
+                if gpu_layers > 0 && info.gpu_layers == 0 {
+                    tracing::warn!(
+                        target: "secllama::audit",
+                        event = "gpu-cpu-fallback",
+                        "GPU layers were asked for, but the model runs on the CPU (fallback allowed)"
+                    );
+                }
                 runner.info = info;
                 return Ok(());
             }

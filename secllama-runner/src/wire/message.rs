@@ -19,6 +19,10 @@ pub(crate) struct LoadRequest {
     pub(crate) gpu_layers: u32,
     /// Sequences that run at the same time, each with `context_length` tokens of cache.
     pub(crate) slots: u32,
+    /// With `gpu_layers > 0`: load on the CPU when the runner has no GPU backend or no usable
+    /// device, instead of failing.
+    #[serde(default)]
+    pub(crate) cpu_fallback: bool,
 }
 
 /// The most slots a runner accepts.
@@ -46,6 +50,8 @@ pub(crate) enum WireErrorKind {
     InvalidModel,
     ModelLoad,
     UnsupportedCpu,
+    /// GPU layers were asked for, but the runner has no GPU backend or no usable device.
+    GpuUnavailable,
     InvalidRequest,
     PromptTooLong,
     Generation,
