@@ -40,6 +40,18 @@ pub enum SandboxError {
         /// Why it is missing.
         reason: String,
     },
+    /// Strict mode: a confinement layer (the mount and PID namespaces of sandbox v2) cannot be
+    /// set up here; the reason names the cause and the fix.
+    #[error(
+        "strict sandbox refused: the {layer} layer cannot be enforced: {reason}; or set \
+         SECLLAMA_STRICT_NETWORK_ISOLATION=false to run with less isolation"
+    )]
+    LayerUnavailable {
+        /// The missing layer.
+        layer: Layer,
+        /// Why it is missing, and the fix.
+        reason: String,
+    },
     /// A path named in the policy cannot be opened to build a rule for it.
     #[error(
         "sandbox path {path:?} cannot be opened: {error}; create it or remove it from the policy"
@@ -113,6 +125,10 @@ mod tests {
                 layer: Layer::LandlockFilesystem,
                 reason: "simulated".into(),
             },
+            SandboxError::LayerUnavailable {
+                layer: Layer::MountNamespace,
+                reason: "simulated".into(),
+            },
             SandboxError::Path {
                 path: "/nope".into(),
                 error: std::io::Error::from_raw_os_error(2),
@@ -142,6 +158,7 @@ mod tests {
             match e {
                 SandboxError::NetworkIsolationUnavailable { .. }
                 | SandboxError::FilesystemIsolationUnavailable { .. }
+                | SandboxError::LayerUnavailable { .. }
                 | SandboxError::Path { .. }
                 | SandboxError::Landlock(_)
                 | SandboxError::Seccomp(_)

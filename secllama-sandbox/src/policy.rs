@@ -63,6 +63,7 @@ pub struct SandboxPolicy {
     read_only: Vec<PathBuf>,
     read_write: Vec<PathBuf>,
     devices: Vec<PathBuf>,
+    fds: Vec<i32>,
     limits: ResourceLimits,
     env: Vec<String>,
     strictness: Strictness,
@@ -85,6 +86,7 @@ impl SandboxPolicy {
             read_only: Vec::new(),
             read_write: Vec::new(),
             devices: Vec::new(),
+            fds: Vec::new(),
             limits: ResourceLimits::default(),
             env: BASELINE_ENV.iter().map(|s| (*s).to_owned()).collect(),
             strictness: Strictness::Strict,
@@ -109,6 +111,17 @@ impl SandboxPolicy {
     /// `/dev/dri/renderD128` for a GPU.
     pub fn device(mut self, path: impl Into<PathBuf>) -> Self {
         self.devices.push(path.into());
+        self
+    }
+
+    /// Passes the open descriptor `fd` (a number above 2, e.g. a socketpair end) to the
+    /// sandboxed program under the same number. On Linux every other descriptor above 2 is
+    /// closed at `exec`, whatever the host left inheritable; stdin, stdout and stderr are what
+    /// the `Command` sets. Other systems pass what the `Command` makes inheritable.
+    pub fn pass_fd(mut self, fd: i32) -> Self {
+        if !self.fds.contains(&fd) {
+            self.fds.push(fd);
+        }
         self
     }
 
@@ -164,6 +177,11 @@ impl SandboxPolicy {
     /// The allowed device nodes.
     pub fn devices(&self) -> &[PathBuf] {
         &self.devices
+    }
+
+    /// The descriptors passed with [`pass_fd`](Self::pass_fd).
+    pub fn passed_fds(&self) -> &[i32] {
+        &self.fds
     }
 
     /// The resource limits.

@@ -28,6 +28,9 @@ pub struct Capabilities {
     pub network_namespaces: bool,
     /// Why namespaces are unavailable, when they are.
     pub namespace_error: Option<String>,
+    /// Linux: why the v2 confinement of a spawned child (mount, PID, IPC, UTS, cgroup
+    /// namespaces, minimal root with `pivot_root`) cannot be had here; `None` when it can.
+    pub confine_error: Option<String>,
 }
 
 impl fmt::Display for Capabilities {

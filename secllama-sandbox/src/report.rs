@@ -11,6 +11,16 @@ pub enum Layer {
     UserNamespace,
     /// Linux: a new network namespace with only a loopback interface, left down.
     NetworkNamespace,
+    /// Linux: a new mount namespace whose root is a read-only tmpfs holding only the granted
+    /// paths (bind mounts), a minimal `/dev` and the child's own `/proc`; the host's root is
+    /// detached (`pivot_root`).
+    MountNamespace,
+    /// Linux: new PID, IPC, UTS and cgroup namespaces (the program is PID 1 of its own).
+    PidIpcUtsCgroupNamespaces,
+    /// Linux: root callers run as uid/gid 65534 outside the sandbox.
+    Identity,
+    /// Linux: `setsid` (no controlling terminal) and only the passed descriptors kept.
+    SessionAndDescriptors,
     /// Resource limits (address space, CPU, files, processes, core dumps off).
     ResourceLimits,
     /// Linux: `PR_SET_NO_NEW_PRIVS`, not dumpable, parent-death signal.
@@ -42,6 +52,10 @@ impl Layer {
         match self {
             Layer::UserNamespace => "user namespace",
             Layer::NetworkNamespace => "network namespace",
+            Layer::MountNamespace => "mount namespace",
+            Layer::PidIpcUtsCgroupNamespaces => "pid/ipc/uts/cgroup ns",
+            Layer::Identity => "identity",
+            Layer::SessionAndDescriptors => "session, descriptors",
             Layer::ResourceLimits => "resource limits",
             Layer::NoNewPrivileges => "no new privileges",
             Layer::Capabilities => "capabilities",

@@ -71,14 +71,18 @@ pub fn runner_main() -> ExitCode {
 fn set_parent_death_signal() {
     #[cfg(target_os = "linux")]
     {
+        // SAFETY: getppid has no preconditions.
+        let parent = unsafe { libc::getppid() };
         // SAFETY: prctl(PR_SET_PDEATHSIG) takes a signal number and has no memory effects.
         // Set again here because an exec or credential change may have cleared it.
         unsafe {
             libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL, 0, 0, 0);
         }
-        // SAFETY: getppid has no preconditions. If the host already died (we were
-        // reparented before the signal was armed), stop now.
-        if unsafe { libc::getppid() } == 1 {
+        // If the parent died meanwhile (we were reparented before the signal was armed), stop
+        // now. (Not `== 1`: in the sandbox's PID namespace the parent *is* PID 1, its init,
+        // and the sandbox itself kills the namespace when the host dies.)
+        // SAFETY: as above.
+        if parent == 0 || unsafe { libc::getppid() } != parent {
             std::process::exit(i32::from(exit::FATAL));
         }
     }

@@ -191,6 +191,7 @@ fn apply_sandbox(
     runner_path: &Path,
     model: &CheckedModel,
     gpu_grants: &mut Vec<GpuGrant>,
+    child_fds: [RawFd; 2],
 ) -> Result<Option<SandboxReport>, RunnerError> {
     match config.sandbox {
         SandboxMode::Enabled(strictness) => {
@@ -198,6 +199,7 @@ fn apply_sandbox(
                 *gpu_grants = gpu::gpu_grants();
                 gpu_grants.retain(|g| Some(g) != config.omit_gpu_grant.as_ref());
             }
+            // Only these two descriptors reach the runner (the sandbox closes the rest).
             let policy = runner_policy(
                 config,
                 runner_path,
@@ -205,7 +207,9 @@ fn apply_sandbox(
                 model.size,
                 strictness,
                 gpu_grants,
-            );
+            )
+            .pass_fd(child_fds[0])
+            .pass_fd(child_fds[1]);
             let report = policy.apply_to(cmd)?;
             tracing::info!(
                 target: "secllama::audit",
@@ -235,9 +239,17 @@ fn start_child(
 ) -> Result<Started, RunnerError> {
     let (host_sock, child_sock) = UnixStream::pair().map_err(RunnerError::Spawn)?;
     let (key_read, key_write) = pipe_cloexec().map_err(RunnerError::Spawn)?;
-    let mut cmd = runner_command(runner_path, [child_sock.as_raw_fd(), key_read.as_raw_fd()]);
+    let child_fds = [child_sock.as_raw_fd(), key_read.as_raw_fd()];
+    let mut cmd = runner_command(runner_path, child_fds);
     let mut gpu_grants = Vec::new();
-    let report = apply_sandbox(config, &mut cmd, runner_path, model, &mut gpu_grants)?;
+    let report = apply_sandbox(
+        config,
+        &mut cmd,
+        runner_path,
+        model,
+        &mut gpu_grants,
+        child_fds,
+    )?;
     let child = cmd.spawn().map_err(RunnerError::Spawn)?;
     // The child has its copies; ours would keep the channel open if the child died.
     drop(child_sock);

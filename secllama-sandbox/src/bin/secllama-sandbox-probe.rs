@@ -11,7 +11,7 @@
 //! `tcp-connect=ADDR`, `udp-send=ADDR`, `socket=inet|inet6|packet|netlink|unix`, `dns=NAME`,
 //! `abstract-connect=NAME`, `unix-connect=PATH`, `dgram-sendto=PATH`, `socketpair=stream|dgram`,
 //! `socketpair-fd=FD`, `link=SRC:DST`, `rename=SRC:DST`, `foreign-syscall=i386|x32`, `ptrace-parent`, `kill-parent`, `io-uring`,
-//! `keyctl`, `mount`, `unshare`, `exec-status=PATH`, `alloc=BYTES`, `fork=N`,
+//! `keyctl`, `mount`, `unshare`, `ppid`, `kill-pid=PID`, `exec-status=PATH`, `alloc=BYTES`, `fork=N`,
 //! `ioctl-fionread=PATH`.
 //!
 //! Two modes wrap the operations: `--enforce-self [--ro P] [--rw P] -- OPS` locks the probe
@@ -421,6 +421,14 @@ mod linux {
             "socketpair-fd" => socketpair(val),
             "ptrace-parent" => raw_call(op),
             "kill-parent" => raw_call(op),
+            // SAFETY: getppid cannot fail.
+            "ppid" => Ok(unsafe { libc::getppid() }.to_string()),
+            "kill-pid" => match val.parse::<libc::pid_t>() {
+                // SAFETY: signal 0 only checks that the pid exists and may be signalled.
+                Ok(pid) if unsafe { libc::kill(pid, 0) } == 0 => Ok("0".into()),
+                Ok(_) => Err(last().to_string()),
+                Err(_) => Err("bad-pid".into()),
+            },
             "io-uring" => raw_call(op),
             "keyctl" => raw_call(op),
             "mount" => raw_call(op),

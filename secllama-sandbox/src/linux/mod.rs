@@ -12,9 +12,12 @@
 //! the report promised.
 
 mod caps;
+mod confine;
 mod landlock;
 mod limits;
 mod namespaces;
+mod probe;
+mod rootfs;
 #[doc(hidden)]
 pub mod seccomp;
 
@@ -22,15 +25,15 @@ use std::io;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::OnceLock;
 
 use crate::error::SandboxError;
 use crate::mode::Strictness;
 use crate::policy::SandboxPolicy;
-use crate::probe::Capabilities;
 use crate::report::{Layer, LayerState, SandboxReport};
 
 /// Tiny wrappers turning `-1` into `io::Error` (no allocation: `Os` errors are inline).
+pub(crate) use probe::probe;
+
 pub(crate) mod sys {
     use std::io;
 
@@ -55,80 +58,11 @@ pub(crate) mod sys {
     }
 }
 
-/// The cached result of [`probe`].
-static CAPABILITIES: OnceLock<Capabilities> = OnceLock::new();
-
-pub(crate) fn probe() -> Capabilities {
-    CAPABILITIES.get_or_init(probe_uncached).clone()
-}
-
-fn probe_uncached() -> Capabilities {
-    // SAFETY: geteuid cannot fail.
-    let root = unsafe { libc::geteuid() } == 0;
-    let (user_namespaces, network_namespaces, namespace_error) = probe_namespaces();
-    Capabilities {
-        os: "linux",
-        kernel: std::fs::read_to_string("/proc/sys/kernel/osrelease")
-            .ok()
-            .map(|s| s.trim().to_owned()),
-        root,
-        landlock_abi: landlock::kernel_abi(),
-        seccomp_filter: seccomp::available(),
-        user_namespaces,
-        network_namespaces,
-        namespace_error,
-    }
-}
-
-/// Forks a child that tries exactly what the sandbox will do: a user + network namespace and
-/// the uid/gid maps. The child only makes async-signal-safe calls on data prepared here.
-fn probe_namespaces() -> (bool, bool, Option<String>) {
-    let ns = namespaces::Prepared::new(true);
-    let net_only = namespaces::Prepared::new(false);
-    let try_child = |p: &namespaces::Prepared| -> Result<(), i32> {
-        // SAFETY: the child calls only async-signal-safe functions (raw syscalls on data
-        // prepared before the fork) and leaves with _exit.
-        let pid = unsafe { libc::fork() };
-        if pid < 0 {
-            return Err(sys::errno());
-        }
-        if pid == 0 {
-            let code = match p.apply() {
-                Ok(()) => 0,
-                Err(e) => e.raw_os_error().unwrap_or(255).clamp(1, 255),
-            };
-            // SAFETY: _exit is async-signal-safe and never returns.
-            unsafe { libc::_exit(code) };
-        }
-        let mut status = 0;
-        // SAFETY: waiting for the child just forked; status is a valid out pointer.
-        if unsafe { libc::waitpid(pid, &mut status, 0) } < 0 {
-            return Err(sys::errno());
-        }
-        match libc::WIFEXITED(status).then(|| libc::WEXITSTATUS(status)) {
-            Some(0) => Ok(()),
-            Some(errno) => Err(errno),
-            None => Err(libc::ECHILD),
-        }
-    };
-    match try_child(&ns) {
-        Ok(()) => (true, true, None),
-        Err(e) => {
-            let why = format!(
-                "creating a user namespace failed: {} (check kernel.unprivileged_userns_clone, \
-                 user.max_user_namespaces, or an AppArmor userns restriction)",
-                io::Error::from_raw_os_error(e)
-            );
-            // Root can still make a network namespace without a user namespace.
-            let net = try_child(&net_only).is_ok();
-            (false, net, Some(why))
-        }
-    }
-}
-
 /// Everything the child needs, prepared before `fork`.
 struct Plan {
     report: SandboxReport,
+    /// Sandbox v2 for a spawned child: every namespace, the minimal root, nobody for root.
+    confine: Option<confine::Prepared>,
     namespaces: Option<namespaces::Prepared>,
     limits: limits::Prepared,
     caps: caps::Prepared,
@@ -149,11 +83,17 @@ fn unavailable(policy: &SandboxPolicy, layer: Layer, real: Option<String>) -> Op
 
 /// Builds the plan and the report. `threads`: how many threads the target process has
 /// (1 for a freshly forked child).
+/// What only a spawned child gets: the working directory it keeps in its new root.
+struct Spawn {
+    cwd: Option<PathBuf>,
+}
+
 fn plan(
     policy: &SandboxPolicy,
-    caps_for: caps::Prepared,
+    mut caps_for: caps::Prepared,
     threads: usize,
     extra_read_only: &[PathBuf],
+    spawn: Option<Spawn>,
 ) -> Result<Plan, SandboxError> {
     let c = probe();
     let mut report = SandboxReport::default();
@@ -196,11 +136,82 @@ fn plan(
     report.push(Layer::UserNamespace, user_state);
     report.push(Layer::NetworkNamespace, net_state);
 
+    // Layer 1b (spawned children): sandbox v2 on top of the namespaces above.
+    let mut namespaces = namespaces;
+    let mut confine = None;
+    let mut confine_refusal = None;
+    let v2_missing = match (&spawn, &namespaces) {
+        (None, _) => Some("a running process cannot enter these namespaces".to_owned()),
+        (Some(_), None) => Some("needs the user and network namespaces above".to_owned()),
+        (Some(_), Some(_)) => c.confine_error.clone(),
+    };
+    let v2_missing = match spawn {
+        Some(_) => unavailable(policy, Layer::MountNamespace, v2_missing),
+        None => v2_missing,
+    };
+    match (&spawn, v2_missing) {
+        (Some(sp), None) => {
+            let mut ro = policy.effective_read_only_paths();
+            ro.extend(extra_read_only.iter().cloned());
+            let root = rootfs::Prepared::new(
+                &ro,
+                &policy.effective_read_write_paths(),
+                policy.devices(),
+                sp.cwd.as_deref(),
+            )
+            .map_err(|error| SandboxError::Os {
+                step: "plan the sandbox root file system",
+                error,
+            })?;
+            confine = Some(confine::Prepared::new(
+                c.root,
+                user_missing.is_none(),
+                root,
+                policy.passed_fds(),
+            ));
+            namespaces = None;
+            caps_for = caps::Prepared::for_current_process();
+            report.push(Layer::MountNamespace, LayerState::Enforced);
+            report.push(Layer::PidIpcUtsCgroupNamespaces, LayerState::Enforced);
+            if c.root {
+                report.push(Layer::Identity, LayerState::Enforced);
+            }
+            report.push(Layer::SessionAndDescriptors, LayerState::Enforced);
+        }
+        (None, _) => {} // enforce_current_process: not applicable
+        (_, missing) => {
+            let r = missing.unwrap_or_default();
+            confine_refusal = Some(r.clone());
+            tracing::warn!(
+                target: "secllama::audit",
+                event = "sandbox-confinement-missing",
+                reason = %r,
+                "best-effort sandbox: no mount/PID namespaces; the program sees the host's \
+                 file names, processes and IPC objects (Landlock and seccomp still apply)"
+            );
+            for layer in [
+                Layer::MountNamespace,
+                Layer::PidIpcUtsCgroupNamespaces,
+                Layer::SessionAndDescriptors,
+            ] {
+                report.push(layer, LayerState::Unavailable(r.clone()));
+            }
+        }
+    }
+
     // Layer 2: limits.
-    let limits = limits::Prepared::new(policy.resource_limits());
+    let mut wanted = policy.resource_limits();
+    if confine.is_some() {
+        // The sandbox's init and, for a non-root caller, the waiter outside (see `confine`)
+        // live in the same user namespace and count against RLIMIT_NPROC: add them, so the
+        // program gets the number the policy says.
+        let helpers = if c.root { 1 } else { 2 };
+        wanted.processes = wanted.processes.map(|n| n.saturating_add(helpers));
+    }
+    let limits = limits::Prepared::new(wanted);
     let limits_state = if let Some(r) = unavailable(policy, Layer::ResourceLimits, None) {
         LayerState::Unavailable(r)
-    } else if c.root && policy.resource_limits().processes.is_some() {
+    } else if c.root && confine.is_none() && policy.resource_limits().processes.is_some() {
         LayerState::Degraded(
             "running as uid 0: the kernel does not apply the process limit (RLIMIT_NPROC) to root"
                 .into(),
@@ -336,9 +347,21 @@ fn plan(
         }
     }
 
+    // Strictness: sandbox v2's confinement, after the older layers' own refusals.
+    if let Some(reason) = confine_refusal
+        && policy.strictness_level() == Strictness::Strict
+    {
+        tracing::error!(target: "secllama::audit", event = "sandbox-refused", layer = Layer::MountNamespace.name(), reason = %reason);
+        return Err(SandboxError::LayerUnavailable {
+            layer: Layer::MountNamespace,
+            reason,
+        });
+    }
+
     let require_empty_bounding = has_setpcap && threads <= 1;
     Ok(Plan {
         report,
+        confine,
         namespaces,
         limits: if limits_on {
             limits
@@ -356,6 +379,9 @@ impl Plan {
     /// Runs every layer. In the forked child this must stay async-signal-safe: every callee
     /// documents that it only makes raw system calls on data prepared before `fork`.
     fn enforce(&self, own_proc_rule: bool, all_threads: bool) -> io::Result<()> {
+        if let Some(c) = &self.confine {
+            c.apply()?;
+        }
         if let Some(ns) = &self.namespaces {
             ns.apply()?;
         }
@@ -407,7 +433,17 @@ pub(crate) fn apply_to(
     cmd: &mut Command,
 ) -> Result<SandboxReport, SandboxError> {
     let program: Vec<PathBuf> = resolve_program(cmd).into_iter().collect();
-    let plan = plan(policy, caps::Prepared::for_child(), 1, &program)?;
+    let cwd = match cmd.get_current_dir() {
+        Some(d) => std::env::current_dir().ok().map(|c| c.join(d)),
+        None => std::env::current_dir().ok(),
+    };
+    let plan = plan(
+        policy,
+        caps::Prepared::for_child(),
+        1,
+        &program,
+        Some(Spawn { cwd }),
+    )?;
     crate::env::restrict_env(cmd, policy.env_allow_list());
     let report = plan.report.clone();
     // SAFETY: the closure runs between fork and exec in the child. Plan::enforce only makes
@@ -440,6 +476,7 @@ pub(crate) fn enforce_current_process(
         caps::Prepared::for_current_process(),
         threads,
         &extra,
+        None,
     )?;
     if threads <= 1 {
         let keep: Vec<_> = policy.env_allow_list().to_vec();

@@ -4,7 +4,7 @@ use std::os::unix::fs::symlink;
 
 use secllama_sandbox::SandboxPolicy;
 
-use super::helpers::{EACCES, op, run, tempdir};
+use super::helpers::{EACCES, ENOENT, EROFS, op, run, tempdir, writable_tempdir};
 
 #[test]
 fn a_planted_secret_and_etc_shadow_are_unreadable_while_allowed_files_read() {
@@ -29,17 +29,18 @@ fn a_planted_secret_and_etc_shadow_are_unreadable_while_allowed_files_read() {
             "read=/usr/lib/os-release",
         ],
     );
-    a.assert_err(&read_secret, EACCES);
-    a.assert_err("read=/etc/shadow", EACCES);
-    a.assert_err("read=/etc/passwd", EACCES);
+    // Not in the sandbox's root at all (its own mount namespace).
+    a.assert_err(&read_secret, ENOENT);
+    a.assert_err("read=/etc/shadow", ENOENT);
+    a.assert_err("read=/etc/passwd", ENOENT);
     assert_eq!(a.assert_ok(&read_allowed), "model bytes");
     assert!(a.assert_ok("read=/usr/lib/os-release").contains('='));
 }
 
 #[test]
 fn writes_succeed_in_the_read_write_dir_and_fail_everywhere_else() {
-    let rw = tempdir();
-    let ro = tempdir();
+    let rw = writable_tempdir();
+    let ro = writable_tempdir();
     let outside = tempdir();
     let inside_rw = rw.path().join("out.txt");
     let inside_ro = ro.path().join("out.txt");
@@ -61,9 +62,10 @@ fn writes_succeed_in_the_read_write_dir_and_fail_everywhere_else() {
         std::fs::read_to_string(&inside_rw).unwrap(),
         "written by the probe"
     );
-    a.assert_err(&w_ro, EACCES);
-    a.assert_err(&w_out, EACCES);
-    a.assert_err("write=/usr/secllama-probe", EACCES);
+    // Read-only bind mounts, and a directory that does not exist inside.
+    a.assert_err(&w_ro, EROFS);
+    a.assert_err(&w_out, ENOENT);
+    a.assert_err("write=/usr/secllama-probe", EROFS);
     assert!(!inside_ro.exists() && !beside.exists());
 }
 
@@ -87,8 +89,9 @@ fn a_symlink_in_an_allowed_dir_pointing_outside_does_not_lead_to_the_target() {
         &SandboxPolicy::new().read_write(allowed.path()),
         &[&r1, &r2],
     );
-    a.assert_err(&r1, EACCES);
-    a.assert_err(&r2, EACCES);
+    // The targets do not exist in the sandbox's root.
+    a.assert_err(&r1, ENOENT);
+    a.assert_err(&r2, ENOENT);
 }
 
 #[test]
@@ -96,7 +99,7 @@ fn magic_links_hard_links_and_renames_do_not_smuggle_a_file_in() {
     let outside = tempdir();
     let secret = outside.path().join("secret.txt");
     std::fs::write(&secret, "top secret").unwrap();
-    let rw = tempdir();
+    let rw = writable_tempdir();
     let (link_dst, move_dst) = (rw.path().join("linked"), rw.path().join("moved"));
     let via_cwd = "read=/proc/self/cwd/secret.txt".to_owned();
     let link = op(
@@ -119,12 +122,13 @@ fn magic_links_hard_links_and_renames_do_not_smuggle_a_file_in() {
             cmd.current_dir(outside.path());
         },
     );
-    // The magic links resolve to the real file, which Landlock judges by its real place.
-    a.assert_err(&via_cwd, EACCES);
-    a.assert_err("read=/proc/self/root/etc/shadow", EACCES);
-    // Linking would give the file the rights of the read-write dir: Landlock answers EXDEV.
-    a.assert_err(&link, "18");
-    a.assert_err(&rename, EACCES);
+    // The working directory is outside the sandbox's root, so the program starts in `/`;
+    // the magic links lead only into the sandbox's own root, and the source of the link and
+    // the rename does not exist there.
+    a.assert_err(&via_cwd, ENOENT);
+    a.assert_err("read=/proc/self/root/etc/shadow", ENOENT);
+    a.assert_err(&link, ENOENT);
+    a.assert_err(&rename, ENOENT);
     assert!(!link_dst.exists() && !move_dst.exists() && secret.exists());
 }
 
@@ -133,11 +137,23 @@ fn other_processes_proc_entries_are_unreadable_but_the_probes_own_are_readable()
     let parent = format!("read=/proc/{}/status", std::process::id());
     let a = run(
         &SandboxPolicy::new(),
-        &["read=/proc/1/status", &parent, "read=/proc/self/status"],
+        &[
+            "read=/proc/1/status",
+            &parent,
+            "read=/proc/self/status",
+            "read=/proc/self/mountinfo",
+        ],
     );
+    // Its own PID namespace: the host's processes do not exist; PID 1 (the sandbox's init)
+    // does, and Landlock keeps its entries closed.
     a.assert_err("read=/proc/1/status", EACCES);
-    a.assert_err(&parent, EACCES);
+    a.assert_err(&parent, ENOENT);
     assert!(a.assert_ok("read=/proc/self/status").starts_with("Name:"));
+    // Its own mount namespace: the first mount is the read-only tmpfs root.
+    assert!(
+        a.assert_ok("read=/proc/self/mountinfo")
+            .contains(" / / ro,nosuid,nodev")
+    );
 }
 
 #[test]

@@ -7,14 +7,30 @@ use secllama_sandbox::{SandboxPolicy, SandboxReport};
 
 pub(crate) const EPERM: &str = "1";
 pub(crate) const EACCES: &str = "13";
+pub(crate) const ENOENT: &str = "2";
+pub(crate) const EROFS: &str = "30";
 
 pub(crate) fn probe_path() -> PathBuf {
     PathBuf::from(env!("CARGO_BIN_EXE_secllama-sandbox-probe"))
 }
 
-/// A fresh directory in `$TMPDIR`.
+/// A fresh directory in `$TMPDIR`, readable by everybody: a root caller's sandboxed program
+/// runs as uid 65534, so what it is granted must be readable by that user.
 pub(crate) fn tempdir() -> tempfile::TempDir {
-    tempfile::tempdir().unwrap()
+    use std::os::unix::fs::PermissionsExt;
+    let d = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(d.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    d
+}
+
+/// A fresh directory the sandboxed program can write to: owned by uid 65534 when the tests
+/// run as root (a root caller's program runs as 65534), else by the current user.
+pub(crate) fn writable_tempdir() -> tempfile::TempDir {
+    let d = tempdir();
+    if is_root() {
+        std::os::unix::fs::chown(d.path(), Some(65534), Some(65534)).unwrap();
+    }
+    d
 }
 
 /// A fresh directory under the target dir (not /tmp, which may be mounted nosuid).

@@ -15,9 +15,19 @@ use super::helpers::{
 
 #[test]
 fn ptrace_and_signals_aimed_at_the_parent_are_refused_with_eperm() {
-    let a = run(&SandboxPolicy::new(), &["ptrace-parent", "kill-parent"]);
+    let host = op("kill-pid", std::process::id());
+    let a = run(
+        &SandboxPolicy::new(),
+        &["ptrace-parent", "ppid", &host, "kill-pid=1", "kill-pid=2"],
+    );
     a.assert_err("ptrace-parent", EPERM); // seccomp
-    a.assert_err("kill-parent", EPERM); // Landlock signal scoping
+    // Its own PID namespace: the parent is the sandbox's init (PID 1), outside the Landlock
+    // domain, and no host pid exists inside.
+    assert_eq!(a.assert_ok("ppid"), "1");
+    a.assert_err("kill-pid=1", EPERM); // Landlock signal scope
+    a.assert_err(&host, "3"); // ESRCH
+    // The allowed thing in the same run: the probe (PID 2) signals itself.
+    assert_eq!(a.assert_ok("kill-pid=2"), "0");
 }
 
 #[test]
@@ -64,14 +74,15 @@ fn a_setuid_root_binary_gives_back_neither_root_nor_capabilities() {
     let copy = dir.path().join("setuid-probe");
     std::fs::copy(probe_path(), &copy).unwrap();
     std::fs::set_permissions(&copy, std::fs::Permissions::from_mode(0o4755)).unwrap();
-    // Root in the sandbox keeps uid 0, so the danger is execve handing uid 0 its full
-    // capability set back; the empty bounding set, SECBIT_NOROOT and no_new_privs prevent it.
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A root caller's program runs as uid 65534; the bind mount is nosuid and no_new_privs is
+    // set, so the setuid-root bit gives back neither uid 0 nor a capability.
     let exec = op("exec-status", copy.display());
     let a = run(&SandboxPolicy::new().read_only(dir.path()), &[&exec]);
     let caps = a.assert_ok(&exec);
     assert_eq!(
         caps,
-        "caps ok euid=0;nnp=1;eff=0000000000000000;prm=0000000000000000"
+        "caps ok euid=65534;nnp=1;eff=0000000000000000;prm=0000000000000000"
     );
 }
 
@@ -131,7 +142,7 @@ fn an_inherited_socketpair_keeps_working_after_exec() {
     });
     let ask = op("socketpair-fd", fd);
     let a = run_with(
-        &SandboxPolicy::new(),
+        &SandboxPolicy::new().pass_fd(fd),
         &[ask.clone(), "socket=inet".to_owned()],
         |_| {},
     );

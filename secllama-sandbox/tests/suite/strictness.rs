@@ -100,6 +100,34 @@ fn strict_mode_refuses_when_landlock_is_missing_because_files_would_be_open() {
 }
 
 #[test]
+fn strict_mode_refuses_without_the_mount_and_pid_namespaces_and_best_effort_warns() {
+    let policy = SandboxPolicy::new().simulate_unavailable(Layer::MountNamespace);
+    let err = policy
+        .apply_to(&mut Command::new(probe_path()))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "strict sandbox refused: the mount namespace layer cannot be enforced: simulated: \
+         mount namespace switched off by the test-only override; or set \
+         SECLLAMA_STRICT_NETWORK_ISOLATION=false to run with less isolation"
+    );
+    let policy = policy.strictness(Strictness::BestEffort);
+    let (a, log) = audit_log(|| run(&policy, &["read=/etc/hostname", "socket=inet"]));
+    let report = a.report.as_ref().unwrap();
+    for layer in [Layer::MountNamespace, Layer::PidIpcUtsCgroupNamespaces] {
+        assert!(
+            matches!(report.state(layer), Some(LayerState::Unavailable(_))),
+            "{report}"
+        );
+    }
+    assert!(log.contains("sandbox-confinement-missing"), "{log}");
+    // Without a mount namespace the host's files are back in sight, and Landlock (the
+    // second layer) is what refuses them; the network stays closed.
+    a.assert_err("read=/etc/hostname", "13");
+    a.assert_err("socket=inet", EPERM);
+}
+
+#[test]
 fn best_effort_runs_without_the_missing_layer_warns_and_keeps_the_others() {
     let policy = SandboxPolicy::new()
         .strictness(Strictness::BestEffort)
