@@ -157,9 +157,26 @@ impl Runner {
         self.encrypted
     }
 
-    /// The runner's process id (while it runs).
+    /// The runner's process id (while it runs): the runner itself, also inside the Linux
+    /// sandbox's PID namespace (`None` if it cannot be found there).
     pub fn pid(&self) -> Option<u32> {
-        self.child.as_ref().map(Child::id)
+        let spawned = self.child.as_ref().map(Child::id)?;
+        // Linux sandbox v2: the spawned process is the sandbox's waiter, whose child is the
+        // sandbox's init, whose one child is the runner.
+        let confined = self.report.as_ref().is_some_and(|r| {
+            r.state(secllama_sandbox::Layer::PidIpcUtsCgroupNamespaces)
+                .is_some_and(secllama_sandbox::LayerState::is_enforced)
+        });
+        if !confined {
+            return Some(spawned);
+        }
+        let mut pid = spawned;
+        for _ in 0..2 {
+            let children =
+                std::fs::read_to_string(format!("/proc/{pid}/task/{pid}/children")).ok()?;
+            pid = children.split_whitespace().next()?.parse().ok()?;
+        }
+        Some(pid)
     }
 
     /// Time from [`spawn`](Self::spawn) to the model being ready.
