@@ -13,23 +13,12 @@ use std::path::PathBuf;
 
 use secllama_runner::{
     CompletionRequest, DEFAULT_MODEL_SHA256, GenerationParams, GpuGrant, Runner, RunnerConfig,
-    RunnerError, SandboxMode, Strictness, default_model_path, gpu_grants, internal,
+    RunnerError, SandboxMode, Strictness, gpu_grants, internal,
 };
 
-fn model() -> Option<PathBuf> {
-    let path = std::env::var_os("SECLLAMA_TEST_MODEL")
-        .map(PathBuf::from)
-        .or_else(default_model_path)
-        .expect("no model path: set SECLLAMA_TEST_MODEL or HOME");
-    if path.is_file() {
-        return Some(path);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!("CI: the default model is missing at {}", path.display());
-    }
-    eprintln!("SKIPPED: no model at {}", path.display());
-    None
-}
+mod common;
+
+use common::model;
 
 fn config(model: &PathBuf, runner: impl Into<PathBuf>) -> RunnerConfig {
     RunnerConfig::new(model)

@@ -10,45 +10,12 @@ use std::path::PathBuf;
 
 use secllama_runner::{
     ChatMessage, ChatRequest, CompletionRequest, DEFAULT_MODEL_SHA256, GenerationParams, LoadStage,
-    Runner, RunnerConfig, RunnerError, SandboxMode, StopReason, StreamEvent, Strictness,
-    default_model_path, internal,
+    Runner, RunnerError, SandboxMode, StopReason, StreamEvent, internal,
 };
 
-fn model() -> Option<PathBuf> {
-    let path = std::env::var_os("SECLLAMA_TEST_MODEL")
-        .map(PathBuf::from)
-        .or_else(default_model_path)
-        .expect("no model path: set SECLLAMA_TEST_MODEL or HOME");
-    if path.is_file() {
-        return Some(path);
-    }
-    if std::env::var("CI").is_ok_and(|v| v == "true") {
-        panic!(
-            "CI: the default model is missing at {}; .ci/deps.sh must fetch it",
-            path.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: no model at {} (run examples/fetch-model.sh)",
-        path.display()
-    );
-    None
-}
+mod common;
 
-fn config(model: &PathBuf) -> RunnerConfig {
-    RunnerConfig::new(model)
-        .unwrap()
-        .with_runner_path(env!("CARGO_BIN_EXE_secllama-runner"))
-        .with_sha256(DEFAULT_MODEL_SHA256)
-        .with_context_length(512)
-        .with_threads(2)
-        .with_encryption(true)
-        .with_sandbox(SandboxMode::Enabled(Strictness::Strict))
-}
-
-fn greedy(prompt: &str, n: u32) -> CompletionRequest {
-    CompletionRequest::new(prompt).with_params(GenerationParams::greedy(n))
-}
+use common::{config, greedy, model};
 
 const PROMPT: &str = "The three primary colors are";
 /// A completion the default model continues for hundreds of tokens (an instruction such as
