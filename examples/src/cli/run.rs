@@ -220,6 +220,9 @@ pub(crate) fn report_done(done: &Done, ttft: Option<std::time::Duration>, json: 
 }
 
 /// Run one completion in the sandboxed runner and stream it to stdout.
+///
+/// The model continues the prompt as raw text (no chat template). The default model is
+/// instruction-tuned: to ask it a question, use `secllama chat`, which applies its template.
 #[derive(Debug, Args)]
 #[command(
     after_help = "Example:\n  secllama run --prompt 'The capital of France is' --max-tokens 16"
@@ -311,6 +314,12 @@ impl RunArgs {
             )
         })?;
         report_done(&done, ttft, self.json);
+        if done.metrics.eval_count == 0 && !self.json && ui::status_enabled() {
+            eprintln!(
+                "note: the model ended without text. `run` continues raw text; to ask an \
+                 instruction-tuned model (such as the default) a question, use `secllama chat`"
+            );
+        }
         Ok(ExitCode::SUCCESS)
     }
 }
