@@ -32,3 +32,9 @@ pub use crate::registry::{
     MODELS_ENV, ModelEntry, Registry, default_model_name, models_dir_from_env, normalize_name,
 };
 pub use crate::server::{App, Peer};
+
+/// The repository README's Rust programs, compiled (and the runnable ones run) as doctests so
+/// that what a newcomer copies works. Not an API.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+pub struct ReadmeDoctests;
