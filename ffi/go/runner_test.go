@@ -288,7 +288,15 @@ func TestADeadlineKillsAStoppedRunner(t *testing.T) {
 	if _, err := r.Complete(ctx, "Hello", GreedyParams(2), nil); !errors.Is(err, ErrRunnerClosed) {
 		t.Fatalf("after the kill: %v", err)
 	}
-	if err := syscall.Kill(int(pid), 0); err != syscall.ESRCH {
+	// The runner sits below the sandbox's waiter and init: the kernel tears the PID namespace
+	// down a moment after the waiter is killed and reaped. Wait (bounded) for it.
+	err = nil
+	for end := time.Now().Add(10 * time.Second); time.Now().Before(end); time.Sleep(10 * time.Millisecond) {
+		if err = syscall.Kill(int(pid), 0); err == syscall.ESRCH {
+			break
+		}
+	}
+	if err != syscall.ESRCH {
 		t.Fatalf("the runner process is still there: %v", err)
 	}
 }

@@ -5,6 +5,7 @@ or reach freed memory (CI also runs the close-from-the-callback case under valgr
 import os
 import signal
 import threading
+import time
 
 import pytest
 
@@ -63,6 +64,19 @@ def test_a_request_from_inside_the_callback_is_refused_as_busy():
         assert r.complete("Hello", GenerationParams.greedy(2)).reason in (StopReason.MAX_TOKENS, StopReason.END_OF_TEXT)
 
 
+def gone(pid: int, seconds: float = 10.0) -> bool:
+    """The runner sits below the sandbox's waiter and init: once the library has killed and
+    reaped the waiter, the kernel tears the PID namespace down a moment later."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return True
+        time.sleep(0.01)
+    return False
+
+
 def test_a_stopped_runner_times_out_and_is_killed():
     with spawn() as r:
         pid = r.pid
@@ -76,8 +90,7 @@ def test_a_stopped_runner_times_out_and_is_killed():
         with pytest.raises(secllama.RunnerError) as e2:
             r.complete("Hello", GenerationParams.greedy(2))
         assert e2.value.status == Status.RUNNER_CLOSED
-        with pytest.raises(ProcessLookupError):
-            os.kill(pid, 0)  # killed and reaped
+        assert gone(pid)  # killed and reaped
 
 
 def test_close_from_another_thread_kills_a_stuck_runner_and_returns():
@@ -105,5 +118,4 @@ def test_close_from_another_thread_kills_a_stuck_runner_and_returns():
     assert r.closed
     assert isinstance(outcome[0], secllama.RunnerError)
     assert outcome[0].status in (Status.RUNNER_IO, Status.RUNNER_CRASHED)
-    with pytest.raises(ProcessLookupError):
-        os.kill(pid, 0)
+    assert gone(pid)
