@@ -226,7 +226,8 @@ func TestCloseFromTheCallbackCancelsAndFreesAfterTheCall(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if resp.Reason != StopCancelled || calls != 1 {
+	// Cancellation takes effect within one token: a piece already on its way may still come.
+	if resp.Reason != StopCancelled || calls < 1 || calls > 2 {
 		t.Fatalf("reason %d after %d pieces", resp.Reason, calls)
 	}
 	if _, err := r.Complete(ctx, "again", GreedyParams(2), nil); !errors.Is(err, ErrClosed) {

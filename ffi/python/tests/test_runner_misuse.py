@@ -45,7 +45,8 @@ def test_close_from_the_callback_cancels_and_frees_after_the_call():
 
     response = r.complete("Count from one to ten:", GenerationParams.greedy(32), close_now)
     assert response.reason == StopReason.CANCELLED
-    assert len(seen) == 1 and response.text == seen[0]
+    # Cancellation takes effect within one token: a piece already on its way may still come.
+    assert 1 <= len(seen) <= 2 and response.text == "".join(seen)
     assert r.closed
     with pytest.raises(secllama.ArgumentError) as e:
         r.complete("again", GenerationParams.greedy(2))
