@@ -23,10 +23,10 @@
 //! mount namespace it lives in belongs to the host's user namespace, so it cannot change a
 //! single mount.
 
-use std::ffi::CStr;
 use std::io;
 use std::os::fd::RawFd;
 
+use super::namespaces::write_proc;
 use super::rootfs;
 use super::sys;
 
@@ -327,24 +327,6 @@ fn set_core_limit_zero() -> io::Result<()> {
     };
     // SAFETY: a valid rlimit.
     sys::check(unsafe { libc::setrlimit(libc::RLIMIT_CORE, &zero) }).map(drop)
-}
-
-/// `open` + one `write` + `close`; async-signal-safe.
-fn write_proc(path: &CStr, data: &[u8]) -> io::Result<()> {
-    // SAFETY: path is a valid NUL-terminated string.
-    let fd = sys::check(unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) })?;
-    // SAFETY: data is a valid buffer of data.len() bytes; fd was just opened.
-    let n = unsafe { libc::write(fd, data.as_ptr().cast(), data.len()) };
-    let result = if n < 0 {
-        Err(io::Error::last_os_error())
-    } else if n.unsigned_abs() != data.len() {
-        Err(io::Error::from_raw_os_error(libc::EIO))
-    } else {
-        Ok(())
-    };
-    // SAFETY: closing the fd opened above, exactly once.
-    unsafe { libc::close(fd) };
-    result
 }
 
 #[cfg(test)]

@@ -69,7 +69,7 @@ impl Prepared {
 }
 
 /// `open` + one `write` + `close`; async-signal-safe.
-fn write_proc(path: &CStr, data: &[u8]) -> io::Result<()> {
+pub(crate) fn write_proc(path: &CStr, data: &[u8]) -> io::Result<()> {
     // SAFETY: path is a valid NUL-terminated string.
     let fd = sys::check(unsafe { libc::open(path.as_ptr(), libc::O_WRONLY | libc::O_CLOEXEC) })?;
     // SAFETY: data is a valid buffer of data.len() bytes; fd was just opened.
