@@ -2,7 +2,7 @@
 # The example programs in examples/examples/, run as a user would and held to their real output:
 # a sandboxed completion that answers correctly, a chat history sealed with a keychain keyset
 # (the private Secret Service of test-in-session.sh), and a tool that reads its one allowed file
-# but is refused everything else.
+# but is refused everything else (the host's files are not in its root; the input is read-only).
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 
@@ -36,5 +36,6 @@ wrong associated data: refused" "$out"
 
 out=$("$bin/sandboxed_tool" 2>/dev/null)
 expect sandboxed_tool "allowed read: exit 0, 22 bytes counted
-forbidden read: exit 1, stdout 0 bytes, stderr: cat: /etc/passwd: Permission denied" "$out"
+forbidden read: exit 1, stdout 0 bytes, stderr: cat: /etc/passwd: No such file or directory
+write to the read-only input: exit 2, file unchanged: true" "$out"
 echo "example programs: all three gave their expected output" >&2

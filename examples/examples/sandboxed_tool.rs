@@ -5,8 +5,10 @@
 //! ```
 //!
 //! The tool (`sh` running `wc` and `cat`) gets a read-only grant for one input file. Reading it
-//! works; reading a file outside the grant (the host's `/etc/passwd`) fails with "Permission
-//! denied", and the network is unreachable. The same policy runs the model in SecLlama.
+//! works; a file outside the grant (the host's `/etc/passwd`) is not even there ("No such file or
+//! directory": the sandbox's root is an empty tmpfs holding only the baseline and the grants),
+//! writing to the read-only input is refused, and the network is unreachable. The same policy
+//! runs the model in SecLlama.
 
 use std::process::Command;
 
@@ -44,6 +46,20 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         out.status.code().unwrap_or(-1),
         out.stdout.len(),
         String::from_utf8_lossy(&out.stderr).trim()
+    );
+
+    let mut write = Command::new("/bin/sh");
+    write
+        .arg("-c")
+        .arg("echo tampered > \"$1\"")
+        .arg("sh")
+        .arg(&input);
+    policy.apply_to(&mut write)?;
+    let out = write.output()?;
+    let unchanged = std::fs::read_to_string(&input)? == "one line for the tool\n";
+    println!(
+        "write to the read-only input: exit {}, file unchanged: {unchanged}",
+        out.status.code().unwrap_or(-1),
     );
     Ok(())
 }
