@@ -1,7 +1,7 @@
-/* SecLlama from C: seal and open a message, then (with --run) stream a sandboxed completion
- * from the default model.
+/* SecLlama from C: seal and open a message, then (with --run) ask the default model one
+ * question in a sandboxed chat turn (the model's own chat template) and stream the answer.
  *
- *   make -C ffi/c example && ffi/c/build/example --run "The capital of France is"
+ *   make -C ffi/c example && ffi/c/build/example --run "What is the capital of France?"
  */
 #include <stdio.h>
 #include <string.h>
@@ -47,9 +47,9 @@ int main(int argc, char **argv) {
     s = secllama_runner_spawn(cfg, NULL, NULL, &runner);
     secllama_runner_config_free(cfg);
     if (s) return fail("spawn", s);
-    secllama_generation_params_greedy(32, &params);
-    printf("%s", argv[2]);
-    s = secllama_runner_complete(runner, argv[2], &params, print_piece, NULL, &done);
+    secllama_generation_params_greedy(64, &params);
+    secllama_chat_message question = {"user", argv[2]};
+    s = secllama_runner_chat(runner, &question, 1, &params, print_piece, NULL, &done);
     secllama_runner_free(runner);
     if (s) return fail("complete", s);
     printf("\n[%llu tokens, %.1f tokens/s]\n", (unsigned long long)done.metrics.eval_count,
