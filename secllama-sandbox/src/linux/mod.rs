@@ -289,7 +289,9 @@ fn plan(
         (!c.seccomp_filter).then(|| "the kernel does not accept seccomp filters".to_owned()),
     );
     let seccomp = match &seccomp_missing {
-        None => Some(seccomp::Prepared::new()?),
+        None => Some(seccomp::Prepared::new(
+            !policy.read_write_paths().is_empty(),
+        )?),
         Some(_) => None,
     };
     report.push(

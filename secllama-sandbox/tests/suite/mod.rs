@@ -1,7 +1,9 @@
 mod enforce_self;
+mod escapes;
 mod filesystem;
 mod helpers;
 mod limits;
+mod metadata;
 mod network;
 mod privileges;
 mod strictness;

@@ -12,12 +12,18 @@
 //! `abstract-connect=NAME`, `unix-connect=PATH`, `dgram-sendto=PATH`, `socketpair=stream|dgram`,
 //! `socketpair-fd=FD`, `link=SRC:DST`, `rename=SRC:DST`, `foreign-syscall=i386|x32`, `ptrace-parent`, `kill-parent`, `io-uring`,
 //! `keyctl`, `mount`, `unshare`, `ppid`, `kill-pid=PID`, `exec-status=PATH`, `alloc=BYTES`, `fork=N`,
-//! `ioctl-fionread=PATH`.
+//! `ioctl-fionread=PATH`, and the escapes of issue 12's table in `escapes.rs` (`prlimit-*`,
+//! `chmod`, `chown`, `utime`, `setxattr`, `getxattr`, `stat`, `name-to-handle`, `inotify`,
+//! `mounts`, `raw-sendto`, `shm-*`, `msg-*`, `fd-read`, `session`, `tcsetpgrp`, `tiocsti`,
+//! `isatty`, `open-tty`).
 //!
 //! Two modes wrap the operations: `--enforce-self [--ro P] [--rw P] -- OPS` locks the probe
 //! itself down with `enforce_current_process` first; `--launch [--nproc N] [--mem B] -- OPS`
 //! spawns the probe sandboxed with `apply_to` and relays its output (for running the whole
 //! thing as another user with `setpriv`).
+
+#[cfg(target_os = "linux")]
+mod escapes;
 
 #[cfg(target_os = "linux")]
 fn main() -> std::process::ExitCode {
@@ -170,11 +176,13 @@ mod linux {
         io(f(a, b)).map(|()| "done".into())
     }
 
-    /// A new socketpair of type `stream` or `dgram`.
+    /// A new socketpair of type `stream`, `seqpacket`, `dgram` or `raw`.
     fn socketpair_new(kind: &str) -> Result<String, String> {
         let ty = match kind {
             "stream" => libc::SOCK_STREAM,
             "dgram" => libc::SOCK_DGRAM,
+            "seqpacket" => libc::SOCK_SEQPACKET,
+            "raw" => libc::SOCK_RAW,
             _ => return Err("unknown-type".into()),
         };
         let mut fds = [0; 2];
@@ -443,7 +451,7 @@ mod linux {
             "spin" => loop {
                 std::hint::black_box(0u64);
             },
-            _ => Err("unknown-op".into()),
+            _ => super::escapes::run(op, val).unwrap_or_else(|| Err("unknown-op".into())),
         };
         line(arg, r);
     }
