@@ -25,6 +25,10 @@ pub enum ServerError {
         /// The address asked for.
         addr: std::net::SocketAddr,
     },
+    /// The TLS certificate or key cannot be used (the message names the files, never their
+    /// content).
+    #[error("TLS: {0}")]
+    Tls(String),
     /// A configuration value is invalid (the message names it).
     #[error("invalid server configuration: {0}")]
     Config(String),

@@ -17,6 +17,7 @@ mod ratelimit;
 mod registry;
 mod server;
 mod time;
+mod tls;
 
 pub use crate::auth::{
     ApiToken, Auth, TOKEN_ENV, TOKEN_PREFIX, TOKEN_SERVICE, keychain_token, resolve_token,
@@ -32,6 +33,7 @@ pub use crate::registry::{
     MODELS_ENV, ModelEntry, Registry, default_model_name, models_dir_from_env, normalize_name,
 };
 pub use crate::server::{App, Peer};
+pub use crate::tls::{HANDSHAKE_TIMEOUT, MAX_HANDSHAKES, MAX_PEM_FILE};
 
 /// The repository README's Rust programs, compiled (and the runnable ones run) as doctests so
 /// that what a newcomer copies works. Not an API.

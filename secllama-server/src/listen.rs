@@ -10,10 +10,17 @@ use axum::serve::{IncomingStream, Listener};
 use tokio::net::{TcpListener, UnixListener, UnixStream};
 
 use crate::config::SHUTDOWN_GRACE;
+use crate::tls::TlsListener;
 use crate::{App, Peer, ServerError};
 
 impl Connected<IncomingStream<'_, TcpListener>> for Peer {
     fn connect_info(stream: IncomingStream<'_, TcpListener>) -> Self {
+        Peer::Tcp(*stream.remote_addr())
+    }
+}
+
+impl Connected<IncomingStream<'_, TlsListener>> for Peer {
+    fn connect_info(stream: IncomingStream<'_, TlsListener>) -> Self {
         Peer::Tcp(*stream.remote_addr())
     }
 }
@@ -125,28 +132,41 @@ impl Listener for OwnerOnlyUnixListener {
     }
 }
 
-/// Resolves on SIGTERM or SIGINT.
+/// Resolves on SIGTERM or SIGINT. The handlers are installed when this is called (inside a
+/// tokio runtime), not when it is first awaited: call it before announcing the server, so a
+/// signal sent right after the announcement is caught rather than killing the process.
 ///
 /// # Errors
-/// The signal handlers cannot be installed.
-pub async fn shutdown_signal() -> Result<(), ServerError> {
+/// The signal handlers cannot be installed (the future resolves at once with the error).
+pub fn shutdown_signal() -> impl Future<Output = Result<(), ServerError>> + Send {
     use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate())
-        .map_err(|e| ServerError::io("installing the SIGTERM handler", e))?;
-    let mut int = signal(SignalKind::interrupt())
-        .map_err(|e| ServerError::io("installing the SIGINT handler", e))?;
-    tokio::select! {
-        _ = term.recv() => {}
-        _ = int.recv() => {}
+    let installed = signal(SignalKind::terminate())
+        .map_err(|e| ServerError::io("installing the SIGTERM handler", e))
+        .and_then(|term| {
+            signal(SignalKind::interrupt())
+                .map(|int| (term, int))
+                .map_err(|e| ServerError::io("installing the SIGINT handler", e))
+        });
+    async move {
+        let (mut term, mut int) = installed?;
+        tokio::select! {
+            _ = term.recv() => {}
+            _ = int.recv() => {}
+        }
+        Ok(())
     }
-    Ok(())
 }
 
 /// Serves `app` on the listeners until `shutdown` resolves, then stops accepting, gives open
 /// requests and streams up to 10 s to finish, and shuts every runner down.
 ///
+/// The TCP listener speaks TLS when the configuration names a certificate (then only TLS),
+/// and is refused when bound to a non-loopback address without one, whatever
+/// [`ServerConfig::listen`](crate::ServerConfig::listen) said.
+///
 /// # Errors
-/// A listener failed.
+/// The TCP listener's address is not allowed ([`ServerError::ExposedWithoutTls`],
+/// [`ServerError::NoAuthNotLoopback`]), or a listener failed.
 pub async fn serve(
     app: App,
     tcp: Option<TcpListener>,
@@ -159,13 +179,24 @@ pub async fn serve(
     };
     let mut tasks = tokio::task::JoinSet::new();
     if let Some(listener) = tcp {
+        let addr = listener
+            .local_addr()
+            .map_err(|e| ServerError::io("reading the listener's address", e))?;
+        app.check_listener(addr)?;
         let service = app.router().into_make_service_with_connect_info::<Peer>();
         let rx = stop_rx.clone();
-        tasks.spawn(async move {
-            axum::serve(listener, service)
-                .with_graceful_shutdown(stopped(rx))
-                .await
-        });
+        match app.tls.clone() {
+            Some(acceptor) => tasks.spawn(async move {
+                axum::serve(TlsListener::new(listener, acceptor), service)
+                    .with_graceful_shutdown(stopped(rx))
+                    .await
+            }),
+            None => tasks.spawn(async move {
+                axum::serve(listener, service)
+                    .with_graceful_shutdown(stopped(rx))
+                    .await
+            }),
+        };
     }
     if let Some(listener) = unix {
         let service = app.router().into_make_service_with_connect_info::<Peer>();

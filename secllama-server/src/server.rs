@@ -86,6 +86,8 @@ pub(crate) type AppRef = Arc<AppState>;
 /// [`App::shutdown`].
 pub struct App {
     state: AppRef,
+    /// Set when the configuration names a certificate: the TCP listener speaks TLS only.
+    pub(crate) tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl std::fmt::Debug for App {
@@ -97,13 +99,15 @@ impl std::fmt::Debug for App {
 }
 
 impl App {
-    /// Checks `config` ([`ServerConfig::check_exposure`]), opens the audit log and builds the
-    /// state.
+    /// Checks `config` ([`ServerConfig::check_exposure`]), loads its TLS certificate and key
+    /// if it names them, opens the audit log and builds the state.
     ///
     /// # Errors
-    /// An exposing configuration, a bad origin, or an audit log that cannot be opened.
+    /// An exposing configuration, an unusable certificate or key, a bad origin, or an audit
+    /// log that cannot be opened.
     pub fn new(config: ServerConfig) -> Result<App, ServerError> {
         config.check_exposure()?;
+        let tls = config.tls.as_ref().map(crate::tls::acceptor).transpose()?;
         let origins = config
             .allowed_origins
             .iter()
@@ -137,6 +141,7 @@ impl App {
             Auth::None => None,
         };
         Ok(App {
+            tls,
             state: Arc::new(AppState {
                 registry: Registry::new(config.models_dir.clone()),
                 limiter: RateLimiter::new(config.rate_limit),
@@ -156,6 +161,19 @@ impl App {
     /// peer is known.
     pub fn router(&self) -> Router {
         router(self.state.clone())
+    }
+
+    /// Whether the TCP listener speaks TLS (the configuration named a certificate).
+    pub fn uses_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// Refuses a TCP listener bound to `addr` when the configuration would not allow listening
+    /// there (the caller may have bound another address than [`ServerConfig::listen`]).
+    pub(crate) fn check_listener(&self, addr: std::net::SocketAddr) -> Result<(), ServerError> {
+        let mut config = self.state.config.clone();
+        config.listen = addr;
+        config.check_exposure()
     }
 
     /// Unloads every model and waits for the runners to exit (blocking).
@@ -380,5 +398,32 @@ impl http_body::Body for Audited {
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn serve_refuses_a_listener_bound_off_loopback_without_tls() {
+        // The decision alone: nothing is bound or connected.
+        let dir = tempfile::tempdir().unwrap();
+        let mut config = ServerConfig::new(
+            Auth::Token(crate::ApiToken::new("0123456789abcdef".into()).unwrap()),
+            dir.path().into(),
+        );
+        config.audit_log = Some(dir.path().join("audit"));
+        let app = App::new(config).unwrap();
+        app.check_listener("127.0.0.1:4000".parse().unwrap())
+            .unwrap();
+        app.check_listener("[::1]:4000".parse().unwrap()).unwrap();
+        for exposed in ["0.0.0.0:11434", "[::]:11434", "192.0.2.1:80"] {
+            let addr: std::net::SocketAddr = exposed.parse().unwrap();
+            assert!(
+                matches!(app.check_listener(addr), Err(ServerError::ExposedWithoutTls { addr: a }) if a == addr),
+                "{exposed}"
+            );
+        }
     }
 }

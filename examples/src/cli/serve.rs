@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use clap::{Args, Subcommand};
 use secllama_server::{
-    ApiToken, App, Auth, OwnerOnlyUnixListener, RateLimit, Registry, ServerConfig,
+    ApiToken, App, Auth, OwnerOnlyUnixListener, RateLimit, Registry, ServerConfig, TlsFiles,
     models_dir_from_env,
 };
 
@@ -43,6 +43,12 @@ struct ServeOptions {
     /// TCP address [env: SECLLAMA_HOST] [default: 127.0.0.1:11434]; off loopback needs TLS
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
+    /// TLS certificate chain (PEM) for the TCP listener; needed to listen off loopback
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    tls_cert: Option<PathBuf>,
+    /// The certificate's private key (PEM: PKCS#8, PKCS#1 or SEC1)
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    tls_key: Option<PathBuf>,
     /// Also listen on this Unix socket (mode 0600, own user only, no token needed)
     #[arg(long, value_name = "PATH")]
     unix: Option<PathBuf>,
@@ -165,6 +171,12 @@ impl ServeOptions {
             c.context_length = n;
         }
         c.threads = self.threads;
+        if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
+            c.tls = Some(TlsFiles {
+                cert: cert.clone(),
+                key: key.clone(),
+            });
+        }
         c.audit_log.clone_from(&self.audit_log);
         c.check_exposure()?;
         Ok(c)
@@ -194,6 +206,8 @@ impl ServeOptions {
             .enable_all()
             .build()?;
         runtime.block_on(async {
+            // Certificate and key are loaded before anything listens.
+            let app = App::new(config)?;
             let tcp = tokio::net::TcpListener::bind(listen)
                 .await
                 .map_err(|e| format!("cannot listen on {listen}: {e}"))?;
@@ -202,9 +216,11 @@ impl ServeOptions {
                 .as_deref()
                 .map(OwnerOnlyUnixListener::bind)
                 .transpose()?;
-            let app = App::new(config)?;
+            // Before the announcement: a SIGTERM right after it must stop, not kill, us.
+            let stop = secllama_server::shutdown_signal();
             eprintln!(
-                "secllama: serving the Ollama and OpenAI APIs on http://{}{}",
+                "secllama: serving the Ollama and OpenAI APIs on {}://{}{}",
+                if app.uses_tls() { "https" } else { "http" },
                 tcp.local_addr()?,
                 self.unix
                     .as_ref()
@@ -218,7 +234,7 @@ impl ServeOptions {
                 );
             }
             secllama_server::serve(app, Some(tcp), unix, async {
-                if let Err(e) = secllama_server::shutdown_signal().await {
+                if let Err(e) = stop.await {
                     eprintln!("secllama: {e}; stop with SIGKILL");
                     std::future::pending::<()>().await;
                 }
