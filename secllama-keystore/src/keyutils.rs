@@ -127,6 +127,8 @@ impl CredentialApi for Item {
 
 #[allow(unsafe_code)]
 mod sys {
+    use zeroize::Zeroize as _;
+
     use super::MAX_READ;
 
     /// `keyctl(2)` with integer arguments; the errno on failure.
@@ -148,16 +150,12 @@ mod sys {
         }
     }
 
-    /// `KEYCTL_READ` or `KEYCTL_DESCRIBE` into a buffer sized from a first call, bounded.
-    fn read_op(op: libc::c_long, serial: i32) -> Result<Vec<u8>, i32> {
-        let mut buf: Vec<u8> = Vec::new();
+    /// `KEYCTL_READ` or `KEYCTL_DESCRIBE` into a buffer of `guess` bytes, grown (bounded) when
+    /// the kernel reports more: one system call for the common sizes instead of a sizing call
+    /// first, since a listing describes every key of the session and persistent keyrings.
+    fn read_op(op: libc::c_long, serial: i32, guess: usize) -> Result<Vec<u8>, i32> {
+        let mut buf: Vec<u8> = vec![0; guess];
         for _ in 0..4 {
-            let want = keyctl(op, serial.into(), 0, 0)?;
-            let want = usize::try_from(want).unwrap_or(usize::MAX);
-            if want > MAX_READ {
-                return Err(libc::E2BIG);
-            }
-            buf.resize(want, 0);
             // SAFETY: the kernel writes at most `buf.len()` bytes into `buf`, which lives and is
             // not moved during the call; it returns the full size, which may exceed it.
             let rc = unsafe {
@@ -171,6 +169,7 @@ mod sys {
                 )
             };
             if rc < 0 {
+                buf.zeroize();
                 return Err(std::io::Error::last_os_error()
                     .raw_os_error()
                     .unwrap_or(libc::EIO));
@@ -180,17 +179,25 @@ mod sys {
                 buf.truncate(got);
                 return Ok(buf);
             }
-            // It grew between the calls: size again.
+            // Too small (or it grew meanwhile): wipe what was copied, size again.
+            buf.zeroize();
+            if got > MAX_READ {
+                return Err(libc::E2BIG);
+            }
+            buf = vec![0; got];
         }
+        buf.zeroize();
         Err(libc::EAGAIN)
     }
 
+    /// A key's payload (records are at most 2,048 bytes) or a keyring's serials (4 bytes each).
     pub(super) fn read(serial: i32) -> Result<Vec<u8>, i32> {
-        read_op(super::KEYCTL_READ, serial)
+        read_op(super::KEYCTL_READ, serial, 4096)
     }
 
     pub(super) fn describe(serial: i32) -> Result<String, i32> {
-        let mut bytes = read_op(super::KEYCTL_DESCRIBE, serial)?;
+        // `type;uid;gid;perm;description`: ours are well under 256 bytes.
+        let mut bytes = read_op(super::KEYCTL_DESCRIBE, serial, 256)?;
         if bytes.last() == Some(&0) {
             bytes.pop();
         }
