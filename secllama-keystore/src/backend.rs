@@ -102,6 +102,21 @@ impl Store {
         built.map_err(|e| KeystoreError::from_keyring(self.backend, e))
     }
 
+    /// The user name of a listed entry of `service`, from what the store says about it; `None`
+    /// for another service's entry.
+    pub(crate) fn user_of(&self, entry: &Entry, service: &str) -> Option<String> {
+        let (s, u) = entry.get_specifiers()?;
+        match self.lister {
+            // The Windows store's search splits a target name `<user>.<service>` at its *last*
+            // dot, so the entry `key-7.my.app` comes back as user `key-7.my`, service `app`:
+            // join the two again and take our service off the end.
+            Lister::TargetPattern => format!("{u}.{s}")
+                .strip_suffix(&format!(".{service}"))
+                .map(str::to_owned),
+            _ => (s == service).then_some(u),
+        }
+    }
+
     /// Every entry of `service` the keychain can find (and possibly entries of other services
     /// whose names look alike: their records say so).
     pub(crate) fn list(&self, service: &str) -> Result<Vec<Found>, KeystoreError> {

@@ -6,7 +6,9 @@
 //!   (service, account); `search` takes only `service` / `user`, matched exactly.
 //! - **Windows** (`windows-native-keyring-store`): generic credentials keyed by the target
 //!   name `<user>.<service>`; `search` takes only `pattern`, a regular expression over target
-//!   names, so a loose pattern would also match other services whose names end alike.
+//!   names, so a loose pattern would also match other services whose names end alike; and the
+//!   entries it returns split their target name at the **last** dot (its `^(.*)\.(.*)$`), so
+//!   `key-7.my.app` reports user `key-7.my` and service `app`.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::{Arc, Mutex};
@@ -45,11 +47,13 @@ fn name(os: Os, service: &str, user: &str) -> String {
     }
 }
 
+/// The (service, user) a searched entry reports, as the real store derives it from the name.
 fn specifiers(os: Os, name: &str) -> (String, String) {
     let (a, b) = match os {
         Os::Mac => name.split_once('\u{0}').unwrap_or((name, "")),
         Os::Windows => {
-            let (user, service) = name.split_once('.').unwrap_or((name, ""));
+            // Greedy, like the store's `^(.*)\.(.*)$`.
+            let (user, service) = name.rsplit_once('.').unwrap_or((name, ""));
             (service, user)
         }
     };
@@ -104,7 +108,11 @@ impl CredentialStoreApi for FakeStore {
         user: &str,
         _mods: Option<&HashMap<&str, &str>>,
     ) -> Result<Entry> {
-        Ok(self.entry(name(self.os, service, user)))
+        // A built entry knows its specifiers exactly (the store keeps the ones it was given).
+        Ok(self.entry(
+            name(self.os, service, user),
+            (service.to_owned(), user.to_owned()),
+        ))
     }
     fn search(&self, spec: &HashMap<&str, &str>) -> Result<Vec<Entry>> {
         let names: Vec<String> = self.items.lock().unwrap().keys().cloned().collect();
@@ -133,7 +141,10 @@ impl CredentialStoreApi for FakeStore {
         Ok(names
             .into_iter()
             .filter(|n| keep(n))
-            .map(|n| self.entry(n))
+            .map(|n| {
+                let spec = specifiers(self.os, &n);
+                self.entry(n, spec)
+            })
             .collect())
     }
     fn as_any(&self) -> &dyn std::any::Any {
@@ -142,9 +153,9 @@ impl CredentialStoreApi for FakeStore {
 }
 
 impl FakeStore {
-    fn entry(&self, name: String) -> Entry {
+    fn entry(&self, name: String, specifiers: (String, String)) -> Entry {
         Entry::new_with_credential(Arc::new(FakeCred {
-            specifiers: specifiers(self.os, &name),
+            specifiers,
             name,
             items: self.items.clone(),
         }))
@@ -209,14 +220,39 @@ fn lifecycle(os: Os, neighbour: &str) {
         Vec::<String>::new(),
         "{os:?}"
     );
-    // The neighbour is neither listed nor touched.
-    assert_eq!(ks.delete().unwrap(), 4, "{os:?}: two keys, primary, index");
+    // Entries another tool left: a corrupt key entry and a format-1 key (bare base64) are
+    // attributed to this service from what the listing reports, whatever dots it has.
+    {
+        let mut items = items.lock().unwrap();
+        items.insert(name(os, "my.app", "key-4242"), b"garbage".to_vec());
+        items.insert(
+            name(os, "my.app", "key-4343"),
+            b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=".to_vec(),
+        );
+    }
+    let needs = ks.status().unwrap().needs_repair;
     assert!(
-        items
-            .lock()
-            .unwrap()
-            .keys()
-            .all(|n| specifiers(os, n).0 == neighbour),
+        needs
+            .iter()
+            .any(|l| l.starts_with("entry \"key-4242\" is corrupt: ")),
+        "{os:?}: {needs:?}"
+    );
+    assert!(
+        needs.contains(&"key 4343 is in the format-1 layout".to_owned()),
+        "{os:?}: {needs:?}"
+    );
+    assert!(ks.load().unwrap().key(4343).is_some(), "{os:?}");
+    // The neighbour is neither listed nor touched.
+    assert_eq!(
+        ks.delete().unwrap(),
+        6,
+        "{os:?}: two keys, primary, index, the corrupt and the format-1 entry"
+    );
+    assert!(
+        items.lock().unwrap().keys().all(|n| match os {
+            Os::Mac => n.starts_with(&format!("{neighbour}\u{0}")),
+            Os::Windows => n.ends_with(&format!(".{neighbour}")),
+        }),
         "{os:?}"
     );
     assert_eq!(other.load().unwrap().primary_id(), other_first, "{os:?}");

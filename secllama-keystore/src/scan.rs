@@ -56,7 +56,12 @@ pub(crate) fn scan(store: &Store, service: &str) -> Result<Scan, KeystoreError> 
             Err(keyring_core::Error::NoEntry) => continue,
             Err(e) => return Err(KeystoreError::from_keyring(store.backend, e)),
         };
-        let user = || found.user.clone().or_else(|| ours(&found.entry, service));
+        let user = || {
+            found
+                .user
+                .clone()
+                .or_else(|| store.user_of(&found.entry, service))
+        };
         match records::parse(&secret, service) {
             Ok(Record::Key(rec)) => add_key(&mut scan, rec, found.entry, false),
             Ok(Record::Primary(p)) => {
@@ -120,12 +125,6 @@ pub(crate) fn scan(store: &Store, service: &str) -> Result<Scan, KeystoreError> 
         add_key(&mut scan, rec, entry, true);
     }
     Ok(scan)
-}
-
-/// The (service, user) of an entry, when it is ours; `None` for another service's entry.
-fn ours(entry: &Entry, service: &str) -> Option<String> {
-    let (s, u) = entry.get_specifiers()?;
-    (s == service).then_some(u)
 }
 
 fn add_key(scan: &mut Scan, rec: KeyRecord, entry: Entry, v1: bool) {
