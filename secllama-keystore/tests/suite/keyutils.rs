@@ -112,3 +112,139 @@ fn a_key_left_only_in_the_persistent_keyring_is_found_and_deleted() {
     let left = output(Command::new("keyctl").args(["describe", &serial]));
     assert!(left.is_none(), "the persistent-only key was not deleted");
 }
+
+/// The persistent keyring's serial, if this kernel has persistent keyrings.
+fn persistent_keyring() -> Option<String> {
+    let out = output(Command::new("keyctl").args(["get_persistent", "@s"]))?;
+    Some(String::from_utf8(out).unwrap().trim().to_owned())
+}
+
+/// Adds a `user` key for (`service`, `user`) to `keyring` with `keyctl padd`, as another
+/// program would.
+fn keyctl_add(keyring: &str, service: &str, user: &str, data: &[u8]) {
+    use std::io::Write as _;
+    let desc = format!("{}{user}@{service}", secllama_keystore::KEYUTILS_PREFIX);
+    let mut child = Command::new("keyctl")
+        .args(["padd", "user", &desc, keyring])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "keyctl padd {desc}");
+}
+
+/// Replaces a key's payload with `keyctl pupdate`, as another program would.
+fn keyctl_update(serial: &str, data: &[u8]) {
+    use std::io::Write as _;
+    let mut child = Command::new("keyctl")
+        .args(["pupdate", serial])
+        .stdin(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    child.stdin.take().unwrap().write_all(data).unwrap();
+    assert!(child.wait().unwrap().success(), "keyctl pupdate {serial}");
+}
+
+#[test]
+fn missing_corrupt_and_duplicated_entries_of_each_kind_are_repaired_or_reported_on_the_kernel_keyring()
+ {
+    let Some((ks, _locks)) = open_or_skip(Backend::Keyutils, "ku-damage") else {
+        return;
+    };
+    let first = ks.load().unwrap();
+    let env = first.seal(b"kept", b"").unwrap();
+    let second = ks.rotate().unwrap();
+    let svc = ks.service().to_owned();
+    let key_user = format!("key-{}", first.primary_id());
+    let serial = |user: &str| keyctl_serial(&svc, user).unwrap_or_else(|| panic!("no {user}"));
+    let check = |what: &str| {
+        let keyset = ks.load().unwrap_or_else(|e| panic!("{what}: {e}"));
+        assert_eq!(
+            keyset.open(&env, b"").unwrap().as_slice(),
+            b"kept",
+            "{what}"
+        );
+        let before = ks.status().unwrap().needs_repair;
+        assert!(!before.is_empty(), "{what}: no warning");
+        let report = ks.repair().unwrap();
+        assert!(!report.done.is_empty(), "{what}: {report:?}");
+        assert_eq!(
+            ks.status().unwrap().needs_repair,
+            Vec::<String>::new(),
+            "{what}"
+        );
+        assert_eq!(ks.load().unwrap().primary_id(), second, "{what}");
+        before
+    };
+    let persistent = persistent_keyring();
+    for user in ["index", "primary"] {
+        // Missing: invalidated from outside.
+        output(Command::new("keyctl").args(["invalidate", &serial(user)])).unwrap();
+        let warned = check(&format!("missing {user}"));
+        let want = if user == "index" {
+            "the index is missing"
+        } else {
+            "the primary record is missing"
+        };
+        assert!(warned.contains(&want.to_owned()), "{warned:?}");
+        // Corrupt: its payload replaced.
+        let good = keyctl_lookup(&svc, user).unwrap();
+        keyctl_update(&serial(user), b"{\"format\":2,");
+        let warned = check(&format!("corrupt {user}"));
+        assert!(
+            warned
+                .iter()
+                .any(|l| l.starts_with(&format!("entry {user:?} is corrupt"))),
+            "{warned:?}"
+        );
+        // Duplicated: a second key with the same description, on the persistent keyring only
+        // (one keyring cannot hold two).
+        let Some(persistent) = &persistent else {
+            eprintln!("SKIPPED ku-damage duplicates: this kernel has no persistent keyrings");
+            continue;
+        };
+        output(Command::new("keyctl").args(["unlink", &serial(user), persistent])).unwrap();
+        keyctl_add(persistent, &svc, user, &good);
+        let warned = check(&format!("duplicated {user}"));
+        let want = if user == "index" {
+            "the index is stored 2 times"
+        } else {
+            "the primary record is stored 2 times"
+        };
+        assert!(warned.contains(&want.to_owned()), "{warned:?}");
+    }
+    if let Some(persistent) = &persistent {
+        // A duplicated key entry is merged; its envelopes keep opening.
+        let rec = keyctl_lookup(&svc, &key_user).unwrap();
+        output(Command::new("keyctl").args(["unlink", &serial(&key_user), persistent])).unwrap();
+        keyctl_add(persistent, &svc, &key_user, &rec);
+        let warned = check("duplicated key");
+        assert!(
+            warned.contains(&format!("key {} is stored 2 times", first.primary_id())),
+            "{warned:?}"
+        );
+    }
+    // A corrupt key entry: reported, left alone, and only its envelopes fail.
+    let third = ks.rotate().unwrap();
+    keyctl_update(&serial(&key_user), b"garbage");
+    let keyset = ks.load().unwrap();
+    assert_eq!(keyset.primary_id(), third);
+    assert_eq!(
+        keyset.open(&env, b"").unwrap_err(),
+        CryptoError::UnknownKey(first.primary_id())
+    );
+    let report = ks.repair().unwrap();
+    assert!(
+        report
+            .unresolved
+            .iter()
+            .any(|l| l.starts_with(&format!("entry {key_user:?} is corrupt"))),
+        "{report:?}"
+    );
+    assert_eq!(keyctl_lookup(&svc, &key_user).unwrap(), b"garbage");
+    // Every entry, the corrupt one included: three keys, primary, index.
+    assert_eq!(ks.delete().unwrap(), 5);
+    assert!(keyctl_lookup(&svc, &key_user).is_none());
+}
