@@ -60,7 +60,9 @@ pub struct Keystore {
     pub(crate) store: Store,
     pub(crate) service: String,
     pub(crate) create_if_missing: bool,
-    pub(crate) lock_path: PathBuf,
+    /// The lock directory the configuration set; `None`: the per-user default, chosen at each
+    /// lock (see `lock.rs`).
+    pub(crate) lock_dir: Option<PathBuf>,
     pub(crate) grace_secs: u64,
     pub(crate) seal_block: u64,
 }
@@ -95,8 +97,9 @@ impl Keystore {
 
     fn with_store(config: KeystoreConfig, store: Store) -> Result<Keystore, KeystoreError> {
         validate_service(&config.service)?;
-        let dir = match config.lock_dir {
-            Some(d) => d,
+        let dir = match &config.lock_dir {
+            Some(d) => d.clone(),
+            // Checked now so that a system without one fails at open, not at the first write.
             None => lock::default_lock_dir()?,
         };
         if !dir.is_absolute() {
@@ -107,7 +110,7 @@ impl Keystore {
         }
         Ok(Keystore {
             store,
-            lock_path: lock::lock_path(&dir, &config.service),
+            lock_dir: config.lock_dir,
             service: config.service,
             create_if_missing: config.create_if_missing,
             grace_secs: config.grace_period.as_secs(),
@@ -270,7 +273,11 @@ impl Keystore {
     /// The advisory lock: an optimisation that keeps writers of one user from racing (exact
     /// seal counts, no lost status change); nothing depends on it for keeping keys.
     pub(crate) fn lock(&self) -> Result<LockGuard, KeystoreError> {
-        lock::acquire(&self.lock_path)
+        let dir = match &self.lock_dir {
+            Some(d) => d.clone(),
+            None => lock::default_lock_dir()?,
+        };
+        lock::acquire(&lock::lock_path(&dir, &self.service))
     }
 
     pub(crate) fn scan(&self) -> Result<Scan, KeystoreError> {

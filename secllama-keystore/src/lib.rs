@@ -97,6 +97,15 @@ pub use keyring_core;
 pub mod internal {
     pub use crate::crashpoint::STEPS as CRASH_STEPS;
 
+    /// The lock directory a keystore opened without
+    /// [`KeystoreConfig::lock_dir`](crate::KeystoreConfig::lock_dir) uses in this process now.
+    ///
+    /// # Errors
+    /// [`KeystoreError::LockFile`](crate::KeystoreError::LockFile) where the system has none.
+    pub fn default_lock_dir() -> Result<std::path::PathBuf, crate::KeystoreError> {
+        crate::lock::default_lock_dir()
+    }
+
     /// The environment variable that pauses a debug build at one of [`CRASH_STEPS`].
     pub const PAUSE_ENV: &str = crate::crashpoint::PAUSE_ENV;
 

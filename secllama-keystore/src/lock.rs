@@ -4,13 +4,22 @@
 //! are exact and concurrent status changes are not lost; without it (another user, a process
 //! that set its own [`KeystoreConfig::lock_dir`](crate::KeystoreConfig::lock_dir)) every key
 //! still stays findable. So that every process of a user agrees on it whatever its
-//! environment, the directory depends on the user id alone, never on environment variables:
+//! environment, the directory depends on the user alone, never on environment variables
+//! (`XDG_RUNTIME_DIR`, `TMPDIR`, `HOME`, `LOCALAPPDATA`, `TEMP` differ between a desktop
+//! session, cron, ssh, `env -i`, Flatpak):
 //!
 //! 1. the directory set with [`KeystoreConfig::lock_dir`](crate::KeystoreConfig::lock_dir);
-//! 2. else `/run/user/<uid>/secllama/` when `/run/user/<uid>` exists and is the user's (the
-//!    systemd per-user runtime directory, whatever `XDG_RUNTIME_DIR` says);
-//! 3. else `/tmp/secllama-<uid>/` (not `$TMPDIR`), created mode 0700 and refused if it is a
-//!    symlink, not owned by the user, or open to others; on Windows `%LOCALAPPDATA%\secllama\`.
+//! 2. Linux and other Unix: `/run/user/<uid>/secllama/` when `/run/user/<uid>` exists and is
+//!    the user's (the systemd per-user runtime directory, whatever `XDG_RUNTIME_DIR` says),
+//!    else `/tmp/secllama-<uid>/` (not `$TMPDIR`); macOS has no `/run/user`, so always
+//!    `/tmp/secllama-<uid>/` (not the per-user `$TMPDIR` under `/var/folders`). The directory
+//!    is created mode 0700 and refused if it is a symlink, not owned by the user, or open to
+//!    others. The choice is made at each lock, so a long-lived process follows
+//!    `/run/user/<uid>` appearing (first login) or vanishing (last logout); only an operation
+//!    under way at that moment can overlap one in the other directory;
+//! 3. Windows: `<Local AppData>\secllama\`, where Local AppData is the known folder
+//!    `FOLDERID_LocalAppData` of the process's user, read by `SHGetKnownFolderPath` from the
+//!    user's profile, not from the `LOCALAPPDATA` variable a process may have changed.
 //!
 //! The lock file is empty (it never holds a secret), mode 0600. Writers hold an exclusive
 //! `flock`; the kernel drops it when the process dies, so a crashed writer never wedges others.
@@ -34,17 +43,36 @@ pub(crate) fn default_lock_dir() -> Result<PathBuf, KeystoreError> {
         use std::os::unix::fs::MetadataExt;
         let uid = sys::uid();
         let run = PathBuf::from(format!("/run/user/{uid}"));
-        if std::fs::symlink_metadata(&run).is_ok_and(|m| m.is_dir() && m.uid() == uid) {
-            return Ok(run.join("secllama"));
-        }
-        Ok(PathBuf::from(format!("/tmp/secllama-{uid}")))
+        let runtime_dir =
+            std::fs::symlink_metadata(&run).is_ok_and(|m| m.is_dir() && m.uid() == uid);
+        Ok(unix_lock_dir(uid, runtime_dir))
     }
-    #[cfg(not(unix))]
+    #[cfg(windows)]
     {
-        let base = std::env::var_os("LOCALAPPDATA")
-            .map(PathBuf::from)
-            .unwrap_or_else(std::env::temp_dir);
-        Ok(base.join("secllama"))
+        sys::local_app_data()
+            .map(|d| d.join("secllama"))
+            .map_err(|error| KeystoreError::LockFile {
+                path: PathBuf::from("<Local AppData>"),
+                error,
+            })
+    }
+    #[cfg(not(any(unix, windows)))]
+    {
+        Err(KeystoreError::LockFile {
+            path: PathBuf::new(),
+            error: io::Error::other("no per-user lock directory on this operating system: set one"),
+        })
+    }
+}
+
+/// The Unix default for user `uid`: the systemd runtime directory when it exists and is the
+/// user's (`runtime_dir`), else `/tmp/secllama-<uid>`. Nothing else goes into the choice.
+#[cfg(unix)]
+pub(crate) fn unix_lock_dir(uid: u32, runtime_dir: bool) -> PathBuf {
+    if runtime_dir {
+        PathBuf::from(format!("/run/user/{uid}/secllama"))
+    } else {
+        PathBuf::from(format!("/tmp/secllama-{uid}"))
     }
 }
 
@@ -169,6 +197,44 @@ mod sys {
     pub(super) fn lock(file: &File) -> io::Result<()> {
         file.lock().map_err(|e| io::Error::other(e.to_string()))
     }
+
+    /// The user's Local AppData known folder, from the profile (not the environment).
+    #[cfg(windows)]
+    #[allow(unsafe_code)]
+    pub(super) fn local_app_data() -> io::Result<std::path::PathBuf> {
+        use std::os::windows::ffi::OsStringExt;
+        use windows_sys::Win32::System::Com::CoTaskMemFree;
+        use windows_sys::Win32::UI::Shell::{FOLDERID_LocalAppData, SHGetKnownFolderPath};
+
+        let mut path: *mut u16 = std::ptr::null_mut();
+        // SAFETY: the GUID is a static; flags 0 is KF_FLAG_DEFAULT; a null token means the
+        // calling thread's user; `path` receives a buffer the shell allocates (or null).
+        let hr = unsafe {
+            SHGetKnownFolderPath(&FOLDERID_LocalAppData, 0, std::ptr::null_mut(), &mut path)
+        };
+        let result = if hr == 0 && !path.is_null() {
+            // SAFETY: on success `path` is a NUL-terminated UTF-16 string the shell allocated;
+            // we read up to the NUL, within that allocation, before freeing it below.
+            let wide = unsafe {
+                let mut len = 0usize;
+                while *path.add(len) != 0 {
+                    len += 1;
+                }
+                std::slice::from_raw_parts(path, len).to_vec()
+            };
+            Ok(std::path::PathBuf::from(std::ffi::OsString::from_wide(
+                &wide,
+            )))
+        } else {
+            Err(io::Error::other(format!(
+                "SHGetKnownFolderPath(Local AppData) failed: HRESULT {hr:#010x}"
+            )))
+        };
+        // SAFETY: the caller frees the buffer whether the call succeeded or not; null is a
+        // no-op.
+        unsafe { CoTaskMemFree(path.cast_const().cast()) };
+        result
+    }
 }
 
 #[cfg(all(test, unix))]
@@ -251,5 +317,21 @@ mod tests {
             s == format!("/run/user/{uid}/secllama") || s == format!("/tmp/secllama-{uid}"),
             "{s}"
         );
+    }
+
+    #[test]
+    fn the_unix_choice_is_the_runtime_directory_else_tmp_and_on_macos_always_tmp() {
+        // Linux with a systemd user session.
+        assert_eq!(
+            unix_lock_dir(1000, true),
+            PathBuf::from("/run/user/1000/secllama")
+        );
+        // Linux without one (cron after the last logout, containers) and macOS (no /run/user):
+        // /tmp, never $TMPDIR (per-user /var/folders/... on macOS, anything under env -i).
+        assert_eq!(
+            unix_lock_dir(501, false),
+            PathBuf::from("/tmp/secllama-501")
+        );
+        assert_eq!(unix_lock_dir(0, false), PathBuf::from("/tmp/secllama-0"));
     }
 }

@@ -1,6 +1,7 @@
 mod common;
 mod crash;
 mod keyutils;
+mod lock_dir;
 mod no_disk;
 mod secret_service;
 mod storm;
