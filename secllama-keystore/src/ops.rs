@@ -146,7 +146,22 @@ impl Keystore {
     }
 
     /// [`destroy`](Keystore::destroy) without the grace period: data a long-running process
-    /// is still sealing under this key will be unreadable.
+    /// is still sealing under this key will be unreadable (`secllama key destroy --force`).
+    ///
+    /// ```no_run
+    /// use secllama_keystore::{Keystore, KeystoreConfig, KeystoreError};
+    ///
+    /// let store = Keystore::open(KeystoreConfig::new("my-app")?)?;
+    /// let old = store.load()?.primary_id();
+    /// store.rotate()?;
+    /// match store.destroy(old) {
+    ///     // Primary until a moment ago: only when every process sealing under it has
+    ///     // reloaded (or was stopped) may it go before the grace period ends.
+    ///     Err(KeystoreError::RecentlyPrimary { .. }) => store.destroy_forced(old)?,
+    ///     other => other?,
+    /// }
+    /// # Ok::<(), KeystoreError>(())
+    /// ```
     ///
     /// # Errors
     /// As [`destroy`](Keystore::destroy), without [`KeystoreError::RecentlyPrimary`].

@@ -248,3 +248,30 @@ fn missing_corrupt_and_duplicated_entries_of_each_kind_are_repaired_or_reported_
     assert_eq!(ks.delete().unwrap(), 5);
     assert!(keyctl_lookup(&svc, &key_user).is_none());
 }
+
+#[test]
+fn delete_removes_every_key_of_the_service_including_orphans_on_the_kernel_keyring() {
+    let Some((ks, _locks)) = open_or_skip(Backend::Keyutils, "ku-delete") else {
+        return;
+    };
+    ks.init().unwrap();
+    ks.rotate().unwrap();
+    // An orphan key entry no index lists, in the format-1 layout, as an old crash could leave.
+    keyctl_add(
+        "@s",
+        ks.service(),
+        "key-424242",
+        b"AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=",
+    );
+    assert!(keyctl_lookup(ks.service(), "key-424242").is_some());
+    assert_eq!(
+        ks.delete().unwrap(),
+        5,
+        "two keys, the orphan, primary, index"
+    );
+    assert!(keyctl_lookup(ks.service(), "key-424242").is_none());
+    assert!(matches!(
+        ks.status().unwrap_err(),
+        KeystoreError::NotInitialized { .. }
+    ));
+}
