@@ -105,6 +105,10 @@ static void test_basics(void) {
     free(msg);
     CHECK_STATUS(secllama_last_error(NULL, 5, &got), SECLLAMA_STATUS_NULL_PARAMETER);
     CHECK_STATUS(secllama_last_error(small, sizeof small, NULL), SECLLAMA_STATUS_NULL_PARAMETER);
+    /* As the header says, secllama_last_error never changes the message, even when it fails. */
+    char again[64];
+    CHECK_STATUS(secllama_last_error(again, sizeof again, &got), SECLLAMA_STATUS_OK);
+    CHECK(strcmp(again, "out_keyset is NULL") == 0);
 
     /* Every free accepts NULL; buf_free also accepts an empty buffer, twice. */
     secllama_buf_free(NULL);
@@ -350,9 +354,29 @@ static void test_keystore(void) {
     secllama_keyset_free(keys);
     CHECK_STATUS(secllama_keystore_disable(ks, second), SECLLAMA_STATUS_KEY_IS_PRIMARY);
 
+    /* The old primary may still be sealing in a process that loaded the keyset before the
+     * rotation: destroy refuses it for the grace period, the forced variant does it, and the
+     * primary itself is refused either way. */
+    CHECK_STATUS(secllama_keystore_destroy(ks, first), SECLLAMA_STATUS_KEYSTORE_RECENTLY_PRIMARY);
+    char why[512];
+    last_error(why, sizeof why);
+    CHECK(strstr(why, "grace period") != NULL);
+    CHECK_STATUS(secllama_keystore_destroy_forced(ks, second), SECLLAMA_STATUS_KEY_IS_PRIMARY);
+    CHECK_STATUS(secllama_keystore_destroy_forced(NULL, first), SECLLAMA_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(secllama_keystore_destroy_forced(ks, first), SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_keystore_status_json(ks, &status), SECLLAMA_STATUS_OK);
+    snprintf(first_key, sizeof first_key, "{\"id\":%u,\"status\":\"destroyed\",\"primary\":false", first);
+    CHECK(json_has(&status, first_key));
+    secllama_buf_free(&status);
+    CHECK_STATUS(secllama_keystore_load(ks, &keys), SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_keyset_open(keys, env.ptr, env.len, NULL, 0, &pt), SECLLAMA_STATUS_KEY_DESTROYED);
+    CHECK(pt.ptr == NULL);
+    secllama_keyset_free(keys);
+
     size_t removed = 0;
     CHECK_STATUS(secllama_keystore_delete(ks, &removed), SECLLAMA_STATUS_OK);
-    CHECK(removed == 4); /* two keys, the primary record and the index */
+    /* the live key, the primary record and the index: the destroyed key's entry is gone */
+    CHECK(removed == 3);
     CHECK_STATUS(secllama_keystore_status_json(ks, &status), SECLLAMA_STATUS_KEYSTORE_NOT_INITIALIZED);
     CHECK_STATUS(secllama_keystore_delete(ks, &removed), SECLLAMA_STATUS_KEYSTORE_NOT_INITIALIZED);
     secllama_buf_free(&env);

@@ -143,9 +143,20 @@ func (k *Keystore) Disable(id uint32) error {
 	return k.do(func(p *C.secllama_keystore) C.secllama_status { return C.secllama_keystore_disable(p, C.uint32_t(id)) })
 }
 
-// Destroy deletes a stored key other than the primary, keeping a tombstone.
+// Destroy deletes a stored key other than the primary, keeping a tombstone. A key that was
+// primary less than the grace period (24 h) ago gives ErrKeystoreRecentlyPrimary, since a
+// running process may still seal with it: see DestroyForced.
 func (k *Keystore) Destroy(id uint32) error {
 	return k.do(func(p *C.secllama_keystore) C.secllama_status { return C.secllama_keystore_destroy(p, C.uint32_t(id)) })
+}
+
+// DestroyForced is Destroy without the grace period, for a key that was primary until a
+// recent rotation; call it only when no process can still hold the old keyset. The primary
+// key is still refused (ErrKeyIsPrimary).
+func (k *Keystore) DestroyForced(id uint32) error {
+	return k.do(func(p *C.secllama_keystore) C.secllama_status {
+		return C.secllama_keystore_destroy_forced(p, C.uint32_t(id))
+	})
 }
 
 // Delete removes every entry of the service and returns how many there were.

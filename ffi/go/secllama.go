@@ -81,6 +81,7 @@ const (
 	StatusKeystoreTooManyKeys        Status = C.SECLLAMA_STATUS_KEYSTORE_TOO_MANY_KEYS
 	StatusKeystoreLockFile           Status = C.SECLLAMA_STATUS_KEYSTORE_LOCK_FILE
 	StatusKeystoreBackend            Status = C.SECLLAMA_STATUS_KEYSTORE_BACKEND
+	StatusKeystoreRecentlyPrimary    Status = C.SECLLAMA_STATUS_KEYSTORE_RECENTLY_PRIMARY
 	StatusKeystoreOther              Status = C.SECLLAMA_STATUS_KEYSTORE_OTHER
 	StatusSandboxNetworkIsolation    Status = C.SECLLAMA_STATUS_SANDBOX_NETWORK_ISOLATION_UNAVAILABLE
 	StatusSandboxPath                Status = C.SECLLAMA_STATUS_SANDBOX_PATH
@@ -89,6 +90,7 @@ const (
 	StatusSandboxOs                  Status = C.SECLLAMA_STATUS_SANDBOX_OS
 	StatusSandboxInvalidSetting      Status = C.SECLLAMA_STATUS_SANDBOX_INVALID_SETTING
 	StatusSandboxUnsupported         Status = C.SECLLAMA_STATUS_SANDBOX_UNSUPPORTED
+	StatusSandboxFilesystemIsolation Status = C.SECLLAMA_STATUS_SANDBOX_FILESYSTEM_ISOLATION_UNAVAILABLE
 	StatusSandboxOther               Status = C.SECLLAMA_STATUS_SANDBOX_OTHER
 	StatusRunnerNotFound             Status = C.SECLLAMA_STATUS_RUNNER_NOT_FOUND
 	StatusRunnerModelNotFound        Status = C.SECLLAMA_STATUS_RUNNER_MODEL_NOT_FOUND
@@ -179,6 +181,7 @@ var (
 	ErrKeystoreTooManyKeys        = &Error{Code: StatusKeystoreTooManyKeys}
 	ErrKeystoreLockFile           = &Error{Code: StatusKeystoreLockFile}
 	ErrKeystoreBackend            = &Error{Code: StatusKeystoreBackend}
+	ErrKeystoreRecentlyPrimary    = &Error{Code: StatusKeystoreRecentlyPrimary}
 	ErrKeystoreOther              = &Error{Code: StatusKeystoreOther}
 	ErrSandboxNetworkIsolation    = &Error{Code: StatusSandboxNetworkIsolation}
 	ErrSandboxPath                = &Error{Code: StatusSandboxPath}
@@ -187,6 +190,7 @@ var (
 	ErrSandboxOs                  = &Error{Code: StatusSandboxOs}
 	ErrSandboxInvalidSetting      = &Error{Code: StatusSandboxInvalidSetting}
 	ErrSandboxUnsupported         = &Error{Code: StatusSandboxUnsupported}
+	ErrSandboxFilesystemIsolation = &Error{Code: StatusSandboxFilesystemIsolation}
 	ErrSandboxOther               = &Error{Code: StatusSandboxOther}
 	ErrRunnerNotFound             = &Error{Code: StatusRunnerNotFound}
 	ErrRunnerModelNotFound        = &Error{Code: StatusRunnerModelNotFound}

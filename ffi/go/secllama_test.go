@@ -264,3 +264,62 @@ func TestKeychainInitRotateStatusAndDeleteAgainstTheSecretService(t *testing.T) 
 		t.Fatalf("status after delete: %v", err)
 	}
 }
+
+func TestARecentlyPrimaryKeyIsDestroyedOnlyWhenForced(t *testing.T) {
+	if os.Getenv("DBUS_SESSION_BUS_ADDRESS") == "" && os.Getenv("SECLLAMA_TEST_SECRET_SERVICE") != "1" {
+		t.Skip("no D-Bus session bus: run inside .ci/test-in-session.sh")
+	}
+	service := fmt.Sprintf("secllama-ffi-go-destroy-%d-%d", os.Getpid(), time.Now().UnixNano())
+	ks, err := OpenKeystore(service, "secret-service")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ks.Close()
+	if err := ks.Init(); err != nil {
+		t.Fatal(err)
+	}
+	defer ks.Delete()
+	keys, err := ks.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	env, _ := keys.Seal([]byte("old"), nil)
+	first, err := keys.PrimaryID()
+	keys.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	second, err := ks.Rotate()
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = ks.Destroy(first)
+	if !errors.Is(err, ErrKeystoreRecentlyPrimary) || !strings.Contains(err.Error(), "grace period") {
+		t.Fatalf("destroy of the old primary: %v", err)
+	}
+	if err := ks.DestroyForced(second); !errors.Is(err, ErrKeyIsPrimary) {
+		t.Fatalf("forced destroy of the primary: %v", err)
+	}
+	if err := ks.DestroyForced(first); err != nil {
+		t.Fatalf("forced destroy: %v", err)
+	}
+	st, err := ks.Status()
+	if err != nil {
+		t.Fatal(err)
+	}
+	got := map[uint32]string{}
+	for _, k := range st.Keys {
+		got[k.ID] = k.Status
+	}
+	if len(got) != 2 || got[first] != "destroyed" || got[second] != "enabled" {
+		t.Fatalf("keys after forced destroy: %+v", st.Keys)
+	}
+	keys, err = ks.Load()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer keys.Close()
+	if _, err := keys.Open(env, nil); !errors.Is(err, ErrKeyDestroyed) {
+		t.Fatalf("open under the destroyed key: %v", err)
+	}
+}

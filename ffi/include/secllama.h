@@ -142,6 +142,10 @@ enum secllama_status
     SECLLAMA_STATUS_KEYSTORE_LOCK_FILE = 308,
     // The keychain backend failed.
     SECLLAMA_STATUS_KEYSTORE_BACKEND = 309,
+    // `secllama_keystore_destroy` refused a key that was primary less than the grace period
+    // (24 h) ago, since a running process may still seal with it: retry later, or use
+    // `secllama_keystore_destroy_forced` once no process can still be using it.
+    SECLLAMA_STATUS_KEYSTORE_RECENTLY_PRIMARY = 310,
     // A keychain error without a code of its own.
     SECLLAMA_STATUS_KEYSTORE_OTHER = 399,
     // Strict mode: network isolation cannot be fully enforced here.
@@ -158,6 +162,8 @@ enum secllama_status
     SECLLAMA_STATUS_SANDBOX_INVALID_SETTING = 405,
     // This operating system cannot do what was asked.
     SECLLAMA_STATUS_SANDBOX_UNSUPPORTED = 406,
+    // Strict mode: the file system layer (Landlock) cannot be enforced here.
+    SECLLAMA_STATUS_SANDBOX_FILESYSTEM_ISOLATION_UNAVAILABLE = 407,
     // A sandbox error without a code of its own.
     SECLLAMA_STATUS_SANDBOX_OTHER = 499,
     // The runner executable was not found (set `SECLLAMA_RUNNER_PATH`).
@@ -555,10 +561,12 @@ secllama_status secllama_password_open(const uint8_t *password, size_t password_
 // Copies the calling thread's last error message into `buf` as a NUL-terminated UTF-8 string
 // and writes its length (without the NUL) to `*out_len`.
 //
-// The message belongs to the most recent call on this thread that returned a status other
-// than `SECLLAMA_STATUS_OK`; it is empty (length 0) if there was none. Calls that succeed do
-// not clear it, and this function never changes it. Messages never contain key material,
-// passwords, prompts or generated text.
+// The message belongs to the most recent call on this thread, other than this function, that
+// returned a status other than `SECLLAMA_STATUS_OK`; it is empty (length 0) if there was none.
+// Calls that succeed do not clear it, and this function never changes it (not even when it
+// fails itself). It is one line: what failed, then why, each cause once (e.g. `model file
+// /m.gguf cannot be read: No such file or directory (os error 2)`). Messages never contain
+// key material, passwords, prompts or generated text.
 //
 // If `len` is smaller than the message length + 1, nothing but `*out_len` is written and
 // `SECLLAMA_STATUS_BUFFER_TOO_SMALL` is returned: allocate `*out_len + 1` bytes and call again.
@@ -664,11 +672,27 @@ secllama_status secllama_keystore_enable(const struct secllama_keystore *keystor
 // `keystore` is NULL or a live keystore.
 secllama_status secllama_keystore_disable(const struct secllama_keystore *keystore, uint32_t key_id);
 
-// Destroys a stored key (not the primary): its keychain entry is deleted, a tombstone stays.
+// Destroys a stored key (not the primary): its keychain entry is deleted, a tombstone stays,
+// and everything sealed under it can no longer be opened.
+//
+// A key that was primary less than the grace period (24 h) ago is refused with
+// `SECLLAMA_STATUS_KEYSTORE_RECENTLY_PRIMARY` (the message says until when): a process that
+// loaded the keyset before the rotation may still be sealing with it. When you know none is,
+// use `secllama_keystore_destroy_forced`. `SECLLAMA_STATUS_KEY_IS_PRIMARY` for the primary
+// key, `SECLLAMA_STATUS_KEY_UNKNOWN` for an id the service does not have.
 //
 // # Safety
 // `keystore` is NULL or a live keystore.
 secllama_status secllama_keystore_destroy(const struct secllama_keystore *keystore, uint32_t key_id);
+
+// As `secllama_keystore_destroy`, without the grace period: destroys a key that was primary
+// until a recent rotation. Data a still-running process seals with it afterwards cannot be
+// opened, so call it only when no process can still hold the old keyset. The primary key is
+// still refused (`SECLLAMA_STATUS_KEY_IS_PRIMARY`).
+//
+// # Safety
+// `keystore` is NULL or a live keystore.
+secllama_status secllama_keystore_destroy_forced(const struct secllama_keystore *keystore, uint32_t key_id);
 
 // Removes every keychain entry of the service; everything sealed under its keys becomes
 // unreadable. Writes how many entries were removed to `*out_removed`.
@@ -717,8 +741,11 @@ secllama_status secllama_runner_spawn(const struct secllama_runner_config *confi
 // `out_json` is NULL or valid for writing a `secllama_buf`.
 secllama_status secllama_runner_model_info_json(const struct secllama_runner *runner, struct secllama_buf *out_json);
 
-// Describes what the runner's sandbox enforces, layer by layer, as JSON
-// (`{"layers":[{"layer":...,"state":...}, ...]}`), or `null` when the sandbox is disabled.
+// Describes what the runner's sandbox enforces, layer by layer, as JSON, or `null` when the
+// sandbox is disabled:
+// `{"layers":[{"layer":"seccomp","state":{"state":"enforced"}},{"layer":"landlock-network",
+// "state":{"state":"unavailable","reason":"<string>"}}, ...]}`. A layer's `state` is
+// `enforced`, `degraded` or `unavailable`; the last two carry a `reason`.
 //
 // On success `*out_json` holds UTF-8 JSON (not NUL-terminated), owned by the caller: release
 // it with `secllama_buf_free`.

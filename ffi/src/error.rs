@@ -39,8 +39,29 @@ pub(crate) fn fail(status: secllama_status, message: impl fmt::Display) -> secll
 }
 
 /// Records a crate error as the last error and returns its status.
-pub(crate) fn fail_with<E: ToStatus + fmt::Display>(err: E) -> secllama_status {
-    fail(err.to_status(), err)
+pub(crate) fn fail_with<E: ToStatus + std::error::Error>(err: E) -> secllama_status {
+    fail(err.to_status(), chain(&err))
+}
+
+/// The one line `secllama_last_error` gives for `err`: its message, then each cause that the
+/// message does not already print, each once.
+///
+/// The crates follow one rule (a cause is printed in the message, `"…: {0}"`, and is then not
+/// also a `source()`), so today this is the message itself; walking the sources keeps a cause
+/// from being lost, and the containment check keeps it from being printed twice, should a
+/// variant ever follow the other rule (`#[source]` with a message that does not print it).
+pub(crate) fn chain(err: &dyn std::error::Error) -> String {
+    let mut text = err.to_string();
+    let mut source = err.source();
+    while let Some(cause) = source {
+        let line = cause.to_string();
+        if !line.is_empty() && !text.contains(&line) {
+            text.push_str(": ");
+            text.push_str(&line);
+        }
+        source = cause.source();
+    }
+    text
 }
 
 /// An error that maps to one status code.
@@ -88,6 +109,7 @@ impl ToStatus for KeystoreError {
             KeystoreError::Crypto(e) => e.to_status(),
             KeystoreError::LockFile { .. } => S::KeystoreLockFile,
             KeystoreError::Backend { .. } => S::KeystoreBackend,
+            KeystoreError::RecentlyPrimary { .. } => S::KeystoreRecentlyPrimary,
             _ => S::KeystoreOther,
         }
     }
@@ -99,6 +121,9 @@ impl ToStatus for SandboxError {
         match self {
             SandboxError::NetworkIsolationUnavailable { .. } => {
                 S::SandboxNetworkIsolationUnavailable
+            }
+            SandboxError::FilesystemIsolationUnavailable { .. } => {
+                S::SandboxFilesystemIsolationUnavailable
             }
             SandboxError::Path { .. } | SandboxError::UnrepresentablePath { .. } => S::SandboxPath,
             SandboxError::Landlock(_) => S::SandboxLandlock,
@@ -142,10 +167,12 @@ impl ToStatus for RunnerError {
 /// Copies the calling thread's last error message into `buf` as a NUL-terminated UTF-8 string
 /// and writes its length (without the NUL) to `*out_len`.
 ///
-/// The message belongs to the most recent call on this thread that returned a status other
-/// than `SECLLAMA_STATUS_OK`; it is empty (length 0) if there was none. Calls that succeed do
-/// not clear it, and this function never changes it. Messages never contain key material,
-/// passwords, prompts or generated text.
+/// The message belongs to the most recent call on this thread, other than this function, that
+/// returned a status other than `SECLLAMA_STATUS_OK`; it is empty (length 0) if there was none.
+/// Calls that succeed do not clear it, and this function never changes it (not even when it
+/// fails itself). It is one line: what failed, then why, each cause once (e.g. `model file
+/// /m.gguf cannot be read: No such file or directory (os error 2)`). Messages never contain
+/// key material, passwords, prompts or generated text.
 ///
 /// If `len` is smaller than the message length + 1, nothing but `*out_len` is written and
 /// `SECLLAMA_STATUS_BUFFER_TOO_SMALL` is returned: allocate `*out_len + 1` bytes and call again.
@@ -161,16 +188,16 @@ pub unsafe extern "C" fn secllama_last_error(
     out_len: *mut usize,
 ) -> secllama_status {
     crate::panic::ffi_boundary!({
-        let out_len = crate::handle::try_out!(out_len);
-        if buf.is_null() && len != 0 {
-            return Err(fail(
-                secllama_status::NullParameter,
-                "buf is NULL but len is not 0",
-            ));
+        // Misuse is reported by the status alone: recording it would overwrite the message
+        // the caller asks for.
+        if out_len.is_null() || (buf.is_null() && len != 0) {
+            return Err(secllama_status::NullParameter);
         }
         LAST_ERROR.with(|e| {
             let msg = e.borrow();
-            out_len.write(msg.len());
+            // SAFETY: out_len is non-NULL (checked above) and the caller guarantees it is
+            // valid for writing a size_t.
+            unsafe { out_len.write(msg.len()) };
             if len < msg.len() + 1 {
                 // Not recorded as the last error: that would overwrite the message asked for.
                 return Err(secllama_status::BufferTooSmall);
@@ -185,6 +212,9 @@ pub unsafe extern "C" fn secllama_last_error(
         })
     })
 }
+
+#[cfg(test)]
+mod every_variant;
 
 #[cfg(test)]
 mod tests {

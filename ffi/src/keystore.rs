@@ -241,7 +241,14 @@ pub unsafe extern "C" fn secllama_keystore_disable(
     ffi_boundary!({ try_ref!(keystore).disable(key_id).map_err(fail_with) })
 }
 
-/// Destroys a stored key (not the primary): its keychain entry is deleted, a tombstone stays.
+/// Destroys a stored key (not the primary): its keychain entry is deleted, a tombstone stays,
+/// and everything sealed under it can no longer be opened.
+///
+/// A key that was primary less than the grace period (24 h) ago is refused with
+/// `SECLLAMA_STATUS_KEYSTORE_RECENTLY_PRIMARY` (the message says until when): a process that
+/// loaded the keyset before the rotation may still be sealing with it. When you know none is,
+/// use `secllama_keystore_destroy_forced`. `SECLLAMA_STATUS_KEY_IS_PRIMARY` for the primary
+/// key, `SECLLAMA_STATUS_KEY_UNKNOWN` for an id the service does not have.
 ///
 /// # Safety
 /// `keystore` is NULL or a live keystore.
@@ -251,6 +258,21 @@ pub unsafe extern "C" fn secllama_keystore_destroy(
     key_id: u32,
 ) -> secllama_status {
     ffi_boundary!({ try_ref!(keystore).destroy(key_id).map_err(fail_with) })
+}
+
+/// As `secllama_keystore_destroy`, without the grace period: destroys a key that was primary
+/// until a recent rotation. Data a still-running process seals with it afterwards cannot be
+/// opened, so call it only when no process can still hold the old keyset. The primary key is
+/// still refused (`SECLLAMA_STATUS_KEY_IS_PRIMARY`).
+///
+/// # Safety
+/// `keystore` is NULL or a live keystore.
+#[unsafe(no_mangle)]
+pub unsafe extern "C" fn secllama_keystore_destroy_forced(
+    keystore: *const secllama_keystore,
+    key_id: u32,
+) -> secllama_status {
+    ffi_boundary!({ try_ref!(keystore).destroy_forced(key_id).map_err(fail_with) })
 }
 
 /// Removes every keychain entry of the service; everything sealed under its keys becomes

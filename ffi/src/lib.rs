@@ -107,10 +107,10 @@ pub use crate::info::{
 };
 pub use crate::keystore::{
     secllama_keystore, secllama_keystore_backend, secllama_keystore_delete,
-    secllama_keystore_destroy, secllama_keystore_disable, secllama_keystore_enable,
-    secllama_keystore_free, secllama_keystore_init, secllama_keystore_init_or_reuse,
-    secllama_keystore_load, secllama_keystore_open, secllama_keystore_rotate,
-    secllama_keystore_status_json,
+    secllama_keystore_destroy, secllama_keystore_destroy_forced, secllama_keystore_disable,
+    secllama_keystore_enable, secllama_keystore_free, secllama_keystore_init,
+    secllama_keystore_init_or_reuse, secllama_keystore_load, secllama_keystore_open,
+    secllama_keystore_rotate, secllama_keystore_status_json,
 };
 pub use crate::runner::{
     secllama_cancel_handle, secllama_cancel_handle_cancel, secllama_cancel_handle_free,

@@ -83,6 +83,10 @@ pub enum secllama_status {
     KeystoreLockFile = 308,
     /// The keychain backend failed.
     KeystoreBackend = 309,
+    /// `secllama_keystore_destroy` refused a key that was primary less than the grace period
+    /// (24 h) ago, since a running process may still seal with it: retry later, or use
+    /// `secllama_keystore_destroy_forced` once no process can still be using it.
+    KeystoreRecentlyPrimary = 310,
     /// A keychain error without a code of its own.
     KeystoreOther = 399,
 
@@ -100,6 +104,8 @@ pub enum secllama_status {
     SandboxInvalidSetting = 405,
     /// This operating system cannot do what was asked.
     SandboxUnsupported = 406,
+    /// Strict mode: the file system layer (Landlock) cannot be enforced here.
+    SandboxFilesystemIsolationUnavailable = 407,
     /// A sandbox error without a code of its own.
     SandboxOther = 499,
 
@@ -149,7 +155,7 @@ pub enum secllama_status {
 
 impl secllama_status {
     /// Every status, in numeric order.
-    pub const ALL: [secllama_status; 62] = {
+    pub const ALL: [secllama_status; 64] = {
         use secllama_status as S;
         [
             S::Ok,
@@ -185,6 +191,7 @@ impl secllama_status {
             S::KeystoreTooManyKeys,
             S::KeystoreLockFile,
             S::KeystoreBackend,
+            S::KeystoreRecentlyPrimary,
             S::KeystoreOther,
             S::SandboxNetworkIsolationUnavailable,
             S::SandboxPath,
@@ -193,6 +200,7 @@ impl secllama_status {
             S::SandboxOs,
             S::SandboxInvalidSetting,
             S::SandboxUnsupported,
+            S::SandboxFilesystemIsolationUnavailable,
             S::SandboxOther,
             S::RunnerNotFound,
             S::RunnerModelNotFound,
@@ -260,6 +268,7 @@ impl secllama_status {
             S::KeystoreTooManyKeys => "SECLLAMA_STATUS_KEYSTORE_TOO_MANY_KEYS\0",
             S::KeystoreLockFile => "SECLLAMA_STATUS_KEYSTORE_LOCK_FILE\0",
             S::KeystoreBackend => "SECLLAMA_STATUS_KEYSTORE_BACKEND\0",
+            S::KeystoreRecentlyPrimary => "SECLLAMA_STATUS_KEYSTORE_RECENTLY_PRIMARY\0",
             S::KeystoreOther => "SECLLAMA_STATUS_KEYSTORE_OTHER\0",
             S::SandboxNetworkIsolationUnavailable => {
                 "SECLLAMA_STATUS_SANDBOX_NETWORK_ISOLATION_UNAVAILABLE\0"
@@ -270,6 +279,9 @@ impl secllama_status {
             S::SandboxOs => "SECLLAMA_STATUS_SANDBOX_OS\0",
             S::SandboxInvalidSetting => "SECLLAMA_STATUS_SANDBOX_INVALID_SETTING\0",
             S::SandboxUnsupported => "SECLLAMA_STATUS_SANDBOX_UNSUPPORTED\0",
+            S::SandboxFilesystemIsolationUnavailable => {
+                "SECLLAMA_STATUS_SANDBOX_FILESYSTEM_ISOLATION_UNAVAILABLE\0"
+            }
             S::SandboxOther => "SECLLAMA_STATUS_SANDBOX_OTHER\0",
             S::RunnerNotFound => "SECLLAMA_STATUS_RUNNER_NOT_FOUND\0",
             S::RunnerModelNotFound => "SECLLAMA_STATUS_RUNNER_MODEL_NOT_FOUND\0",

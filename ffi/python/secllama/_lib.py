@@ -187,6 +187,7 @@ _sig("secllama_keystore_rotate", vp, ctypes.POINTER(u32))
 _sig("secllama_keystore_enable", vp, u32)
 _sig("secllama_keystore_disable", vp, u32)
 _sig("secllama_keystore_destroy", vp, u32)
+_sig("secllama_keystore_destroy_forced", vp, u32)
 _sig("secllama_keystore_delete", vp, ctypes.POINTER(size))
 _sig("secllama_keystore_free", vp)
 

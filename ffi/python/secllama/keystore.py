@@ -73,9 +73,15 @@ class Keystore(Handle):
         with self._use() as p:
             check(lib.secllama_keystore_disable(p, as_u32(key_id, "key_id")))
 
-    def destroy(self, key_id: int) -> None:
+    def destroy(self, key_id: int, *, force: bool = False) -> None:
+        """Destroys a stored key other than the primary (a tombstone stays). A key that was
+        primary less than the grace period (24 h) ago raises :class:`KeystoreError` with
+        ``Status.KEYSTORE_RECENTLY_PRIMARY``, since a running process may still seal with it;
+        ``force=True`` destroys it anyway (only when no process can still hold the old
+        keyset)."""
+        destroy = lib.secllama_keystore_destroy_forced if force else lib.secllama_keystore_destroy
         with self._use() as p:
-            check(lib.secllama_keystore_destroy(p, as_u32(key_id, "key_id")))
+            check(destroy(p, as_u32(key_id, "key_id")))
 
     def delete(self) -> int:
         """Removes every entry of the service; returns how many."""

@@ -60,3 +60,34 @@ def test_keychain_init_rotate_status_and_delete_against_the_secret_service():
         with pytest.raises(secllama.KeystoreError) as e:
             store.status()
         assert e.value.status == Status.KEYSTORE_NOT_INITIALIZED
+
+
+@pytest.mark.skipif(
+    not os.environ.get("DBUS_SESSION_BUS_ADDRESS") and os.environ.get("SECLLAMA_TEST_SECRET_SERVICE") != "1",
+    reason="no D-Bus session bus: run inside .ci/test-in-session.sh",
+)
+def test_a_recently_primary_key_is_destroyed_only_when_forced():
+    service = f"secllama-ffi-py-destroy-{os.getpid()}-{time.time_ns()}"
+    with secllama.Keystore(service, backend="secret-service") as store:
+        store.init()
+        try:
+            with store.load() as ks:
+                env = ks.seal(b"old")
+                first = ks.primary_id
+            second = store.rotate()
+            with pytest.raises(secllama.KeystoreError) as e:
+                store.destroy(first)
+            assert e.value.status == Status.KEYSTORE_RECENTLY_PRIMARY
+            assert "grace period" in e.value.message
+            with pytest.raises(secllama.CryptoError) as e:
+                store.destroy(second, force=True)
+            assert e.value.status == Status.KEY_IS_PRIMARY
+            store.destroy(first, force=True)
+            keys = {k["id"]: k["status"] for k in store.status()["keys"]}
+            assert keys == {first: "destroyed", second: "enabled"}
+            with store.load() as ks:
+                with pytest.raises(secllama.CryptoError) as e:
+                    ks.open(env)
+                assert e.value.status == Status.KEY_DESTROYED
+        finally:
+            store.delete()

@@ -1,4 +1,7 @@
+import json
 import os
+import pathlib
+import re
 import threading
 
 import pytest
@@ -29,6 +32,40 @@ def test_a_greedy_completion_streams_pieces_of_the_answer(runner):
     assert done.metrics.prompt_eval_count >= 5
     assert runner.model_info()["context_length"] == 1024
     assert "layers" in runner.sandbox_report()
+
+
+def _header_comment_before(function):
+    """The comment block the header puts above ``function``'s declaration, joined."""
+    header = pathlib.Path(__file__).resolve().parents[2] / "include" / "secllama.h"
+    lines = header.read_text().splitlines()
+    end = next(i for i, line in enumerate(lines) if f" {function}(" in line)
+    start = end
+    while lines[start - 1].startswith("//"):
+        start -= 1
+    return "".join(line[3:] for line in lines[start:end])
+
+
+def test_the_headers_json_examples_are_what_the_runner_returns(runner):
+    doc = _header_comment_before("secllama_runner_model_info_json")
+    example = json.loads(re.search(r"`(\{\"name\".*?\})`", doc).group(1).replace("<string>", "").replace("<integer>", "0"))
+    info = runner.model_info()
+    assert list(info) == list(example)  # the same members, in the same order
+    for key, value in example.items():
+        assert type(info[key]) is type(value), key
+    assert info["chat_template"] == "model"  # the default model carries its own template
+    assert (info["context_length"], info["threads"], info["gpu_layers"]) == (1024, 2, 0)
+
+    doc = _header_comment_before("secllama_runner_sandbox_report_json")
+    example = json.loads(re.search(r"`(\{\"layers\".*?)`", doc).group(1).replace(", ...", "").replace("<string>", "x"))
+    report = runner.sandbox_report()
+    assert list(report) == list(example) == ["layers"]
+    shapes = {tuple(layer) for layer in example["layers"]} | {("state",), ("state", "reason")}
+    for layer in report["layers"]:
+        assert list(layer) == ["layer", "state"]
+        assert tuple(layer["state"]) in shapes
+        assert layer["state"]["state"] in ("enforced", "degraded", "unavailable")
+    seccomp = [layer["state"] for layer in report["layers"] if layer["layer"] == "seccomp"]
+    assert seccomp == [{"state": "enforced"}]  # strict sandbox on this machine
 
 
 def test_returning_true_from_the_callback_cancels_the_request(runner):

@@ -117,8 +117,11 @@ pub unsafe extern "C" fn secllama_runner_model_info_json(
     })
 }
 
-/// Describes what the runner's sandbox enforces, layer by layer, as JSON
-/// (`{"layers":[{"layer":...,"state":...}, ...]}`), or `null` when the sandbox is disabled.
+/// Describes what the runner's sandbox enforces, layer by layer, as JSON, or `null` when the
+/// sandbox is disabled:
+/// `{"layers":[{"layer":"seccomp","state":{"state":"enforced"}},{"layer":"landlock-network",
+/// "state":{"state":"unavailable","reason":"<string>"}}, ...]}`. A layer's `state` is
+/// `enforced`, `degraded` or `unavailable`; the last two carry a `reason`.
 ///
 /// On success `*out_json` holds UTF-8 JSON (not NUL-terminated), owned by the caller: release
 /// it with `secllama_buf_free`.
