@@ -729,9 +729,12 @@ secllama_status secllama_runner_spawn(const struct secllama_runner_config *confi
 // Describes the loaded model as JSON, one object with these members:
 // `{"name":"<string>","parameters":<integer>,"size_bytes":<integer>,"context_length":<integer>,
 // "training_context_length":<integer>,"chat_template":"model","vocab_size":<integer>,
-// "threads":<integer>,"gpu_layers":<integer>}`. `chat_template` says how chats are formatted:
-// `model` (the GGUF's own template), `builtin:<name>` (llama.cpp's template for the
-// architecture) or `plain`.
+// "threads":<integer>,"gpu_layers":<integer>,"backend":"CPU","device":"CPU",
+// "backends":["CPU"]}`. `chat_template` says how chats are formatted: `model` (the GGUF's own
+// template), `builtin:<name>` (llama.cpp's template for the architecture) or `plain`.
+// `gpu_layers` is how many layers llama.cpp offloaded, `backend` and `device` where the model
+// was loaded (`CPU`, or e.g. `Vulkan` and the driver's device name), `backends` what the
+// runner binary was built with (`CPU` first, then `CUDA`, `Vulkan`, `Metal`).
 //
 // On success `*out_json` holds UTF-8 JSON (not NUL-terminated), owned by the caller: release
 // it with `secllama_buf_free`.

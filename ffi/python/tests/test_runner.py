@@ -54,6 +54,7 @@ def test_the_headers_json_examples_are_what_the_runner_returns(runner):
         assert type(info[key]) is type(value), key
     assert info["chat_template"] == "model"  # the default model carries its own template
     assert (info["context_length"], info["threads"], info["gpu_layers"]) == (1024, 2, 0)
+    assert (info["backend"], info["device"], info["backends"][0]) == ("CPU", "CPU", "CPU")
 
     doc = _header_comment_before("secllama_runner_sandbox_report_json")
     example = json.loads(re.search(r"`(\{\"layers\".*?)`", doc).group(1).replace(", ...", "").replace("<string>", "x"))
