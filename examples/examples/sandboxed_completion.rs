@@ -20,7 +20,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .unwrap_or_else(|| "What is the capital of France?".to_string());
 
     // The default model from the cache, pinned to its SHA-256; sandbox and encryption on.
-    let mut runner = Runner::spawn(RunnerConfig::default_model()?.with_threads(2))?;
+    let runner = Runner::spawn(RunnerConfig::default_model()?.with_threads(2))?;
     if let Some(report) = runner.sandbox_report() {
         eprint!("{report}");
     }

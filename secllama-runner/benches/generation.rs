@@ -180,7 +180,7 @@ fn main() {
     let mut spawn_ms = Vec::new();
     for _ in 0..rounds {
         let t = Instant::now();
-        let mut r = Runner::spawn(config.clone()).unwrap();
+        let r = Runner::spawn(config.clone()).unwrap();
         let total = t.elapsed();
         let request = CompletionRequest::new("Hi").with_params(GenerationParams::greedy(1));
         let load_ns = r

@@ -114,7 +114,7 @@ pub mod internal {
     ///
     /// # Errors
     /// The socket is closed.
-    pub fn inject_raw(runner: &mut Runner, bytes: &[u8]) -> Result<(), RunnerError> {
+    pub fn inject_raw(runner: &Runner, bytes: &[u8]) -> Result<(), RunnerError> {
         runner.write_raw(bytes)
     }
 
@@ -122,6 +122,12 @@ pub mod internal {
     pub fn omit_gpu_grant(mut config: RunnerConfig, grant: crate::GpuGrant) -> RunnerConfig {
         config.omit_gpu_grant = Some(grant);
         config
+    }
+
+    /// Requests whose stream was dropped before its end (a vanished client): each id with
+    /// its `Done` once the runner has ended it and freed its slot.
+    pub fn abandoned_requests(runner: &Runner) -> Vec<(u64, Option<crate::Done>)> {
+        runner.abandoned_requests()
     }
 
     /// The last frame the host sent, exactly as it went on the wire (replay tests).

@@ -25,7 +25,7 @@ const STORY: &str = "Once upon a time, there was a dragon who";
 #[test]
 fn greedy_output_is_identical_across_runs_and_with_or_without_the_sandbox() {
     let Some(model) = model() else { return };
-    let mut sandboxed = Runner::spawn(config(&model)).unwrap();
+    let sandboxed = Runner::spawn(config(&model)).unwrap();
     assert!(sandboxed.sandbox_report().is_some());
     let (first, done) = sandboxed
         .complete(greedy(PROMPT, 12))
@@ -45,7 +45,7 @@ fn greedy_output_is_identical_across_runs_and_with_or_without_the_sandbox() {
     assert!(done.metrics.load_duration > 0);
     drop(sandboxed);
 
-    let mut open = Runner::spawn(config(&model).with_sandbox(SandboxMode::Disabled)).unwrap();
+    let open = Runner::spawn(config(&model).with_sandbox(SandboxMode::Disabled)).unwrap();
     assert!(open.sandbox_report().is_none());
     let (third, _) = open
         .complete(greedy(PROMPT, 12))
@@ -61,7 +61,7 @@ fn greedy_output_is_identical_across_runs_and_with_or_without_the_sandbox() {
 #[test]
 fn the_runner_process_is_confined_by_seccomp_no_new_privs_and_its_own_network_namespace() {
     let Some(model) = model() else { return };
-    let mut runner = Runner::spawn(config(&model)).unwrap();
+    let runner = Runner::spawn(config(&model)).unwrap();
     let pid = runner.pid().unwrap();
     let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap();
     assert!(
@@ -141,7 +141,7 @@ fn a_file_that_is_not_gguf_or_is_truncated_gives_a_clear_error() {
 #[test]
 fn cancelling_stops_generation_within_one_token_and_the_runner_serves_the_next_request() {
     let Some(model) = model() else { return };
-    let mut runner = Runner::spawn(config(&model)).unwrap();
+    let runner = Runner::spawn(config(&model)).unwrap();
     let mut stream = runner.complete(greedy(STORY, 300)).unwrap();
     let first = stream.next().unwrap().unwrap();
     assert!(matches!(first, StreamEvent::Piece(_)));
@@ -173,7 +173,7 @@ fn cancelling_stops_generation_within_one_token_and_the_runner_serves_the_next_r
 #[test]
 fn killing_the_runner_mid_stream_gives_crashed_with_its_status() {
     let Some(model) = model() else { return };
-    let mut runner = Runner::spawn(config(&model)).unwrap();
+    let runner = Runner::spawn(config(&model)).unwrap();
     let pid = i32::try_from(runner.pid().unwrap()).unwrap();
     let mut stream = runner.complete(greedy(STORY, 300)).unwrap();
     assert!(matches!(
@@ -204,11 +204,11 @@ fn killing_the_runner_mid_stream_gives_crashed_with_its_status() {
 #[test]
 fn a_forged_frame_injected_on_the_socket_is_rejected_and_closes_the_session() {
     let Some(model) = model() else { return };
-    let mut runner = Runner::spawn(config(&model)).unwrap();
+    let runner = Runner::spawn(config(&model)).unwrap();
     let mut forged = 60u32.to_be_bytes().to_vec();
     forged.push(0x01); // looks like an envelope v1 header...
     forged.extend_from_slice(&[0x5a; 59]); // ...but no key can open it
-    internal::inject_raw(&mut runner, &forged).unwrap();
+    internal::inject_raw(&runner, &forged).unwrap();
     let err = match runner.complete(greedy(PROMPT, 4)) {
         Err(e) => e,
         Ok(stream) => stream.collect_text().unwrap_err(),
@@ -219,7 +219,7 @@ fn a_forged_frame_injected_on_the_socket_is_rejected_and_closes_the_session() {
 #[test]
 fn a_replayed_frame_is_rejected_and_closes_the_session() {
     let Some(model) = model() else { return };
-    let mut runner = Runner::spawn(config(&model)).unwrap();
+    let runner = Runner::spawn(config(&model)).unwrap();
     let (text, _) = runner
         .complete(greedy(PROMPT, 2))
         .unwrap()
@@ -228,7 +228,7 @@ fn a_replayed_frame_is_rejected_and_closes_the_session() {
     assert!(!text.is_empty(), "the genuine request works");
     let replay = internal::last_sent_frame(&runner);
     assert!(replay.len() > 40);
-    internal::inject_raw(&mut runner, &replay).unwrap();
+    internal::inject_raw(&runner, &replay).unwrap();
     let err = match runner.complete(greedy(PROMPT, 2)) {
         Err(e) => e,
         Ok(stream) => stream.collect_text().unwrap_err(),
@@ -239,7 +239,7 @@ fn a_replayed_frame_is_rejected_and_closes_the_session() {
 #[test]
 fn a_prompt_over_the_context_limit_fails_before_decoding_and_the_runner_stays_usable() {
     let Some(model) = model() else { return };
-    let mut runner = Runner::spawn(config(&model).with_context_length(64)).unwrap();
+    let runner = Runner::spawn(config(&model).with_context_length(64)).unwrap();
     // llama.cpp may round the context up (to 256 here): the error names the real one.
     let context = u64::from(runner.model_info().context_length);
     let long = "one two three four five six seven eight nine ten ".repeat(80);
@@ -269,7 +269,7 @@ fn a_prompt_over_the_context_limit_fails_before_decoding_and_the_runner_stays_us
 #[test]
 fn chat_uses_the_models_own_template_and_answers_the_question() {
     let Some(model) = model() else { return };
-    let mut runner = Runner::spawn(config(&model)).unwrap();
+    let runner = Runner::spawn(config(&model)).unwrap();
     // The default GGUF carries its tokenizer.chat_template, which llama.cpp recognises as ChatML.
     assert_eq!(runner.model_info().chat_template, "model");
     let question = "What is the capital of France?";
@@ -295,7 +295,7 @@ fn chat_uses_the_models_own_template_and_answers_the_question() {
 #[test]
 fn pieces_are_whole_utf8_characters_that_reassemble_to_valid_text() {
     let Some(model) = model() else { return };
-    let mut runner = Runner::spawn(config(&model)).unwrap();
+    let runner = Runner::spawn(config(&model)).unwrap();
     let request = ChatRequest::new(vec![ChatMessage::user(
         "Write three short sentences in Japanese about the sea, with emoji.",
     )])
@@ -340,7 +340,7 @@ fn invalid_requests_are_refused_with_the_exact_reason_and_the_session_stays_usab
         MAX_CHAT_MESSAGES, MAX_FRAME_LEN, MAX_PROMPT_BYTES, MAX_STOP_STRING_BYTES, MAX_STOP_STRINGS,
     };
     let Some(model) = model() else { return };
-    let mut runner = Runner::spawn(config(&model)).unwrap();
+    let runner = Runner::spawn(config(&model)).unwrap();
     let with = |f: &dyn Fn(&mut GenerationParams)| {
         let mut p = GenerationParams::greedy(2);
         f(&mut p);
@@ -518,7 +518,7 @@ fn a_model_name_with_terminal_escapes_reaches_the_host_printable() {
 
     let mut cfg = config(&hostile);
     cfg.sha256 = None;
-    let mut runner = Runner::spawn(cfg).unwrap();
+    let runner = Runner::spawn(cfg).unwrap();
     assert_eq!(
         runner.model_info().name,
         "\u{fffd}[2J\u{fffd}ab\u{fffd}  hostile model name!",

@@ -73,7 +73,7 @@ fn main() {
         "options": {"temperature": 0, "num_predict": TOKENS, "repeat_penalty": 1.0, "seed": 1}})
     .to_string();
 
-    let mut runner = Runner::spawn(
+    let runner = Runner::spawn(
         RunnerConfig::default_model()
             .unwrap()
             .with_context_length(512),

@@ -280,7 +280,7 @@ impl RunArgs {
             seed: self.seed,
             ..GenerationParams::default()
         };
-        let mut runner = self.model.spawn(self.json)?;
+        let runner = self.model.spawn(self.json)?;
         report_ready(&runner, self.json);
         let mut stream = runner.complete(CompletionRequest::new(prompt).with_params(params))?;
         let mut text = ModelText::new(self.raw);

@@ -51,7 +51,7 @@ pub unsafe extern "C" fn secllama_runner_complete(
     ffi_boundary!({
         let out = try_out!(out_done);
         out.write(secllama_done::NONE);
-        let mut runner = try_mut!(runner);
+        let runner = try_mut!(runner);
         let prompt = try_str!(prompt);
         // SAFETY: per the `# Safety` section, `params` is NULL or valid.
         let (params, timeout) = unsafe { read_params(params) }?;
@@ -82,7 +82,7 @@ pub unsafe extern "C" fn secllama_runner_chat(
     ffi_boundary!({
         let out = try_out!(out_done);
         out.write(secllama_done::NONE);
-        let mut runner = try_mut!(runner);
+        let runner = try_mut!(runner);
         if messages_len > MAX_CHAT_MESSAGES {
             return Err(fail(
                 secllama_status::RunnerInvalidRequest,

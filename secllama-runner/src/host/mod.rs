@@ -2,6 +2,7 @@
 
 mod errors;
 mod policy;
+mod router;
 mod spawn;
 mod stream;
 
@@ -9,11 +10,12 @@ use std::os::unix::net::UnixStream;
 use std::process::{Child, ExitStatus};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use secllama_sandbox::SandboxReport;
 
-use self::errors::reap_error;
+use self::router::{Failure, Router, route};
 pub use self::stream::{CancelHandle, Generation, StreamEvent};
 use crate::RunnerError;
 use crate::api::{
@@ -30,32 +32,35 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 
 /// A running, sandboxed runner process with a loaded model.
 ///
-/// Requests run one at a time (each borrows the runner mutably until its stream ends); the
-/// model stays loaded between them. Dropping the runner shuts the process down.
+/// Several requests can be in flight at once (`&self` methods; share the runner between
+/// threads with `std::thread::scope` or an `Arc`): the runner batches up to
+/// [`RunnerConfig::slots`] of them in one context and queues the rest. The model stays loaded
+/// between requests. Dropping the runner shuts the process down.
 pub struct Runner {
-    child: Option<Child>,
     writer: SharedWriter,
-    reader: FrameReader<UnixStream>,
+    /// The frame reader during the handshake; the router thread owns it afterwards.
+    reader: Option<FrameReader<UnixStream>>,
+    router: Arc<Router>,
+    reader_thread: Option<JoinHandle<()>>,
     info: ModelInfo,
     report: Option<SandboxReport>,
     gpu_grants: Vec<GpuGrant>,
     encrypted: bool,
-    current: Arc<AtomicU64>,
+    next_id: AtomicU64,
     /// Another descriptor of the channel, for [`CancelHandle::terminate`] (which must not wait
     /// for the writer's lock).
     socket: Arc<UnixStream>,
-    closed: bool,
     startup: Duration,
 }
 
 impl std::fmt::Debug for Runner {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Runner")
-            .field("pid", &self.child.as_ref().map(Child::id))
+            .field("pid", &self.pid())
             .field("model", &self.info.name)
             .field("encrypted", &self.encrypted)
             .field("sandboxed", &self.report.is_some())
-            .field("closed", &self.closed)
+            .field("closed", &self.router.is_closed())
             .finish_non_exhaustive()
     }
 }
@@ -109,9 +114,10 @@ impl Runner {
         encrypted: bool,
     ) -> Runner {
         Runner {
-            child: Some(child),
             writer,
-            reader,
+            reader: Some(reader),
+            router: Arc::new(Router::new(child)),
+            reader_thread: None,
             info: ModelInfo {
                 name: String::new(),
                 parameters: 0,
@@ -129,9 +135,8 @@ impl Runner {
             report,
             gpu_grants,
             encrypted,
-            current: Arc::new(AtomicU64::new(0)),
+            next_id: AtomicU64::new(1),
             socket,
-            closed: false,
             startup: Duration::ZERO,
         }
     }
@@ -160,7 +165,7 @@ impl Runner {
     /// The runner's process id (while it runs): the runner itself, also inside the Linux
     /// sandbox's PID namespace (`None` if it cannot be found there).
     pub fn pid(&self) -> Option<u32> {
-        let spawned = self.child.as_ref().map(Child::id)?;
+        let spawned = self.router.child().as_ref().map(Child::id)?;
         // Linux sandbox v2: the spawned process is the sandbox's waiter, whose child is the
         // sandbox's init, whose one child is the runner.
         let confined = self.report.as_ref().is_some_and(|r| {
@@ -184,11 +189,12 @@ impl Runner {
         self.startup
     }
 
-    /// A handle that cancels the current request from another thread.
+    /// A handle that cancels, from another thread, every request in flight when it is used.
     pub fn cancel_handle(&self) -> CancelHandle {
         CancelHandle {
             writer: self.writer.clone(),
-            current: self.current.clone(),
+            router: self.router.clone(),
+            only: None,
             socket: self.socket.clone(),
         }
     }
@@ -197,7 +203,7 @@ impl Runner {
     ///
     /// # Errors
     /// An invalid request (checked before sending), or a closed or broken session.
-    pub fn complete(&mut self, request: CompletionRequest) -> Result<Generation<'_>, RunnerError> {
+    pub fn complete(&self, request: CompletionRequest) -> Result<Generation<'_>, RunnerError> {
         validate_prompt(&request.prompt)
             .and_then(|()| request.params.validate())
             .map_err(RunnerError::InvalidRequest)?;
@@ -208,38 +214,51 @@ impl Runner {
     ///
     /// # Errors
     /// As [`complete`](Self::complete).
-    pub fn chat(&mut self, request: ChatRequest) -> Result<Generation<'_>, RunnerError> {
+    pub fn chat(&self, request: ChatRequest) -> Result<Generation<'_>, RunnerError> {
         validate_messages(&request.messages)
             .and_then(|()| request.params.validate())
             .map_err(RunnerError::InvalidRequest)?;
         self.start(|id| HostMessage::Chat { id, request })
     }
 
-    fn start(
-        &mut self,
-        make: impl FnOnce(u64) -> HostMessage,
-    ) -> Result<Generation<'_>, RunnerError> {
-        if self.closed {
-            return Err(RunnerError::Closed);
+    fn start(&self, make: impl FnOnce(u64) -> HostMessage) -> Result<Generation<'_>, RunnerError> {
+        if self.router.is_closed() || self.reader_thread.is_none() {
+            return Err(self.router.failure());
         }
-        let previous = self.current.load(Ordering::SeqCst);
-        let id = previous + 1;
-        self.current.store(id, Ordering::SeqCst);
+        let id = self.next_id.fetch_add(1, Ordering::SeqCst);
+        // Registered before sending, so not even the first frame can arrive unrouted.
+        let events = self.router.open(id);
         if let Err(e) = send(&self.writer, &make(id)) {
+            self.router.forget(id);
             if matches!(e, RunnerError::InvalidRequest(_)) {
                 // Nothing was written: the session and its sequence numbers are unchanged.
-                self.current.store(previous, Ordering::SeqCst);
                 return Err(e);
             }
-            return Err(self.fail_with_child_status(e));
+            return Err(self.router.fail_with_child_status(e));
         }
         Ok(Generation {
             runner: self,
             id,
+            events,
             finished: false,
             sent: Instant::now(),
             first_piece: None,
         })
+    }
+
+    /// After the handshake: hands the frame reader to the thread that routes frames to
+    /// streams.
+    fn start_routing(&mut self) -> Result<(), RunnerError> {
+        let Some(reader) = self.reader.take() else {
+            return Ok(());
+        };
+        let router = self.router.clone();
+        let thread = std::thread::Builder::new()
+            .name("secllama-runner-rx".into())
+            .spawn(move || route(router, reader))
+            .map_err(RunnerError::Spawn)?;
+        self.reader_thread = Some(thread);
+        Ok(())
     }
 
     /// Shuts the runner down and returns its exit status (graceful, then killed after
@@ -252,55 +271,52 @@ impl Runner {
     }
 
     fn stop(&mut self) -> Option<ExitStatus> {
-        let mut child = self.child.take()?;
-        self.closed = true;
-        if let Ok(Some(status)) = child.try_wait() {
-            return Some(status);
-        }
-        let _ = send(&self.writer, &HostMessage::Shutdown);
-        self.writer.shutdown_write();
-        let deadline = Instant::now() + SHUTDOWN_GRACE;
-        while Instant::now() < deadline {
-            match child.try_wait() {
-                Ok(Some(status)) => return Some(status),
-                Ok(None) => std::thread::sleep(Duration::from_millis(5)),
-                Err(_) => break,
+        let child = self.router.child().take();
+        let status = child.map(|mut child| {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Some(status);
             }
+            let _ = send(&self.writer, &HostMessage::Shutdown);
+            self.writer.shutdown_write();
+            let deadline = Instant::now() + SHUTDOWN_GRACE;
+            while Instant::now() < deadline {
+                match child.try_wait() {
+                    Ok(Some(status)) => return Some(status),
+                    Ok(None) => std::thread::sleep(Duration::from_millis(5)),
+                    Err(_) => break,
+                }
+            }
+            let _ = child.kill();
+            child.wait().ok()
+        });
+        self.router.fail(Failure::Closed);
+        // Wakes the reader thread even if something else still holds the runner's end.
+        let _ = self.socket.shutdown(std::net::Shutdown::Both);
+        if let Some(thread) = self.reader_thread.take() {
+            let _ = thread.join();
         }
-        let _ = child.kill();
-        child.wait().ok()
+        status.flatten()
     }
 
     /// Kills the runner at once (after a protocol violation or a rejected frame).
     fn close(&mut self) {
-        self.closed = true;
-        if let Some(mut child) = self.child.take() {
-            let _ = child.kill();
-            let _ = child.wait();
-        }
+        self.router.fail(Failure::Closed);
     }
 
     /// Turns a channel failure into the most precise error: a dead child's exit status wins.
     fn fail_with_child_status(&mut self, err: RunnerError) -> RunnerError {
-        self.closed = true;
-        match self.child.as_mut() {
-            Some(child) => {
-                let e = reap_error(child);
-                self.child = None;
-                match e {
-                    RunnerError::Crashed { .. } if matches!(err, RunnerError::Protocol(_)) => err,
-                    e => e,
-                }
-            }
-            None => err,
-        }
+        self.router.fail_with_child_status(err)
     }
 
+    /// Reads one frame during the handshake (before the router thread exists).
     fn recv(&mut self) -> Result<RunnerMessage, RunnerError> {
-        if self.closed {
+        let Some(reader) = self.reader.as_mut() else {
+            return Err(RunnerError::Closed);
+        };
+        if self.router.is_closed() {
             return Err(RunnerError::Closed);
         }
-        match self.reader.recv::<RunnerMessage>() {
+        match reader.recv::<RunnerMessage>() {
             Ok(msg) => Ok(msg),
             Err(FrameError::Closed | FrameError::Io(_)) => {
                 let err = RunnerError::Io(std::io::ErrorKind::UnexpectedEof.into());
@@ -325,10 +341,16 @@ impl Runner {
     }
 
     /// Writes raw bytes onto the channel, bypassing sealing (tests through `internal`).
-    pub(crate) fn write_raw(&mut self, bytes: &[u8]) -> Result<(), RunnerError> {
+    pub(crate) fn write_raw(&self, bytes: &[u8]) -> Result<(), RunnerError> {
         self.writer
             .write_raw(bytes)
             .map_err(|e| RunnerError::Protocol(e.to_string()))
+    }
+
+    /// Requests whose stream was dropped early, with their `Done` once the runner confirmed
+    /// their end (tests through `internal`).
+    pub(crate) fn abandoned_requests(&self) -> Vec<(u64, Option<crate::api::Done>)> {
+        self.router.abandoned()
     }
 
     /// The last frame this side sent, as it went on the wire (tests through `internal`).
@@ -347,6 +369,5 @@ impl Drop for Runner {
 fn _assert_traits() {
     fn send_sync<T: Send + Sync>() {}
     send_sync::<CancelHandle>();
-    fn send_only<T: Send>() {}
-    send_only::<Runner>();
+    send_sync::<Runner>();
 }

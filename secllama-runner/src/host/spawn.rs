@@ -83,6 +83,7 @@ pub(super) fn spawn(
         config.gpu_layers,
         on_progress,
     )?;
+    runner.start_routing()?;
     if sha256.is_some() {
         tracing::info!(
             target: "secllama::audit",

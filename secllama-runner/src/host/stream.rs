@@ -2,16 +2,15 @@
 
 use std::ops::ControlFlow;
 use std::os::unix::net::UnixStream;
-use std::path::PathBuf;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
 
-use super::errors::{map_wire_error, message_name};
+use super::router::{Routed, Router};
 use super::{Runner, send};
 use crate::RunnerError;
 use crate::api::Done;
-use crate::wire::{HostMessage, RunnerMessage, SharedWriter};
+use crate::wire::{HostMessage, SharedWriter};
 
 /// One event of a generation stream.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,11 +21,13 @@ pub enum StreamEvent {
     Done(Done),
 }
 
-/// Cancels the runner's current request from any thread.
+/// Cancels requests from any thread: from [`Runner::cancel_handle`] every request in flight
+/// on that runner, from [`Generation::cancel_handle`] that one request.
 #[derive(Clone)]
 pub struct CancelHandle {
     pub(super) writer: SharedWriter,
-    pub(super) current: Arc<AtomicU64>,
+    pub(super) router: Arc<Router>,
+    pub(super) only: Option<u64>,
     pub(super) socket: Arc<UnixStream>,
 }
 
@@ -37,15 +38,21 @@ impl std::fmt::Debug for CancelHandle {
 }
 
 impl CancelHandle {
-    /// Asks the runner to stop the request in progress; it stops within one token and the
-    /// stream ends with [`StopReason::Cancelled`](crate::StopReason::Cancelled). Does nothing
-    /// when no request is running.
+    /// Asks the runner to stop the request(s) in progress; each stops within one token and
+    /// its stream ends with [`StopReason::Cancelled`](crate::StopReason::Cancelled). Does
+    /// nothing when no request is running. Other requests are not disturbed.
     ///
     /// # Errors
     /// The channel is broken (the runner died).
     pub fn cancel(&self) -> Result<(), RunnerError> {
-        let id = self.current.load(Ordering::SeqCst);
-        send(&self.writer, &HostMessage::Cancel { id })
+        let ids = match self.only {
+            Some(id) => vec![id],
+            None => self.router.in_flight(),
+        };
+        for id in ids {
+            send(&self.writer, &HostMessage::Cancel { id })?;
+        }
+        Ok(())
     }
 
     /// Ends the session from any thread, for a runner that does not answer
@@ -59,11 +66,12 @@ impl CancelHandle {
 }
 
 /// The stream of one request: an iterator of [`StreamEvent`]s ending with
-/// [`StreamEvent::Done`] (or an error). Dropping it early cancels the request and drains it,
-/// so the runner is ready for the next one.
+/// [`StreamEvent::Done`] (or an error). Dropping it early cancels the request, which frees
+/// its slot for the next one; other requests in flight on the same runner go on.
 pub struct Generation<'r> {
-    pub(super) runner: &'r mut Runner,
+    pub(super) runner: &'r Runner,
     pub(super) id: u64,
+    pub(super) events: Receiver<Routed>,
     pub(super) finished: bool,
     pub(super) sent: Instant,
     pub(super) first_piece: Option<Duration>,
@@ -89,6 +97,16 @@ impl Generation<'_> {
             return Ok(());
         }
         send(&self.runner.writer, &HostMessage::Cancel { id: self.id })
+    }
+
+    /// A handle that cancels this request (and no other) from another thread.
+    pub fn cancel_handle(&self) -> CancelHandle {
+        CancelHandle {
+            writer: self.runner.writer.clone(),
+            router: self.runner.router.clone(),
+            only: Some(self.id),
+            socket: self.runner.socket.clone(),
+        }
     }
 
     /// Time from sending the request to the first text piece (host side, so it includes the
@@ -145,70 +163,31 @@ impl Iterator for Generation<'_> {
         if self.finished {
             return None;
         }
-        loop {
-            let msg = match self.runner.recv() {
-                Ok(m) => m,
-                Err(e) => {
-                    self.finished = true;
-                    return Some(Err(e));
+        let event = match self.events.recv() {
+            Ok(Routed::Piece(text)) => {
+                if self.first_piece.is_none() {
+                    self.first_piece = Some(self.sent.elapsed());
                 }
-            };
-            match msg {
-                RunnerMessage::Token { id, text } if id == self.id => {
-                    if self.first_piece.is_none() {
-                        self.first_piece = Some(self.sent.elapsed());
-                    }
-                    return Some(Ok(StreamEvent::Piece(text)));
-                }
-                RunnerMessage::Done { id, done } if id == self.id => {
-                    self.finished = true;
-                    return Some(Ok(StreamEvent::Done(done)));
-                }
-                RunnerMessage::Error {
-                    id,
-                    kind,
-                    message,
-                    detail,
-                } if id == Some(self.id) || id.is_none() => {
-                    self.finished = true;
-                    let model = PathBuf::new();
-                    let err = map_wire_error(kind, message, detail, &model, None);
-                    if id.is_none() {
-                        // A session-level error: the runner is ending the session.
-                        self.runner.close();
-                    }
-                    return Some(Err(err));
-                }
-                // Leftovers of an earlier, cancelled request.
-                RunnerMessage::Token { .. }
-                | RunnerMessage::Done { .. }
-                | RunnerMessage::Error { .. } => {}
-                other => {
-                    self.finished = true;
-                    self.runner.close();
-                    return Some(Err(RunnerError::Protocol(format!(
-                        "unexpected {} during generation",
-                        message_name(&other)
-                    ))));
-                }
+                return Some(Ok(StreamEvent::Piece(text)));
             }
-        }
+            Ok(Routed::Done(done)) => Ok(StreamEvent::Done(done)),
+            Ok(Routed::Error(e)) => Err(e),
+            // The reader thread ended without a word for this request: the session is over.
+            Err(_) => Err(self.runner.router.failure()),
+        };
+        self.finished = true;
+        Some(event)
     }
 }
 
 impl Drop for Generation<'_> {
     fn drop(&mut self) {
-        if self.finished || self.runner.closed {
+        if self.finished || self.runner.router.is_closed() {
+            self.runner.router.forget(self.id);
             return;
         }
-        if self.cancel().is_err() {
-            self.runner.close();
-            return;
-        }
-        for event in self.by_ref() {
-            if matches!(event, Ok(StreamEvent::Done(_)) | Err(_)) {
-                break;
-            }
-        }
+        self.runner.router.abandon(self.id);
+        // The caller went away: free the slot. Frames still on their way are dropped.
+        let _ = self.cancel();
     }
 }
