@@ -5,6 +5,9 @@
 
 mod common;
 
+// One thread per runner: on a loaded machine ggml's two-thread barriers spin against each
+// other and the other tests' runners; these tests check outputs, not speed.
+
 use common::{config, greedy, model};
 use secllama_runner::{Runner, StopReason, StreamEvent, internal};
 
@@ -21,7 +24,7 @@ fn a_prompt_sharing_a_prefix_evaluates_only_the_new_tokens_and_answers_as_a_cold
     let Some(model) = model() else { return };
     let first = format!("{PREAMBLE}Question: how often do trains leave? Answer:");
     let second = format!("{PREAMBLE}Question: when does the river flood? Answer:");
-    let runner = Runner::spawn(config(&model).with_slots(1)).unwrap();
+    let runner = Runner::spawn(config(&model).with_slots(1).with_threads(1)).unwrap();
 
     let (cold_text, cold) = runner
         .complete(greedy(&second, 16))
@@ -87,14 +90,14 @@ fn solo_outputs(runner: &Runner, n: u32) -> Vec<String> {
 #[test]
 fn four_interleaved_concurrent_greedy_requests_each_give_their_solo_text() {
     let Some(model) = model() else { return };
-    let runner = Runner::spawn(config(&model).with_slots(4)).unwrap();
-    let solo = solo_outputs(&runner, 12);
+    let runner = Runner::spawn(config(&model).with_slots(4).with_threads(1)).unwrap();
+    let solo = solo_outputs(&runner, 8);
     assert!(solo.iter().all(|s| !s.is_empty()), "{solo:?}");
 
     // All four in flight at once, read in turn one event at a time.
     let mut streams: Vec<_> = PROMPTS
         .iter()
-        .map(|p| runner.complete(greedy(p, 12)).unwrap())
+        .map(|p| runner.complete(greedy(p, 8)).unwrap())
         .collect();
     let mut texts = vec![String::new(); 4];
     let mut done = [false; 4];
@@ -122,7 +125,7 @@ fn four_interleaved_concurrent_greedy_requests_each_give_their_solo_text() {
                 let runner = &runner;
                 s.spawn(move || {
                     runner
-                        .complete(greedy(p, 12))
+                        .complete(greedy(p, 8))
                         .unwrap()
                         .collect_text()
                         .unwrap()
@@ -138,12 +141,12 @@ fn four_interleaved_concurrent_greedy_requests_each_give_their_solo_text() {
 #[test]
 fn cancelling_one_of_four_concurrent_requests_leaves_the_other_three_untouched() {
     let Some(model) = model() else { return };
-    let runner = Runner::spawn(config(&model).with_slots(4)).unwrap();
-    let solo = solo_outputs(&runner, 24);
+    let runner = Runner::spawn(config(&model).with_slots(4).with_threads(1)).unwrap();
+    let solo = solo_outputs(&runner, 16);
 
     let mut streams: Vec<_> = PROMPTS
         .iter()
-        .map(|p| runner.complete(greedy(p, 24)).unwrap())
+        .map(|p| runner.complete(greedy(p, 16)).unwrap())
         .collect();
     let first = streams[1].next().unwrap().unwrap();
     assert!(matches!(first, StreamEvent::Piece(_)), "{first:?}");
@@ -153,7 +156,7 @@ fn cancelling_one_of_four_concurrent_requests_leaves_the_other_three_untouched()
         results.push(stream.collect_text().unwrap());
     }
     assert_eq!(results[1].1.reason, StopReason::Cancelled);
-    assert!(results[1].1.metrics.eval_count < 24, "{:?}", results[1].1);
+    assert!(results[1].1.metrics.eval_count < 16, "{:?}", results[1].1);
     for i in [0, 2, 3] {
         assert_eq!(
             results[i].0, solo[i],
@@ -166,7 +169,7 @@ fn cancelling_one_of_four_concurrent_requests_leaves_the_other_three_untouched()
 #[test]
 fn a_stream_dropped_by_a_vanished_client_frees_its_slot_for_the_next_request() {
     let Some(model) = model() else { return };
-    let runner = Runner::spawn(config(&model).with_slots(1)).unwrap();
+    let runner = Runner::spawn(config(&model).with_slots(1).with_threads(1)).unwrap();
     let solo = solo_outputs(&runner, 6);
     for _ in 0..3 {
         let mut stream = runner.complete(greedy(PROMPTS[0], 400)).unwrap();

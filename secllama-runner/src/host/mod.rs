@@ -223,7 +223,8 @@ impl Runner {
 
     fn start(&self, make: impl FnOnce(u64) -> HostMessage) -> Result<Generation<'_>, RunnerError> {
         if self.router.is_closed() || self.reader_thread.is_none() {
-            return Err(self.router.failure());
+            // The streams in flight got the session's failure; a new request finds it closed.
+            return Err(RunnerError::Closed);
         }
         let id = self.next_id.fetch_add(1, Ordering::SeqCst);
         // Registered before sending, so not even the first frame can arrive unrouted.
