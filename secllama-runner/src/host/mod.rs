@@ -4,6 +4,7 @@ mod errors;
 mod policy;
 mod router;
 mod spawn;
+mod stderr;
 mod stream;
 
 use std::os::unix::net::UnixStream;

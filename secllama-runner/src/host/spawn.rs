@@ -16,7 +16,7 @@ use zeroize::Zeroizing;
 
 use super::errors::{map_wire_error, message_name, reap_error};
 use super::policy::runner_policy;
-use super::{Runner, send};
+use super::{Runner, send, stderr};
 use crate::RunnerError;
 use crate::api::LoadProgress;
 use crate::config::{RunnerConfig, SandboxMode, resolve_runner_path};
@@ -157,8 +157,9 @@ fn pipe_cloexec() -> std::io::Result<(OwnedFd, OwnedFd)> {
 }
 
 /// The runner command line: descriptor numbers only (no key, no model path), stdout closed,
-/// stderr inherited, and the two descriptors made inheritable just before `exec`.
-fn runner_command(runner_path: &Path, child_fds: [RawFd; 2]) -> Command {
+/// stderr the pipe the host logs (never the host's terminal), and the two descriptors made
+/// inheritable just before `exec`.
+fn runner_command(runner_path: &Path, child_fds: [RawFd; 2], stderr: OwnedFd) -> Command {
     let mut cmd = Command::new(runner_path);
     cmd.arg("--socket-fd")
         .arg(child_fds[0].to_string())
@@ -166,7 +167,7 @@ fn runner_command(runner_path: &Path, child_fds: [RawFd; 2]) -> Command {
         .arg(child_fds[1].to_string())
         .stdin(Stdio::null())
         .stdout(Stdio::null())
-        .stderr(Stdio::inherit());
+        .stderr(Stdio::from(stderr));
     // Registered before the sandbox's own pre_exec hooks, so the two descriptors are
     // inheritable by the time those run.
     // SAFETY: the closure only calls fcntl, which is async-signal-safe, on descriptors
@@ -240,8 +241,9 @@ fn start_child(
 ) -> Result<Started, RunnerError> {
     let (host_sock, child_sock) = UnixStream::pair().map_err(RunnerError::Spawn)?;
     let (key_read, key_write) = pipe_cloexec().map_err(RunnerError::Spawn)?;
+    let (stderr_read, stderr_write) = pipe_cloexec().map_err(RunnerError::Spawn)?;
     let child_fds = [child_sock.as_raw_fd(), key_read.as_raw_fd()];
-    let mut cmd = runner_command(runner_path, child_fds);
+    let mut cmd = runner_command(runner_path, child_fds, stderr_write);
     let mut gpu_grants = Vec::new();
     let report = apply_sandbox(
         config,
@@ -252,9 +254,12 @@ fn start_child(
         child_fds,
     )?;
     let child = cmd.spawn().map_err(RunnerError::Spawn)?;
-    // The child has its copies; ours would keep the channel open if the child died.
+    // The child has its copies; ours would keep the channel open if the child died (the
+    // command holds the stderr pipe's write end: without dropping it the relay never ends).
+    drop(cmd);
     drop(child_sock);
     drop(key_read);
+    stderr::spawn_relay(stderr_read).map_err(RunnerError::Spawn)?;
     Ok(Started {
         child,
         socket: host_sock,
