@@ -192,3 +192,106 @@ fn exec_of_a_missing_program_fails_in_one_line() {
         "secllama: cannot run /nonexistent/program: No such file or directory (os error 2)\n"
     );
 }
+
+#[test]
+fn the_cli_hardens_itself_no_core_dumps_and_not_dumpable() {
+    use std::io::Write;
+    // `sandbox exec -- /bin/cat` waits on its stdin: long enough to look at the CLI process.
+    let mut child = std::process::Command::new(assert_cmd::cargo::cargo_bin("secllama"))
+        .args(["sandbox", "exec", "--", "/bin/cat"])
+        .env_remove("SECLLAMA_STRICT_NETWORK_ISOLATION")
+        .env_remove("SECLLAMA_ENABLE_SANDBOX")
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let proc_dir = format!("/proc/{}", child.id());
+    let core = || {
+        let limits = std::fs::read_to_string(format!("{proc_dir}/limits")).unwrap();
+        let line = limits
+            .lines()
+            .find(|l| l.starts_with("Max core file size"))
+            .unwrap()
+            .to_owned();
+        line.split_whitespace()
+            .map(str::to_owned)
+            .collect::<Vec<_>>()
+    };
+    // The CLI hardens itself first thing in main; wait (bounded) until it got there.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while core()[5] != "0" && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert_eq!(core(), ["Max", "core", "file", "size", "0", "0", "bytes"]);
+    if !running_as_root() {
+        // Not dumpable: its /proc entries belong to root and its environment is not readable
+        // by its own user.
+        use std::os::unix::fs::MetadataExt;
+        assert_eq!(std::fs::metadata(&proc_dir).unwrap().uid(), 0);
+        assert_eq!(
+            std::fs::read(format!("{proc_dir}/environ"))
+                .unwrap_err()
+                .kind(),
+            std::io::ErrorKind::PermissionDenied
+        );
+    }
+    child.stdin.take().unwrap().write_all(b"ok").unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success());
+    assert_eq!(out.stdout, b"ok");
+}
+
+/// Sandbox v2's layers, as `check` names them in text and in JSON.
+const V2_LAYERS: [(&str, &str); 3] = [
+    ("mount namespace", "mount-namespace"),
+    ("pid/ipc/uts/cgroup ns", "pid-ipc-uts-cgroup-namespaces"),
+    ("session, descriptors", "session-and-descriptors"),
+];
+
+#[test]
+fn check_lists_the_v2_layers_in_text_and_json_with_the_same_states() {
+    let text = secllama().args(["sandbox", "check"]).output().unwrap();
+    assert_eq!(text.status.code(), Some(0), "{text:?}");
+    let text = String::from_utf8(text.stdout).unwrap();
+    let json = secllama()
+        .args(["sandbox", "check", "--json"])
+        .output()
+        .unwrap();
+    let v: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    let layers = v["default_policy"]["layers"].as_array().unwrap();
+    let state_of = |name: &str| {
+        layers
+            .iter()
+            .find(|l| l["layer"] == name)
+            .map(|l| l["state"].clone())
+            .unwrap_or_else(|| panic!("{name} missing in {layers:?}"))
+    };
+    // What the machine can do: the v2 confinement, in both outputs.
+    let confine = text
+        .lines()
+        .find(|l| l.starts_with("mount/pid namespaces "))
+        .unwrap_or_else(|| panic!("no mount/pid namespaces line:\n{text}"));
+    match v["capabilities"]["confine_error"].as_str() {
+        None => assert!(confine.ends_with(" yes"), "{confine}"),
+        Some(e) => assert!(confine.ends_with(&format!(" no ({e})")), "{confine}"),
+    }
+    let mut expected: Vec<(&str, &str)> = V2_LAYERS.to_vec();
+    if running_as_root() {
+        // A root caller's program runs as nobody: the identity layer says so.
+        expected.push(("identity", "identity"));
+    }
+    for (text_name, json_name) in expected {
+        let state = state_of(json_name)["state"].as_str().unwrap().to_owned();
+        assert!(
+            ["enforced", "degraded", "unavailable"].contains(&state.as_str()),
+            "{state}"
+        );
+        // The same state in the text report, on the line naming the layer.
+        let line = text
+            .lines()
+            .find(|l| l.starts_with(&format!("{text_name} ")))
+            .unwrap_or_else(|| panic!("no line for {text_name}:\n{text}"));
+        let shown = line[text_name.len()..].trim_start();
+        assert!(shown.starts_with(&state), "{line} vs {state}");
+    }
+}

@@ -56,7 +56,15 @@ impl fmt::Display for Capabilities {
         if let Some(e) = &self.namespace_error {
             write!(f, " ({e})")?;
         }
-        writeln!(f)
+        writeln!(f)?;
+        if self.os == "linux" {
+            // Sandbox v2: mount, PID, IPC, UTS and cgroup namespaces with a minimal root.
+            match &self.confine_error {
+                None => writeln!(f, "{:<22} yes", "mount/pid namespaces")?,
+                Some(e) => writeln!(f, "{:<22} no ({e})", "mount/pid namespaces")?,
+            }
+        }
+        Ok(())
     }
 }
 
