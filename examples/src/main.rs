@@ -11,6 +11,11 @@ use std::process::ExitCode;
 use clap::Parser;
 
 fn main() -> ExitCode {
+    // Every subcommand may hold keys (the keystore's, a runner's session key; `serve` for its
+    // whole life): not dumpable, hard core limit 0, before anything else happens.
+    if let Err(err) = secllama_sandbox::harden_current_process() {
+        return cli::exit::report(&err);
+    }
     let cli = cli::Cli::parse();
     match cli.exec() {
         Ok(code) => code,

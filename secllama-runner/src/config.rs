@@ -99,6 +99,10 @@ pub struct RunnerConfig {
     /// Seal the channel (`SECLLAMA_ENABLE_ENCRYPTION`); `false` only works when the runner's
     /// environment says `false` too.
     pub encryption: bool,
+    /// Harden this process (the host, which holds the session key) when a runner is spawned:
+    /// [`secllama_sandbox::harden_current_process`], i.e. not dumpable and a hard core limit
+    /// of 0, so no other process of the user can trace it or make it dump. On by default.
+    pub harden_host: bool,
 }
 
 impl RunnerConfig {
@@ -123,6 +127,7 @@ impl RunnerConfig {
             omit_gpu_grant: None,
             sandbox,
             encryption: encryption_from_env()?,
+            harden_host: true,
         })
     }
 
@@ -170,6 +175,12 @@ impl RunnerConfig {
     /// the runner has no GPU backend or no usable device.
     pub fn with_cpu_fallback(mut self, allowed: bool) -> Self {
         self.cpu_fallback = allowed;
+        self
+    }
+    /// Turns the hardening of this process at spawn on (the default) or off; see
+    /// [`harden_host`](Self::harden_host).
+    pub fn with_host_hardening(mut self, on: bool) -> Self {
+        self.harden_host = on;
         self
     }
     /// Sets the sandbox mode.

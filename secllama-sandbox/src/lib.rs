@@ -16,12 +16,15 @@ mod platform;
 mod linux;
 mod macos;
 mod windows;
+// Hardening of the host process itself.
+mod harden;
 // Shared helpers.
 mod text;
 // The loopback-only HTTP client (feature `http`).
 
 pub use env::{SandboxSettings, parse_bool};
 pub use error::SandboxError;
+pub use harden::{HostHardening, harden_current_process};
 pub use mode::{SandboxMode, Strictness};
 pub use policy::{
     BASELINE_ENV, BASELINE_READ_ONLY, BASELINE_READ_WRITE, ResourceLimits, SandboxPolicy,

@@ -58,6 +58,10 @@ pub(super) fn spawn(
 ) -> Result<Runner, RunnerError> {
     let started_at = Instant::now();
     let sha256 = config.validate()?;
+    if config.harden_host {
+        // Before the session key exists: this process holds it from now on.
+        secllama_sandbox::harden_current_process()?;
+    }
     let runner_path = resolve_runner_path(config.runner_path.as_deref())?;
     let model = check_model(&config.model)?;
     let key = session_key(config.encryption)?;

@@ -26,7 +26,7 @@
 use std::io;
 use std::os::fd::RawFd;
 
-use super::namespaces::write_proc;
+use super::namespaces::write_id_maps;
 use super::rootfs;
 use super::sys;
 
@@ -148,9 +148,7 @@ impl Prepared {
     }
 
     fn write_maps(&self) -> io::Result<()> {
-        write_proc(c"/proc/self/setgroups", b"deny")?;
-        write_proc(c"/proc/self/uid_map", &self.uid_map)?;
-        write_proc(c"/proc/self/gid_map", &self.gid_map)
+        write_id_maps(&self.uid_map, &self.gid_map)
     }
 
     /// Root caller, inner process, root file system built: drop to nobody for good.

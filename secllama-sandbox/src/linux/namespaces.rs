@@ -58,14 +58,33 @@ impl Prepared {
         // SAFETY: unshare takes only flags.
         sys::check(unsafe { libc::unshare(flags) })?;
         if self.user {
-            // Without CAP_SETGID in the parent namespace, gid_map may only be written after
-            // setgroups is denied (user_namespaces(7)).
-            write_proc(c"/proc/self/setgroups", b"deny")?;
-            write_proc(c"/proc/self/uid_map", &self.uid_map)?;
-            write_proc(c"/proc/self/gid_map", &self.gid_map)?;
+            write_id_maps(&self.uid_map, &self.gid_map)?;
         }
         Ok(())
     }
+}
+
+/// Writes `setgroups` = `deny` (without `CAP_SETGID` in the parent namespace, `gid_map` may
+/// only be written after it, user_namespaces(7)) and the two maps of the process's new user
+/// namespace. A non-dumpable process's `/proc/self` files belong to root, and the fork of a
+/// host that called [`harden_current_process`](crate::harden_current_process) is
+/// non-dumpable: the process is made dumpable for these three writes only, then restored.
+/// Async-signal-safe.
+pub(crate) fn write_id_maps(uid_map: &[u8], gid_map: &[u8]) -> io::Result<()> {
+    // SAFETY: prctl with integer arguments.
+    let was = sys::check(unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) })?;
+    if was != 1 {
+        // SAFETY: as above.
+        sys::check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, 1, 0, 0, 0) })?;
+    }
+    let written = write_proc(c"/proc/self/setgroups", b"deny")
+        .and_then(|()| write_proc(c"/proc/self/uid_map", uid_map))
+        .and_then(|()| write_proc(c"/proc/self/gid_map", gid_map));
+    if was != 1 {
+        // SAFETY: as above.
+        sys::check(unsafe { libc::prctl(libc::PR_SET_DUMPABLE, was, 0, 0, 0) })?;
+    }
+    written
 }
 
 /// `open` + one `write` + `close`; async-signal-safe.

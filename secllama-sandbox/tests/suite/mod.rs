@@ -1,6 +1,7 @@
 mod enforce_self;
 mod escapes;
 mod filesystem;
+mod harden;
 mod helpers;
 mod limits;
 mod metadata;

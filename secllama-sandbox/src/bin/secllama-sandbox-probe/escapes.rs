@@ -306,6 +306,17 @@ fn isatty(fd: &str) -> Result<String, String> {
     }
 }
 
+fn ptrace_pid(pid: &str) -> Result<String, String> {
+    let pid: libc::pid_t = number(pid)?;
+    // SAFETY: integer arguments; a successful attach is undone by detaching (and by our exit).
+    unsafe {
+        check(libc::ptrace(libc::PTRACE_ATTACH, pid, 0usize, 0usize))?;
+        libc::waitpid(pid, std::ptr::null_mut(), 0);
+        libc::ptrace(libc::PTRACE_DETACH, pid, 0usize, 0usize);
+    }
+    Ok("attached".into())
+}
+
 /// Runs an operation of this module; `None` if `op` is not one of them.
 pub(crate) fn run(op: &str, val: &str) -> Option<Result<String, String>> {
     const INF: u64 = libc::RLIM_INFINITY;
@@ -337,6 +348,13 @@ pub(crate) fn run(op: &str, val: &str) -> Option<Result<String, String>> {
         "tcsetpgrp" => tcsetpgrp(val),
         "tiocsti" => tiocsti(val),
         "isatty" => isatty(val),
+        "harden" => secllama_sandbox::harden_current_process()
+            .map(|h| format!("{h:?}"))
+            .map_err(|e| e.to_string()),
+        // SAFETY: prctl with integer arguments.
+        "dumpable" => check(unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) }.into())
+            .map(|d| d.to_string()),
+        "ptrace-pid" => ptrace_pid(val),
         "open-tty" => std::fs::File::open("/dev/tty")
             .map(|_| "opened".into())
             .map_err(|e| e.raw_os_error().unwrap_or(-1).to_string()),

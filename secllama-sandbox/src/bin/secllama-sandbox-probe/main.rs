@@ -465,6 +465,12 @@ mod linux {
                 "--ro" => p = p.read_only(args.next().cloned().unwrap_or_default()),
                 "--dev" => p = p.device(args.next().cloned().unwrap_or_default()),
                 "--best-effort" => p = p.strictness(Strictness::BestEffort),
+                // Launch from a hardened (non-dumpable) process, like the runner host.
+                "--harden" => {
+                    if let Err(e) = secllama_sandbox::harden_current_process() {
+                        println!("harden\terr\t{e}");
+                    }
+                }
                 "--spawn-thread" => {
                     // A second thread, so that enforce_current_process sees a multi-threaded
                     // process.

@@ -1,6 +1,8 @@
-//! The runner's stderr reaches the host as a pipe whose lines the host logs (bounded and made
-//! printable), never as the host's terminal: proven with a stand-in runner (a shell script) that
-//! says what its stderr is, writes escape sequences and a very long line, and exits.
+//! The host process around a runner: the runner's stderr reaches the host as a pipe whose lines
+//! the host logs (bounded and made printable), never as the host's terminal; and spawning a
+//! runner hardens the host (not dumpable, core limit 0). Proven with a stand-in runner (a shell
+//! script) that says what its stderr is, writes escape sequences and a very long line, and
+//! exits.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -99,4 +101,54 @@ fn the_runners_stderr_is_a_pipe_whose_lines_the_host_logs_bounded_and_printable(
         assert_eq!(got[3], "done");
         assert_eq!(got.len(), 4, "{sandbox:?}: {got:?}");
     }
+}
+
+fn dumpable() -> i32 {
+    // SAFETY: prctl with integer arguments.
+    unsafe { libc::prctl(libc::PR_GET_DUMPABLE, 0, 0, 0, 0) }
+}
+
+fn core_limit() -> (u64, u64) {
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: valid out pointer.
+    assert_eq!(unsafe { libc::getrlimit(libc::RLIMIT_CORE, &mut rl) }, 0);
+    (rl.rlim_cur, rl.rlim_max)
+}
+
+#[test]
+fn spawning_a_runner_hardens_the_host_unless_switched_off() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::set_permissions(dir.path(), std::fs::Permissions::from_mode(0o755)).unwrap();
+    let runner = dir.path().join("fake-runner");
+    std::fs::write(&runner, "#!/bin/sh\nexit 3\n").unwrap();
+    std::fs::set_permissions(&runner, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let model = dir.path().join("model.gguf");
+    std::fs::write(&model, b"GGUF").unwrap();
+    let config = |harden: bool| {
+        RunnerConfig::new(&model)
+            .unwrap()
+            .with_runner_path(&runner)
+            .with_sandbox(SandboxMode::Enabled(Strictness::Strict))
+            .with_host_hardening(harden)
+    };
+    // This test runs in a process of its own (nextest), and switched off comes first, so the
+    // process starts out unhardened either way.
+    assert_eq!(dumpable(), 1);
+    let before = core_limit();
+    assert!(matches!(
+        Runner::spawn(config(false)),
+        Err(RunnerError::Crashed { .. })
+    ));
+    assert_eq!((dumpable(), core_limit()), (1, before));
+    // On (the default): even a runner that dies at once leaves the host hardened, and a
+    // sandboxed runner still starts from a non-dumpable host.
+    assert!(config(true).harden_host);
+    assert!(matches!(
+        Runner::spawn(config(true)),
+        Err(RunnerError::Crashed { .. })
+    ));
+    assert_eq!((dumpable(), core_limit()), (0, (0, 0)));
 }
