@@ -20,9 +20,10 @@ mod replay;
 mod terminal;
 
 pub use crate::api::{
-    ChatMessage, ChatRequest, CompletionRequest, Done, GenerationParams, LoadProgress, LoadStage,
-    MAX_CHAT_MESSAGES, MAX_PROMPT_BYTES, MAX_STOP_STRING_BYTES, MAX_STOP_STRINGS, Metrics,
-    ModelInfo, StopReason,
+    ChatMessage, ChatRequest, CompletionRequest, Done, EmbedRequest, Embeddings, GenerationParams,
+    LoadProgress, LoadStage, MAX_CHAT_MESSAGES, MAX_DETOKENIZE_BYTES, MAX_DETOKENIZE_TOKENS,
+    MAX_EMBED_INPUTS, MAX_PROMPT_BYTES, MAX_STOP_STRING_BYTES, MAX_STOP_STRINGS,
+    MAX_TOKENIZE_BYTES, Metrics, ModelInfo, StopReason,
 };
 pub use crate::child::runner_main;
 pub use crate::config::{

@@ -17,7 +17,7 @@ use zeroize::Zeroizing;
 use crate::api::{Done, Metrics, ModelInfo, StopReason};
 use crate::wire::frame::frame_aad;
 use crate::wire::key::{MAX_KEY_MESSAGE, parse_key_message};
-use crate::wire::{Direction, FrameReader, HostMessage, Mode, RunnerMessage};
+use crate::wire::{Direction, FrameReader, HostMessage, Mode, RunnerMessage, WireErrorKind};
 
 /// One scripted frame.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -136,6 +136,18 @@ fn serve(script: &dyn Fn(&str) -> Vec<ReplayFrame>) -> Result<(), String> {
             ),
             HostMessage::Cancel { .. } => continue,
             HostMessage::Shutdown => return Ok(()),
+            // The hostile runner scripts generation only; anything else gets a refusal.
+            HostMessage::Embed { id, .. }
+            | HostMessage::Tokenize { id, .. }
+            | HostMessage::Detokenize { id, .. } => {
+                writer.send(&RunnerMessage::Error {
+                    id: Some(id),
+                    kind: WireErrorKind::InvalidRequest,
+                    message: "not scripted".into(),
+                    detail: None,
+                })?;
+                continue;
+            }
         };
         for frame in script(prompt.trim()) {
             match frame {

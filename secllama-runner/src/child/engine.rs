@@ -177,14 +177,5 @@ pub(crate) fn run(
         .send(&RunnerMessage::Ready(info))
         .map_err(|_| Fatal::Other)?;
 
-    Scheduler::new(
-        &model,
-        &mut ctx,
-        writer,
-        rx,
-        load.batch_size,
-        load_duration,
-        load.slots,
-    )
-    .run()
+    Scheduler::new(&model, &mut ctx, &backend, writer, rx, load, load_duration).run()
 }

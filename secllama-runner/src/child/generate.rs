@@ -8,6 +8,7 @@ use std::sync::mpsc::{Receiver, TryRecvError};
 use std::time::Instant;
 
 use llama_cpp_2::context::LlamaContext;
+use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
 use llama_cpp_2::token::LlamaToken;
@@ -20,7 +21,7 @@ use super::template::render_chat;
 use super::text::TextStream;
 use crate::api::{ChatMessage, Done, GenerationParams, Metrics, StopReason};
 use crate::api::{validate_messages, validate_prompt};
-use crate::wire::{HostMessage, RunnerMessage, SharedWriter, WireErrorKind};
+use crate::wire::{HostMessage, LoadRequest, RunnerMessage, SharedWriter, WireErrorKind};
 
 /// Requests waiting for a free slot, at most (more are refused as invalid).
 pub(super) const MAX_QUEUED: usize = 64;
@@ -29,7 +30,7 @@ pub(super) fn nanos(d: std::time::Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
-fn send(writer: &SharedWriter, msg: &RunnerMessage) -> Result<(), Fatal> {
+pub(super) fn send(writer: &SharedWriter, msg: &RunnerMessage) -> Result<(), Fatal> {
     writer.send(msg).map_err(|_| Fatal::Other)
 }
 
@@ -49,6 +50,10 @@ struct Queued {
 pub(super) struct Scheduler<'a, 'm> {
     pub(super) model: &'m LlamaModel,
     pub(super) ctx: &'a mut LlamaContext<'m>,
+    pub(super) backend: &'a LlamaBackend,
+    pub(super) threads: u32,
+    /// The embeddings context, made on the first embed request.
+    pub(super) embed_ctx: Option<LlamaContext<'m>>,
     pub(super) writer: &'a SharedWriter,
     pub(super) rx: &'a Receiver<Inbound>,
     pub(super) batch_size: u32,
@@ -64,17 +69,21 @@ impl<'a, 'm> Scheduler<'a, 'm> {
     pub(super) fn new(
         model: &'m LlamaModel,
         ctx: &'a mut LlamaContext<'m>,
+        backend: &'a LlamaBackend,
         writer: &'a SharedWriter,
         rx: &'a Receiver<Inbound>,
-        batch_size: u32,
+        load: &LoadRequest,
         load_duration: u64,
-        slots: u32,
     ) -> Self {
+        let (batch_size, slots) = (load.batch_size, load.slots);
         let n_slots = usize::try_from(slots.max(1)).unwrap_or(1);
         let seq_context = usize::try_from(ctx.n_ctx()).unwrap_or(0) / n_slots;
         Scheduler {
             model,
             ctx,
+            backend,
+            threads: load.threads,
+            embed_ctx: None,
             writer,
             rx,
             batch_size,
@@ -146,6 +155,14 @@ impl<'a, 'm> Scheduler<'a, 'm> {
                         .map(|()| Prompt::Chat(request.messages));
                     self.enqueue(id, prompt, request.params);
                 }
+                HostMessage::Embed { id, request } => self.embed(id, &request)?,
+                HostMessage::Tokenize {
+                    id,
+                    text,
+                    add_special,
+                    parse_special,
+                } => self.tokenize_text(id, &text, add_special, parse_special)?,
+                HostMessage::Detokenize { id, tokens } => self.detokenize(id, &tokens)?,
             }
         }
     }

@@ -8,6 +8,8 @@
 #[cfg(feature = "engine")]
 mod cpu;
 #[cfg(feature = "engine")]
+mod embed;
+#[cfg(feature = "engine")]
 mod engine;
 #[cfg(feature = "engine")]
 mod generate;

@@ -93,5 +93,8 @@ pub(super) fn message_name(msg: &RunnerMessage) -> &'static str {
         RunnerMessage::Token { .. } => "token",
         RunnerMessage::Done { .. } => "done",
         RunnerMessage::Error { .. } => "error",
+        RunnerMessage::Embedding { .. } => "embedding",
+        RunnerMessage::Tokens { .. } => "tokens",
+        RunnerMessage::Text { .. } => "text",
     }
 }

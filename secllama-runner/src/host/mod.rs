@@ -1,5 +1,6 @@
 //! The host side: the `Runner` handle, its requests, and shutdown.
 
+mod calls;
 mod errors;
 mod policy;
 mod router;
@@ -11,12 +12,13 @@ use std::os::unix::net::UnixStream;
 use std::process::{Child, ExitStatus};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::Receiver;
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use secllama_sandbox::SandboxReport;
 
-use self::router::{Failure, Router, route};
+use self::router::{Failure, Routed, Router, route};
 pub use self::stream::{CancelHandle, Generation, StreamEvent};
 use crate::RunnerError;
 use crate::api::{
@@ -222,7 +224,12 @@ impl Runner {
         self.start(|id| HostMessage::Chat { id, request })
     }
 
-    fn start(&self, make: impl FnOnce(u64) -> HostMessage) -> Result<Generation<'_>, RunnerError> {
+    /// Sends a request under a fresh id and returns the id and the channel its frames are
+    /// routed to.
+    fn open_request(
+        &self,
+        make: impl FnOnce(u64) -> HostMessage,
+    ) -> Result<(u64, Receiver<Routed>), RunnerError> {
         if self.router.is_closed() || self.reader_thread.is_none() {
             // The streams in flight got the session's failure; a new request finds it closed.
             return Err(RunnerError::Closed);
@@ -238,6 +245,11 @@ impl Runner {
             }
             return Err(self.router.fail_with_child_status(e));
         }
+        Ok((id, events))
+    }
+
+    fn start(&self, make: impl FnOnce(u64) -> HostMessage) -> Result<Generation<'_>, RunnerError> {
+        let (id, events) = self.open_request(make)?;
         Ok(Generation {
             runner: self,
             id,

@@ -22,6 +22,9 @@ const MAX_ABANDONED: usize = 256;
 /// What a request's stream receives.
 pub(super) enum Routed {
     Piece(String),
+    Embedding(u32, Vec<f32>),
+    Tokens(Vec<i32>),
+    Text(String),
     Done(Done),
     Error(RunnerError),
 }
@@ -220,6 +223,13 @@ pub(super) fn route(router: Arc<Router>, mut reader: FrameReader<UnixStream>) {
         match msg {
             RunnerMessage::Token { id, text } => router.deliver(id, Routed::Piece(text), false),
             RunnerMessage::Done { id, done } => router.deliver(id, Routed::Done(done), true),
+            RunnerMessage::Embedding { id, index, vector } => {
+                router.deliver(id, Routed::Embedding(index, vector), false);
+            }
+            RunnerMessage::Tokens { id, tokens } => {
+                router.deliver(id, Routed::Tokens(tokens), true);
+            }
+            RunnerMessage::Text { id, text } => router.deliver(id, Routed::Text(text), true),
             RunnerMessage::Error {
                 id: Some(id),
                 kind,

@@ -172,6 +172,11 @@ impl Iterator for Generation<'_> {
             }
             Ok(Routed::Done(done)) => Ok(StreamEvent::Done(done)),
             Ok(Routed::Error(e)) => Err(e),
+            Ok(Routed::Embedding(..) | Routed::Tokens(_) | Routed::Text(_)) => {
+                Err(RunnerError::Protocol(
+                    "the runner answered a generation with another request's kind of frame".into(),
+                ))
+            }
             // The reader thread ended without a word for this request: the session is over.
             Err(_) => Err(self.runner.router.failure()),
         };

@@ -4,7 +4,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::api::{ChatRequest, CompletionRequest, Done, LoadProgress, ModelInfo};
+use crate::api::{ChatRequest, CompletionRequest, Done, EmbedRequest, LoadProgress, ModelInfo};
 
 /// How the host asks the runner to load its model. The path is the one the sandbox policy
 /// allows; it travels sealed, never in argv.
@@ -33,10 +33,35 @@ pub(crate) const MAX_SLOTS: u32 = 64;
 #[serde(tag = "type", rename_all = "snake_case", deny_unknown_fields)]
 pub(crate) enum HostMessage {
     Load(LoadRequest),
-    Complete { id: u64, request: CompletionRequest },
-    Chat { id: u64, request: ChatRequest },
-    Cancel { id: u64 },
+    Complete {
+        id: u64,
+        request: CompletionRequest,
+    },
+    Chat {
+        id: u64,
+        request: ChatRequest,
+    },
+    Cancel {
+        id: u64,
+    },
     Shutdown,
+    /// Answered with one `Embedding` per input, then `Done`.
+    Embed {
+        id: u64,
+        request: EmbedRequest,
+    },
+    /// Answered with `Tokens`.
+    Tokenize {
+        id: u64,
+        text: String,
+        add_special: bool,
+        parse_special: bool,
+    },
+    /// Answered with `Text`.
+    Detokenize {
+        id: u64,
+        tokens: Vec<i32>,
+    },
 }
 
 /// The kinds of error the runner reports; the host maps each to a `RunnerError` variant.
@@ -71,6 +96,20 @@ pub(crate) enum RunnerMessage {
     Done {
         id: u64,
         done: Done,
+    },
+    /// The unit-length vector of input `index` of an embed request.
+    Embedding {
+        id: u64,
+        index: u32,
+        vector: Vec<f32>,
+    },
+    Tokens {
+        id: u64,
+        tokens: Vec<i32>,
+    },
+    Text {
+        id: u64,
+        text: String,
     },
     Error {
         id: Option<u64>,

@@ -8,6 +8,14 @@ use serde::{Deserialize, Serialize};
 
 pub use secllama_crypto::message::ChatMessage;
 
+mod embed;
+
+pub use self::embed::{
+    EmbedRequest, Embeddings, MAX_DETOKENIZE_BYTES, MAX_DETOKENIZE_TOKENS, MAX_EMBED_INPUTS,
+    MAX_TOKENIZE_BYTES,
+};
+pub(crate) use self::embed::{normalize, validate_detokenize, validate_tokenize};
+
 /// The largest prompt (bytes of UTF-8) or sum of chat message contents a request may carry.
 pub const MAX_PROMPT_BYTES: usize = 2 * 1024 * 1024;
 /// The most stop strings a request may carry.
