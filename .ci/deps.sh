@@ -67,6 +67,12 @@ if [ "$what" = all ]; then
         say "installing mypy"
         python3 -m pip install --quiet mypy
     fi
+    # The ollama Python client, to run ffi/README.md's ollama program unchanged against
+    # `secllama serve` (.ci/test.d/33-ffi-compare.sh); pure Python, talks to loopback only.
+    if ! python3 -c 'import ollama' >/dev/null 2>&1; then
+        say "installing the ollama Python client"
+        python3 -m pip install --quiet 'ollama==0.6.3'
+    fi
 fi
 
 # The default model (SmolLM2-135M-Instruct Q4_1), pinned by SHA-256.

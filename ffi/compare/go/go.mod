@@ -1,0 +1,7 @@
+module example.com/compare
+
+go 1.19
+
+require secllama v0.0.0
+
+replace secllama => ../../go
