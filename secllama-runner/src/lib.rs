@@ -6,6 +6,8 @@ mod api;
 mod config;
 // The crate's one error type.
 mod error;
+// Structured output: JSON and JSON-schema formats as llama.cpp grammars.
+mod grammar;
 // What host and runner share: frames, messages, key pipe, exit codes.
 mod wire;
 // What a GPU runner is granted beyond the sandbox baseline.
@@ -32,6 +34,7 @@ pub use crate::config::{
 };
 pub use crate::error::RunnerError;
 pub use crate::gpu::{GPU_ENV, GpuGrant, gpu_grants};
+pub use crate::grammar::{MAX_SCHEMA_BYTES, OutputFormat};
 pub use crate::host::{CancelHandle, Generation, Runner, SHUTDOWN_GRACE, StreamEvent};
 pub use crate::terminal::TerminalText;
 pub use crate::wire::{MAX_FRAME_LEN, PROTOCOL_VERSION};

@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 pub use secllama_crypto::message::ChatMessage;
 
+use crate::grammar::OutputFormat;
+
 mod embed;
 
 pub use self::embed::{
@@ -132,6 +134,9 @@ pub struct CompletionRequest {
     pub prompt: String,
     /// Sampling and length parameters.
     pub params: GenerationParams,
+    /// Constrains the output to JSON (Ollama's `format`); `None` for free text.
+    #[serde(default)]
+    pub format: Option<OutputFormat>,
 }
 
 impl CompletionRequest {
@@ -140,12 +145,20 @@ impl CompletionRequest {
         CompletionRequest {
             prompt: prompt.into(),
             params: GenerationParams::default(),
+            format: None,
         }
     }
 
     /// Replaces the parameters.
     pub fn with_params(mut self, params: GenerationParams) -> Self {
         self.params = params;
+        self
+    }
+
+    /// Constrains the output with `format` (a grammar in llama.cpp's sampler): the model can
+    /// only produce text that keeps the output valid, and ends when it is complete.
+    pub fn with_format(mut self, format: OutputFormat) -> Self {
+        self.format = Some(format);
         self
     }
 }
@@ -162,6 +175,9 @@ pub struct ChatRequest {
     pub messages: Vec<ChatMessage>,
     /// Sampling and length parameters.
     pub params: GenerationParams,
+    /// Constrains the answer to JSON (Ollama's `format`); `None` for free text.
+    #[serde(default)]
+    pub format: Option<OutputFormat>,
 }
 
 impl ChatRequest {
@@ -170,12 +186,20 @@ impl ChatRequest {
         ChatRequest {
             messages,
             params: GenerationParams::default(),
+            format: None,
         }
     }
 
     /// Replaces the parameters.
     pub fn with_params(mut self, params: GenerationParams) -> Self {
         self.params = params;
+        self
+    }
+
+    /// Constrains the output with `format` (a grammar in llama.cpp's sampler): the model can
+    /// only produce text that keeps the output valid, and ends when it is complete.
+    pub fn with_format(mut self, format: OutputFormat) -> Self {
+        self.format = Some(format);
         self
     }
 }

@@ -11,6 +11,7 @@ use llama_cpp_2::context::LlamaContext;
 use llama_cpp_2::llama_backend::LlamaBackend;
 use llama_cpp_2::llama_batch::LlamaBatch;
 use llama_cpp_2::model::LlamaModel;
+use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use super::model::fail;
@@ -21,6 +22,7 @@ use super::template::render_chat;
 use super::text::TextStream;
 use crate::api::{ChatMessage, Done, GenerationParams, Metrics, StopReason};
 use crate::api::{validate_messages, validate_prompt};
+use crate::grammar::grammar;
 use crate::wire::{HostMessage, LoadRequest, RunnerMessage, SharedWriter, WireErrorKind};
 
 /// Requests waiting for a free slot, at most (more are refused as invalid).
@@ -44,6 +46,8 @@ struct Queued {
     id: u64,
     tokens: Vec<LlamaToken>,
     params: GenerationParams,
+    /// The output-format grammar sampler, if the request has a format.
+    grammar: Option<LlamaSampler>,
     received: Instant,
 }
 
@@ -144,15 +148,19 @@ impl<'a, 'm> Scheduler<'a, 'm> {
                     ));
                 }
                 HostMessage::Complete { id, request } => {
+                    let grammar = request.format.as_ref().map(grammar).transpose();
                     let prompt = validate_prompt(&request.prompt)
                         .and_then(|()| request.params.validate())
-                        .map(|()| Prompt::Text(request.prompt));
+                        .and(grammar)
+                        .map(|g| (Prompt::Text(request.prompt), g));
                     self.enqueue(id, prompt, request.params);
                 }
                 HostMessage::Chat { id, request } => {
+                    let grammar = request.format.as_ref().map(grammar).transpose();
                     let prompt = validate_messages(&request.messages)
                         .and_then(|()| request.params.validate())
-                        .map(|()| Prompt::Chat(request.messages));
+                        .and(grammar)
+                        .map(|g| (Prompt::Chat(request.messages), g));
                     self.enqueue(id, prompt, request.params);
                 }
                 HostMessage::Embed { id, request } => self.embed(id, &request)?,
@@ -169,7 +177,12 @@ impl<'a, 'm> Scheduler<'a, 'm> {
 
     /// Checks and tokenizes a request and queues it; a bad one is answered at once with its
     /// error and never takes a slot.
-    fn enqueue(&mut self, id: u64, prompt: Result<Prompt, String>, params: GenerationParams) {
+    fn enqueue(
+        &mut self,
+        id: u64,
+        prompt: Result<(Prompt, Option<String>), String>,
+        params: GenerationParams,
+    ) {
         let received = Instant::now();
         let in_flight = self.queue.iter().any(|q| q.id == id)
             || self
@@ -191,13 +204,24 @@ impl<'a, 'm> Scheduler<'a, 'm> {
         } else {
             prompt
                 .map_err(|m| (WireErrorKind::InvalidRequest, m, None))
-                .and_then(|p| self.tokenize(p))
+                .and_then(|(p, gbnf)| {
+                    let grammar = gbnf
+                        .map(|g| {
+                            LlamaSampler::grammar(self.model, &g, "root").map_err(|e| {
+                                let m = format!("llama.cpp refused the output grammar: {e}");
+                                (WireErrorKind::InvalidRequest, m, None)
+                            })
+                        })
+                        .transpose()?;
+                    Ok((self.tokenize(p)?, grammar))
+                })
         };
         match checked {
-            Ok(tokens) => self.queue.push_back(Queued {
+            Ok((tokens, grammar)) => self.queue.push_back(Queued {
                 id,
                 tokens,
                 params,
+                grammar,
                 received,
             }),
             Err((kind, message, detail)) => {
@@ -311,7 +335,7 @@ impl<'a, 'm> Scheduler<'a, 'm> {
             slot.active = Some(Active {
                 id: q.id,
                 phase: Phase::Prompt { next: keep },
-                sampler: build_sampler(self.model, &q.params),
+                sampler: build_sampler(self.model, &q.params, q.grammar),
                 text: TextStream::new(q.params.stop.clone()),
                 max_tokens: u64::from(q.params.max_tokens),
                 generated: 0,

@@ -5,7 +5,13 @@ use llama_cpp_2::sampling::LlamaSampler;
 
 use crate::api::GenerationParams;
 
-pub(super) fn build_sampler(model: &LlamaModel, params: &GenerationParams) -> LlamaSampler {
+/// The chain: repeat penalty, then the output-format grammar (so only tokens that keep the
+/// output valid remain), then greedy or the filters and the random pick.
+pub(super) fn build_sampler(
+    model: &LlamaModel,
+    params: &GenerationParams,
+    grammar: Option<LlamaSampler>,
+) -> LlamaSampler {
     let mut chain = Vec::new();
     if (params.repeat_penalty - 1.0).abs() > f32::EPSILON {
         chain.push(LlamaSampler::penalties(
@@ -16,6 +22,7 @@ pub(super) fn build_sampler(model: &LlamaModel, params: &GenerationParams) -> Ll
             0.0,
         ));
     }
+    chain.extend(grammar);
     if params.temperature <= 0.0 {
         chain.push(LlamaSampler::greedy());
     } else {

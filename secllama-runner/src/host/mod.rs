@@ -84,6 +84,11 @@ fn send(writer: &SharedWriter, msg: &HostMessage) -> Result<(), RunnerError> {
     })
 }
 
+/// An output format the runner could not turn into a grammar is refused before sending.
+fn check_format(format: Option<&crate::OutputFormat>) -> Result<(), String> {
+    format.map_or(Ok(()), |f| crate::grammar::grammar(f).map(drop))
+}
+
 impl Runner {
     /// Starts a runner for `config` and waits until its model is loaded.
     ///
@@ -209,6 +214,7 @@ impl Runner {
     pub fn complete(&self, request: CompletionRequest) -> Result<Generation<'_>, RunnerError> {
         validate_prompt(&request.prompt)
             .and_then(|()| request.params.validate())
+            .and_then(|()| check_format(request.format.as_ref()))
             .map_err(RunnerError::InvalidRequest)?;
         self.start(|id| HostMessage::Complete { id, request })
     }
@@ -220,6 +226,7 @@ impl Runner {
     pub fn chat(&self, request: ChatRequest) -> Result<Generation<'_>, RunnerError> {
         validate_messages(&request.messages)
             .and_then(|()| request.params.validate())
+            .and_then(|()| check_format(request.format.as_ref()))
             .map_err(RunnerError::InvalidRequest)?;
         self.start(|id| HostMessage::Chat { id, request })
     }
