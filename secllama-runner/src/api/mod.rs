@@ -137,6 +137,11 @@ pub struct CompletionRequest {
     /// Constrains the output to JSON (Ollama's `format`); `None` for free text.
     #[serde(default)]
     pub format: Option<OutputFormat>,
+    /// A prompt that does not fit the context: `None` refuses it
+    /// ([`RunnerError::PromptTooLong`](crate::RunnerError::PromptTooLong)); `Some(n)` cuts it
+    /// from the front keeping its first `n` tokens, as Ollama's `num_keep` (see the README).
+    #[serde(default)]
+    pub num_keep: Option<u32>,
 }
 
 impl CompletionRequest {
@@ -146,6 +151,7 @@ impl CompletionRequest {
             prompt: prompt.into(),
             params: GenerationParams::default(),
             format: None,
+            num_keep: None,
         }
     }
 
@@ -159,6 +165,13 @@ impl CompletionRequest {
     /// only produce text that keeps the output valid, and ends when it is complete.
     pub fn with_format(mut self, format: OutputFormat) -> Self {
         self.format = Some(format);
+        self
+    }
+
+    /// Truncates a prompt longer than the context instead of refusing it, keeping its first
+    /// `num_keep` tokens (Ollama's default is 4; the chat template's opening, a system prompt).
+    pub fn with_num_keep(mut self, num_keep: u32) -> Self {
+        self.num_keep = Some(num_keep);
         self
     }
 }
@@ -178,6 +191,11 @@ pub struct ChatRequest {
     /// Constrains the answer to JSON (Ollama's `format`); `None` for free text.
     #[serde(default)]
     pub format: Option<OutputFormat>,
+    /// A prompt that does not fit the context: `None` refuses it
+    /// ([`RunnerError::PromptTooLong`](crate::RunnerError::PromptTooLong)); `Some(n)` cuts it
+    /// from the front keeping its first `n` tokens, as Ollama's `num_keep` (see the README).
+    #[serde(default)]
+    pub num_keep: Option<u32>,
 }
 
 impl ChatRequest {
@@ -187,6 +205,7 @@ impl ChatRequest {
             messages,
             params: GenerationParams::default(),
             format: None,
+            num_keep: None,
         }
     }
 
@@ -200,6 +219,13 @@ impl ChatRequest {
     /// only produce text that keeps the output valid, and ends when it is complete.
     pub fn with_format(mut self, format: OutputFormat) -> Self {
         self.format = Some(format);
+        self
+    }
+
+    /// Truncates a prompt longer than the context instead of refusing it, keeping its first
+    /// `num_keep` tokens (Ollama's default is 4; the chat template's opening, a system prompt).
+    pub fn with_num_keep(mut self, num_keep: u32) -> Self {
+        self.num_keep = Some(num_keep);
         self
     }
 }

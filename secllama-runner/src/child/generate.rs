@@ -17,7 +17,7 @@ use llama_cpp_2::token::LlamaToken;
 use super::model::fail;
 use super::sampler::build_sampler;
 use super::session::{Fatal, Inbound, channel_failed, send_error};
-use super::slots::{Active, Phase, Slot, choose_slot, reusable};
+use super::slots::{Active, Phase, Slot, choose_slot, reusable, truncate_front};
 use super::template::render_chat;
 use super::text::TextStream;
 use crate::api::{ChatMessage, Done, GenerationParams, Metrics, StopReason};
@@ -152,7 +152,7 @@ impl<'a, 'm> Scheduler<'a, 'm> {
                     let prompt = validate_prompt(&request.prompt)
                         .and_then(|()| request.params.validate())
                         .and(grammar)
-                        .map(|g| (Prompt::Text(request.prompt), g));
+                        .map(|g| (Prompt::Text(request.prompt), g, request.num_keep));
                     self.enqueue(id, prompt, request.params);
                 }
                 HostMessage::Chat { id, request } => {
@@ -160,7 +160,7 @@ impl<'a, 'm> Scheduler<'a, 'm> {
                     let prompt = validate_messages(&request.messages)
                         .and_then(|()| request.params.validate())
                         .and(grammar)
-                        .map(|g| (Prompt::Chat(request.messages), g));
+                        .map(|g| (Prompt::Chat(request.messages), g, request.num_keep));
                     self.enqueue(id, prompt, request.params);
                 }
                 HostMessage::Embed { id, request } => self.embed(id, &request)?,
@@ -180,7 +180,7 @@ impl<'a, 'm> Scheduler<'a, 'm> {
     fn enqueue(
         &mut self,
         id: u64,
-        prompt: Result<(Prompt, Option<String>), String>,
+        prompt: Result<(Prompt, Option<String>, Option<u32>), String>,
         params: GenerationParams,
     ) {
         let received = Instant::now();
@@ -204,7 +204,7 @@ impl<'a, 'm> Scheduler<'a, 'm> {
         } else {
             prompt
                 .map_err(|m| (WireErrorKind::InvalidRequest, m, None))
-                .and_then(|(p, gbnf)| {
+                .and_then(|(p, gbnf, num_keep)| {
                     let grammar = gbnf
                         .map(|g| {
                             LlamaSampler::grammar(self.model, &g, "root").map_err(|e| {
@@ -213,7 +213,7 @@ impl<'a, 'm> Scheduler<'a, 'm> {
                             })
                         })
                         .transpose()?;
-                    Ok((self.tokenize(p)?, grammar))
+                    Ok((self.tokenize(p, num_keep, params.max_tokens)?, grammar))
                 })
         };
         match checked {
@@ -231,9 +231,13 @@ impl<'a, 'm> Scheduler<'a, 'm> {
     }
 
     #[allow(clippy::type_complexity)]
+    /// The prompt's tokens; one that does not fit the context is cut from the front keeping
+    /// its first `num_keep` tokens (Ollama's truncation), or refused without `num_keep`.
     fn tokenize(
         &self,
         prompt: Prompt,
+        num_keep: Option<u32>,
+        max_tokens: u32,
     ) -> Result<Vec<LlamaToken>, (WireErrorKind, String, Option<(u64, u64)>)> {
         let vocab = self.model.vocab();
         let tokens = match prompt {
@@ -252,6 +256,13 @@ impl<'a, 'm> Scheduler<'a, 'm> {
                 "the prompt is empty".into(),
                 None,
             ));
+        }
+        if tokens.len() >= self.seq_context
+            && let Some(keep) = num_keep
+        {
+            let keep = usize::try_from(keep).unwrap_or(usize::MAX);
+            let room = usize::try_from(max_tokens).unwrap_or(usize::MAX);
+            return Ok(truncate_front(tokens, self.seq_context, keep, room));
         }
         if tokens.len() >= self.seq_context {
             return Err((

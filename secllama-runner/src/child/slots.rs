@@ -81,6 +81,28 @@ pub(super) fn choose_slot(slots: &[Slot], prompt: &[LlamaToken]) -> Option<usize
     best.map(|(i, _)| i)
 }
 
+/// Cuts a prompt that does not fit a `context` of tokens from the front, as Ollama does: the
+/// first `num_keep` tokens stay (at most half of what is kept), then the end of the prompt, so
+/// that the prompt takes `context - min(max_tokens, context / 2)` tokens and leaves room for
+/// the answer.
+pub(super) fn truncate_front<T: Copy>(
+    tokens: Vec<T>,
+    context: usize,
+    num_keep: usize,
+    max_tokens: usize,
+) -> Vec<T> {
+    let limit = context.saturating_sub(max_tokens.min(context / 2)).max(1);
+    if tokens.len() <= limit {
+        return tokens;
+    }
+    let keep = num_keep.min(limit / 2);
+    let tail = limit - keep;
+    let mut out = Vec::with_capacity(limit);
+    out.extend_from_slice(&tokens[..keep]);
+    out.extend_from_slice(&tokens[tokens.len() - tail..]);
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -104,6 +126,24 @@ mod tests {
         assert_eq!(reusable(&cached, &toks(&[5, 6])), 1);
         assert_eq!(reusable(&cached, &toks(&[9])), 0);
         assert_eq!(reusable(&[], &toks(&[1])), 0);
+    }
+
+    #[test]
+    fn a_long_prompt_keeps_its_first_num_keep_tokens_and_its_end() {
+        let prompt: Vec<u32> = (0..100).collect();
+        // Context 40, 8 tokens of answer: 32 prompt tokens, 4 from the start, 28 from the end.
+        let cut = truncate_front(prompt.clone(), 40, 4, 8);
+        assert_eq!(cut.len(), 32);
+        assert_eq!(&cut[..4], &[0, 1, 2, 3]);
+        assert_eq!(&cut[4..], &(72..100).collect::<Vec<_>>()[..]);
+        // A huge max_tokens still leaves half the context to the prompt; num_keep at most
+        // half of that; nothing to cut is left alone.
+        let cut = truncate_front(prompt.clone(), 40, usize::MAX, usize::MAX);
+        assert_eq!(cut.len(), 20);
+        assert_eq!(&cut[..10], &(0..10).collect::<Vec<_>>()[..]);
+        assert_eq!(&cut[10..], &(90..100).collect::<Vec<_>>()[..]);
+        assert_eq!(truncate_front(prompt.clone(), 400, 4, 8), prompt);
+        assert_eq!(truncate_front(vec![1, 2, 3], 1, 0, 0), vec![3]);
     }
 
     #[test]
