@@ -78,11 +78,24 @@ msgs = [
     b'{"type":"load","model_path":"/m.gguf","sha256":null,"context_length":4096,"batch_size":512,"threads":2,"gpu_layers":0}',
     b'{"type":"token","id":1,"text":"x"}',
     b'{"type":"error","id":null,"kind":"protocol","message":"m"}',
+    b'{"type":"embed","id":4,"request":{"inputs":["a cat","a dog"],"truncate":true}}',
+    b'{"type":"tokenize","id":5,"text":"<|im_start|>hi","add_special":true,"parse_special":true}',
+    b'{"type":"detokenize","id":6,"tokens":[1,2,-1,2147483647]}',
+    b'{"type":"complete","id":7,"request":{"prompt":"hi","params":{"max_tokens":8,"temperature":0.0,"top_k":40,"top_p":0.9,"min_p":0.05,"seed":1,"stop":[],"repeat_penalty":1.0,"repeat_last_n":64},"format":{"json_schema":{"type":"object","properties":{"a":{"type":"integer"}}}},"num_keep":4}}',
+    b'{"type":"chat","id":8,"request":{"messages":[{"role":"user","content":"hi"}],"params":{"max_tokens":8,"temperature":0.0,"top_k":40,"top_p":0.9,"min_p":0.05,"seed":1,"stop":[],"repeat_penalty":1.0,"repeat_last_n":64},"format":"json","num_keep":0}}',
+    b'{"type":"embedding","id":4,"index":1,"vector":[0.6,0.8,-0.0,1e-39]}',
+    b'{"type":"tokens","id":5,"tokens":[1,2,3]}',
+    b'{"type":"text","id":6,"text":"hi"}',
 ]
 for i, m in enumerate(msgs):
     for variant in range(4):
         put("runner_frame", f"msg{i}-v{variant}", bytes([variant, 0, 0, 0, 1, 0, 3]) + m)
 put("runner_frame", "clear-frame", b"\x00\x00\x00\x00\x00\x01\x00\x01" + b"\x00" * 8 + msgs[0])
+
+# output_format: JSON schemas, supported and not.
+put("output_format", "object", json.dumps({"type": "object", "properties": {"name": {"type": "string", "maxLength": 8}, "tags": {"type": "array", "items": {"enum": ["a", 1, True, None]}, "minItems": 1, "maxItems": 3}}, "required": ["name"], "additionalProperties": False}).encode())
+put("output_format", "nested", json.dumps({"type": "array", "items": {"type": "array", "items": {"type": "object", "properties": {"k\"\n": {"const": "v\\"}}}}}).encode())
+put("output_format", "refused", json.dumps({"anyOf": [{"$ref": "#"}], "type": ["string"]}).encode())
 
 # key_message: raw (variant 0) and framed (variant 1) messages.
 fixed_ks = keyset(fixed, PRIMARY)

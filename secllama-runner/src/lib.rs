@@ -134,6 +134,15 @@ pub mod internal {
         runner.abandoned_requests()
     }
 
+    /// The llama.cpp grammar for an output format, or why it is refused (fuzzing the schema
+    /// converter).
+    ///
+    /// # Errors
+    /// The format is outside the supported schema subset.
+    pub fn format_grammar(format: &crate::OutputFormat) -> Result<String, String> {
+        crate::grammar::grammar(format)
+    }
+
     /// The last frame the host sent, exactly as it went on the wire (replay tests).
     pub fn last_sent_frame(runner: &Runner) -> Vec<u8> {
         runner.last_sent_frame()

@@ -102,6 +102,7 @@ pub(crate) fn validate_detokenize(tokens: &[i32]) -> Result<(), String> {
 
 /// Scales `v` to unit L2 norm in place (as Ollama's `/api/embed` returns vectors); a zero or
 /// non-finite vector becomes all zeros.
+#[cfg_attr(not(feature = "engine"), allow(dead_code))]
 pub(crate) fn normalize(v: &mut [f32]) {
     let norm = v
         .iter()

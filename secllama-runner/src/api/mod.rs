@@ -12,11 +12,13 @@ use crate::grammar::OutputFormat;
 
 mod embed;
 
+#[cfg(feature = "engine")]
+pub(crate) use self::embed::normalize;
 pub use self::embed::{
     EmbedRequest, Embeddings, MAX_DETOKENIZE_BYTES, MAX_DETOKENIZE_TOKENS, MAX_EMBED_INPUTS,
     MAX_TOKENIZE_BYTES,
 };
-pub(crate) use self::embed::{normalize, validate_detokenize, validate_tokenize};
+pub(crate) use self::embed::{validate_detokenize, validate_tokenize};
 
 /// The largest prompt (bytes of UTF-8) or sum of chat message contents a request may carry.
 pub const MAX_PROMPT_BYTES: usize = 2 * 1024 * 1024;
