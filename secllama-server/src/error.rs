@@ -119,6 +119,7 @@ fn openai_type(status: StatusCode) -> &'static str {
         400 | 404 | 413 => "invalid_request_error",
         401 => "authentication_error",
         429 => "rate_limit_error",
+        501 => "not_implemented",
         503 => "server_overloaded",
         _ => "api_error",
     }

@@ -36,6 +36,21 @@ pub(crate) async fn not_here() -> ApiError {
     )
 }
 
+/// `/api/embed`, `/api/embeddings` and `/v1/embeddings` until the runner computes embeddings:
+/// a clear answer in the endpoint's dialect instead of a 404 that reads like a wrong address.
+pub(crate) async fn embeddings_unavailable(uri: axum::http::Uri) -> ApiError {
+    let e = ApiError::new(
+        StatusCode::NOT_IMPLEMENTED,
+        "embeddings are not available yet: SecLlama's runner does not compute them in this \
+         version (generation and chat work)",
+    );
+    if uri.path().starts_with("/v1/") {
+        e.dialect(crate::error::Dialect::OpenAi)
+    } else {
+        e
+    }
+}
+
 /// Finds `name` in the registry (blocking file I/O off the executor).
 pub(crate) async fn find_model(app: &AppRef, name: &str) -> Result<ModelEntry, ApiError> {
     if name.trim().is_empty() {

@@ -192,6 +192,9 @@ fn router(state: AppRef) -> Router {
         .route("/api/chat", post(ollama::chat))
         .route("/api/delete", axum::routing::delete(ollama::delete))
         .route("/api/copy", post(ollama::copy))
+        .route("/api/embed", post(ollama::embeddings_unavailable))
+        .route("/api/embeddings", post(ollama::embeddings_unavailable))
+        .route("/v1/embeddings", post(ollama::embeddings_unavailable))
         .route("/api/pull", post(ollama::not_here))
         .route("/api/push", post(ollama::not_here))
         .route("/api/create", post(ollama::not_here))
@@ -361,6 +364,9 @@ fn endpoint_label(path: &str) -> String {
         "/api/chat",
         "/api/delete",
         "/api/copy",
+        "/api/embed",
+        "/api/embeddings",
+        "/v1/embeddings",
         "/api/pull",
         "/api/push",
         "/api/create",

@@ -319,3 +319,37 @@ fn insecure_no_auth_works_on_loopback() {
         200
     );
 }
+
+#[test]
+fn embedding_endpoints_say_embeddings_are_not_available_yet_in_their_dialect() {
+    let server = TestServer::start(|_| {});
+    let anonymous = LocalhostClient::builder().build().unwrap();
+    let body = br#"{"model":"m","input":"hello"}"#;
+    for path in ["/api/embed", "/api/embeddings", "/v1/embeddings"] {
+        // the token comes first, as everywhere
+        let r = anonymous
+            .post(&server.url(path), "application/json", body)
+            .unwrap();
+        assert_eq!(r.status(), 401, "{path}");
+        let r = server.post(
+            path,
+            &json!({"model": "m", "input": "hello", "prompt": "hello"}),
+        );
+        assert_eq!(r.status(), 501, "{path}");
+        let v = json_of(r.body());
+        let message = if path.starts_with("/v1/") {
+            assert_eq!(v["error"]["type"], "not_implemented", "{v}");
+            v["error"]["message"].as_str().unwrap().to_owned()
+        } else {
+            v["error"].as_str().unwrap().to_owned()
+        };
+        assert!(
+            message.starts_with("embeddings are not available yet"),
+            "{path}: {v}"
+        );
+    }
+    assert_eq!(
+        server.metric("secllama_requests_total{endpoint=\"/api/embed\",status=\"501\"}"),
+        1.0
+    );
+}
