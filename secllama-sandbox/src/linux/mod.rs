@@ -140,10 +140,14 @@ fn plan(
     let mut namespaces = namespaces;
     let mut confine = None;
     let mut confine_refusal = None;
-    let v2_missing = match (&spawn, &namespaces) {
-        (None, _) => Some("a running process cannot enter these namespaces".to_owned()),
-        (Some(_), None) => Some("needs the user and network namespaces above".to_owned()),
-        (Some(_), Some(_)) => c.confine_error.clone(),
+    // Root without a user namespace (a chroot, user.max_user_namespaces=0) still gets a network
+    // namespace, but the confinement's identity change then drops the capabilities that the
+    // later steps need: refuse it with the cause instead of failing the spawn with a bare EPERM.
+    let v2_missing = match (&spawn, &namespaces, &user_missing) {
+        (None, _, _) => Some("a running process cannot enter these namespaces".to_owned()),
+        (Some(_), None, _) => Some("needs the user and network namespaces above".to_owned()),
+        (Some(_), Some(_), Some(why)) => Some(format!("needs a user namespace: {why}")),
+        (Some(_), Some(_), None) => c.confine_error.clone(),
     };
     let v2_missing = match spawn {
         Some(_) => unavailable(policy, Layer::MountNamespace, v2_missing),

@@ -17,10 +17,11 @@ fn probe_uncached() -> Capabilities {
     // SAFETY: geteuid cannot fail.
     let root = unsafe { libc::geteuid() } == 0;
     let (user_namespaces, network_namespaces, namespace_error) = probe_namespaces();
-    let confine_error = if user_namespaces || root {
+    // The confinement is built on a user namespace, for root too (see `plan`).
+    let confine_error = if user_namespaces {
         probe_confine(root, user_namespaces).err()
     } else {
-        Some("needs user namespaces (see namespace_error)".to_owned())
+        Some("needs a user namespace (see user namespaces)".to_owned())
     };
     Capabilities {
         os: "linux",
@@ -73,7 +74,9 @@ fn probe_namespaces() -> (bool, bool, Option<String>) {
         Err(e) => {
             let why = format!(
                 "creating a user namespace failed: {} (check kernel.unprivileged_userns_clone, \
-                 user.max_user_namespaces, or an AppArmor userns restriction)",
+                 user.max_user_namespaces, an AppArmor userns restriction, or whether this \
+                 runs in a chroot, where the kernel refuses user namespaces: use a container \
+                 or the host instead)",
                 io::Error::from_raw_os_error(e)
             );
             // Root can still make a network namespace without a user namespace.

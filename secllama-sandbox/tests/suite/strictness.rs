@@ -127,6 +127,42 @@ fn strict_mode_refuses_without_the_mount_and_pid_namespaces_and_best_effort_warn
     a.assert_err("socket=inet", EPERM);
 }
 
+/// Root without a user namespace (what a chroot gets: the kernel refuses CLONE_NEWUSER there)
+/// still has a network namespace, but not the v2 confinement. Strict mode used to report OK
+/// and then fail the spawn with a bare EPERM; now it refuses and names the cause, and
+/// best-effort runs the program with the network still closed.
+#[test]
+fn as_root_without_a_user_namespace_strict_refuses_naming_it_and_best_effort_runs() {
+    if !super::helpers::is_root() {
+        eprintln!("skipped: only root gets a network namespace without a user namespace");
+        return;
+    }
+    let policy = SandboxPolicy::new().simulate_unavailable(Layer::UserNamespace);
+    let err = policy
+        .apply_to(&mut Command::new(probe_path()))
+        .unwrap_err();
+    assert_eq!(
+        err.to_string(),
+        "strict sandbox refused: the mount namespace layer cannot be enforced: needs a user \
+         namespace: simulated: user namespace switched off by the test-only override; or set \
+         SECLLAMA_STRICT_NETWORK_ISOLATION=false to run with less isolation"
+    );
+    let policy = policy.strictness(Strictness::BestEffort);
+    let a = run(&policy, &["socket=inet", "read=/etc/hostname"]);
+    let report = a.report.as_ref().unwrap();
+    assert_eq!(
+        report.state(Layer::NetworkNamespace),
+        Some(&LayerState::Enforced),
+        "{report}"
+    );
+    assert!(
+        matches!(report.state(Layer::MountNamespace), Some(LayerState::Unavailable(r)) if r.starts_with("needs a user namespace")),
+        "{report}"
+    );
+    a.assert_err("socket=inet", EPERM);
+    a.assert_err("read=/etc/hostname", "13");
+}
+
 #[test]
 fn best_effort_runs_without_the_missing_layer_warns_and_keeps_the_others() {
     let policy = SandboxPolicy::new()
