@@ -39,8 +39,6 @@ const CLOSE_RANGE_CLOEXEC: libc::c_uint = 1 << 2;
 pub(super) struct Prepared {
     /// The caller is root: run as [`NOBODY`].
     drop_to_nobody: bool,
-    /// Create a user namespace (always for non-root callers; for root when the kernel allows).
-    user_ns: bool,
     uid_map: Vec<u8>,
     gid_map: Vec<u8>,
     rootfs: rootfs::Prepared,
@@ -51,7 +49,9 @@ pub(super) struct Prepared {
 }
 
 impl Prepared {
-    pub(super) fn new(root: bool, user_ns: bool, rootfs: rootfs::Prepared, keep: &[RawFd]) -> Self {
+    /// The confinement is always built on a new user namespace (for root too: without one,
+    /// the identity change would drop the capabilities later steps need; `plan` refuses).
+    pub(super) fn new(root: bool, rootfs: rootfs::Prepared, keep: &[RawFd]) -> Self {
         // SAFETY: getuid/getgid/getpid cannot fail.
         let (uid, gid, host_pid) = unsafe { (libc::getuid(), libc::getgid(), libc::getpid()) };
         let (uid, gid) = if root { (NOBODY, NOBODY) } else { (uid, gid) };
@@ -60,7 +60,6 @@ impl Prepared {
         keep_fds.dedup();
         Prepared {
             drop_to_nobody: root,
-            user_ns,
             uid_map: format!("{uid} {uid} 1\n").into_bytes(),
             gid_map: format!("{gid} {gid} 1\n").into_bytes(),
             rootfs,
@@ -167,15 +166,12 @@ impl Prepared {
         sys::check(unsafe { libc::setresgid(NOBODY, NOBODY, NOBODY) })?;
         // SAFETY: as above.
         sys::check(unsafe { libc::setresuid(NOBODY, NOBODY, NOBODY) })?;
-        if self.user_ns {
-            // After setuid the process is not dumpable, which makes /proc/self/* root's.
-            prctl(libc::PR_SET_DUMPABLE, 1)?;
-            // SAFETY: unshare takes only flags.
-            sys::check(unsafe { libc::unshare(libc::CLONE_NEWUSER) })?;
-            self.write_maps()?;
-            prctl(libc::PR_SET_DUMPABLE, 0)?;
-        }
-        Ok(())
+        // After setuid the process is not dumpable, which makes /proc/self/* root's.
+        prctl(libc::PR_SET_DUMPABLE, 1)?;
+        // SAFETY: unshare takes only flags.
+        sys::check(unsafe { libc::unshare(libc::CLONE_NEWUSER) })?;
+        self.write_maps()?;
+        prctl(libc::PR_SET_DUMPABLE, 0)
     }
 
     /// Every descriptor above 2 that was not passed is closed at `exec` (marked close-on-exec,
@@ -337,10 +333,10 @@ mod tests {
 
     #[test]
     fn root_callers_are_mapped_to_nobody_and_others_keep_their_ids() {
-        let p = Prepared::new(true, true, empty_root(), &[]);
+        let p = Prepared::new(true, empty_root(), &[]);
         assert_eq!(p.uid_map, b"65534 65534 1\n");
         assert_eq!(p.gid_map, b"65534 65534 1\n");
-        let p = Prepared::new(false, true, empty_root(), &[]);
+        let p = Prepared::new(false, empty_root(), &[]);
         // SAFETY: getuid/getgid cannot fail.
         let (uid, gid) = unsafe { (libc::getuid(), libc::getgid()) };
         assert_eq!(p.uid_map, format!("{uid} {uid} 1\n").as_bytes());
@@ -349,7 +345,7 @@ mod tests {
 
     #[test]
     fn passed_descriptors_are_sorted_unique_and_never_stdio() {
-        let p = Prepared::new(false, true, empty_root(), &[9, 4, 2, 9, 0]);
+        let p = Prepared::new(false, empty_root(), &[9, 4, 2, 9, 0]);
         assert_eq!(p.keep_fds, [4, 9]);
     }
 }

@@ -167,12 +167,7 @@ fn plan(
                 step: "plan the sandbox root file system",
                 error,
             })?;
-            confine = Some(confine::Prepared::new(
-                c.root,
-                user_missing.is_none(),
-                root,
-                policy.passed_fds(),
-            ));
+            confine = Some(confine::Prepared::new(c.root, root, policy.passed_fds()));
             namespaces = None;
             caps_for = caps::Prepared::for_current_process();
             report.push(Layer::MountNamespace, LayerState::Enforced);

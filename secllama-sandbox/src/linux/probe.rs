@@ -19,7 +19,7 @@ fn probe_uncached() -> Capabilities {
     let (user_namespaces, network_namespaces, namespace_error) = probe_namespaces();
     // The confinement is built on a user namespace, for root too (see `plan`).
     let confine_error = if user_namespaces {
-        probe_confine(root, user_namespaces).err()
+        probe_confine(root).err()
     } else {
         Some("needs a user namespace (see user namespaces)".to_owned())
     };
@@ -89,9 +89,9 @@ fn probe_namespaces() -> (bool, bool, Option<String>) {
 /// Runs exactly the v2 confinement with an empty root in a short child: namespaces, the
 /// staging and final `pivot_root`, `/proc`, the identity change. The error names the cause
 /// and the fix.
-fn probe_confine(root: bool, user_ns: bool) -> Result<(), String> {
+fn probe_confine(root: bool) -> Result<(), String> {
     let empty = rootfs::Prepared::new(&[], &[], &[], None).map_err(|e| e.to_string())?;
-    let plan = confine::Prepared::new(root, user_ns, empty, &[]);
+    let plan = confine::Prepared::new(root, empty, &[]);
     // SAFETY: the child only makes raw system calls on data prepared above and leaves with
     // _exit; the outer half of `apply` never returns.
     let pid = unsafe { libc::fork() };
