@@ -10,14 +10,19 @@
 //! - NVIDIA's device nodes (`/dev/nvidiactl`, `/dev/nvidia<N>`, `/dev/nvidia-uvm`,
 //!   `/dev/nvidia-uvm-tools`) and `/proc/driver/nvidia`;
 //! - ICD manifests an administrator installed in `/etc/vulkan/icd.d`;
+//! - the driver manifests that `VK_DRIVER_FILES`, `VK_ICD_FILENAMES` or `VK_ADD_DRIVER_FILES`
+//!   name outside the baseline, and the driver library such a manifest names outside it;
 //! - the device-selection variables of ggml, the Vulkan loader, Mesa and CUDA, when set.
 //!
 //! Mesa's lavapipe (a Vulkan device on the CPU) needs none of the files, only
 //! `GGML_VK_VISIBLE_DEVICES` (ggml skips CPU-type Vulkan devices unless told to use them).
 
+use std::ffi::OsString;
+use std::io::Read;
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
-use secllama_sandbox::SandboxPolicy;
+use secllama_sandbox::{BASELINE_READ_ONLY, SandboxPolicy};
 
 /// The selection variables passed to a GPU runner when they are set: ggml's Vulkan device list,
 /// the Vulkan loader's driver and device selection, Mesa's device selection, CUDA's.
@@ -33,6 +38,13 @@ pub const GPU_ENV: &[&str] = &[
     "CUDA_VISIBLE_DEVICES",
     "CUDA_DEVICE_ORDER",
 ];
+
+/// The Vulkan loader's variables that name driver manifests (files or directories,
+/// `:`-separated), newest name first.
+const DRIVER_FILE_VARS: &[&str] = &["VK_DRIVER_FILES", "VK_ICD_FILENAMES", "VK_ADD_DRIVER_FILES"];
+
+/// A driver manifest larger than this is not read (they are a few hundred bytes).
+const MAX_MANIFEST_BYTES: u64 = 64 * 1024;
 
 /// One thing the sandbox grants a runner asked for GPU layers.
 #[derive(Clone, Debug, PartialEq, Eq, Hash, serde::Serialize)]
@@ -59,12 +71,12 @@ impl std::fmt::Display for GpuGrant {
 /// The GPU grants on this machine: device nodes and files that exist, variables that are set
 /// in this process's environment. See the module documentation for what and why.
 pub fn gpu_grants() -> Vec<GpuGrant> {
-    grants_from(Path::new("/"), &|name| std::env::var_os(name).is_some())
+    grants_from(Path::new("/"), &|name| std::env::var_os(name))
 }
 
-/// [`gpu_grants`] for a file system rooted at `root` and an environment `is_set` (unit tests
+/// [`gpu_grants`] for a file system rooted at `root` and an environment `var` (unit tests
 /// build a fake root).
-pub(crate) fn grants_from(root: &Path, is_set: &dyn Fn(&str) -> bool) -> Vec<GpuGrant> {
+pub(crate) fn grants_from(root: &Path, var: &dyn Fn(&str) -> Option<OsString>) -> Vec<GpuGrant> {
     let at = |p: &str| root.join(p.trim_start_matches('/'));
     let shown = |p: &Path| Path::new("/").join(p.strip_prefix(root).unwrap_or(p));
     let mut out = Vec::new();
@@ -101,12 +113,63 @@ pub(crate) fn grants_from(root: &Path, is_set: &dyn Fn(&str) -> bool) -> Vec<Gpu
         out.push(GpuGrant::ReadOnly(PathBuf::from("/etc/vulkan/icd.d")));
     }
 
+    for name in DRIVER_FILE_VARS {
+        let Some(value) = var(name) else { continue };
+        for listed in value.as_bytes().split(|b| *b == b':') {
+            let listed = Path::new(std::ffi::OsStr::from_bytes(listed));
+            if !listed.is_absolute() || !at_path(root, listed).exists() {
+                continue;
+            }
+            let mut wanted = vec![listed.to_path_buf()];
+            if at_path(root, listed).is_file() {
+                wanted.extend(manifest_library(root, listed));
+            }
+            for path in wanted {
+                let granted = out
+                    .iter()
+                    .any(|g| matches!(g, GpuGrant::ReadOnly(p) if path.starts_with(p)));
+                if !in_baseline(&path) && !granted {
+                    out.push(GpuGrant::ReadOnly(path));
+                }
+            }
+        }
+    }
+
     for name in GPU_ENV {
-        if is_set(name) {
+        if var(name).is_some() {
             out.push(GpuGrant::Env((*name).to_owned()));
         }
     }
     out
+}
+
+/// `path` (absolute) under the fake or real `root`.
+fn at_path(root: &Path, path: &Path) -> PathBuf {
+    root.join(path.strip_prefix("/").unwrap_or(path))
+}
+
+/// Whether every policy already grants `path` (it lies under a baseline directory).
+fn in_baseline(path: &Path) -> bool {
+    BASELINE_READ_ONLY.iter().any(|b| path.starts_with(b))
+}
+
+/// The driver library a Vulkan driver manifest (`ICD.library_path`) names by path, resolved
+/// against the manifest's directory as the loader does; `None` for a bare file name (found
+/// through the library search path, inside the baseline) or an unreadable manifest.
+fn manifest_library(root: &Path, manifest: &Path) -> Option<PathBuf> {
+    let mut text = Vec::new();
+    std::fs::File::open(at_path(root, manifest))
+        .ok()?
+        .take(MAX_MANIFEST_BYTES)
+        .read_to_end(&mut text)
+        .ok()?;
+    let json: serde_json::Value = serde_json::from_slice(&text).ok()?;
+    let library = Path::new(json.get("ICD")?.get("library_path")?.as_str()?);
+    if library.components().count() < 2 {
+        return None;
+    }
+    let library = manifest.parent()?.join(library);
+    at_path(root, &library).exists().then_some(library)
 }
 
 /// The entries of `dir` whose file name passes `keep`, sorted; none when `dir` is unreadable.
@@ -151,7 +214,7 @@ mod tests {
         let root = tempfile::tempdir().unwrap();
         touch(root.path(), "/dev/null");
         touch(root.path(), "/etc/vulkan/icd.d/README");
-        assert_eq!(grants_from(root.path(), &|_| false), []);
+        assert_eq!(grants_from(root.path(), &|_| None), []);
     }
 
     #[test]
@@ -167,7 +230,7 @@ mod tests {
         std::fs::create_dir_all(root.path().join("sys/devices")).unwrap();
         std::fs::create_dir_all(root.path().join("sys/class/drm")).unwrap();
         assert_eq!(
-            grants_from(root.path(), &|_| false),
+            grants_from(root.path(), &|_| None),
             [
                 GpuGrant::Device("/dev/dri/renderD128".into()),
                 GpuGrant::Device("/dev/dri/renderD129".into()),
@@ -192,7 +255,7 @@ mod tests {
             touch(root.path(), p);
         }
         assert_eq!(
-            grants_from(root.path(), &|_| false),
+            grants_from(root.path(), &|_| None),
             [
                 GpuGrant::Device("/dev/nvidia-uvm".into()),
                 GpuGrant::Device("/dev/nvidia0".into()),
@@ -206,13 +269,70 @@ mod tests {
     fn etc_icd_manifests_and_set_variables_only() {
         let root = tempfile::tempdir().unwrap();
         touch(root.path(), "/etc/vulkan/icd.d/vendor.json");
-        let set = |n: &str| n == "GGML_VK_VISIBLE_DEVICES" || n == "CUDA_VISIBLE_DEVICES";
+        let set = |n: &str| {
+            (n == "GGML_VK_VISIBLE_DEVICES" || n == "CUDA_VISIBLE_DEVICES").then(|| "0".into())
+        };
         assert_eq!(
             grants_from(root.path(), &set),
             [
                 GpuGrant::ReadOnly("/etc/vulkan/icd.d".into()),
                 GpuGrant::Env("GGML_VK_VISIBLE_DEVICES".into()),
                 GpuGrant::Env("CUDA_VISIBLE_DEVICES".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn driver_manifests_named_by_the_loader_variables_and_their_libraries_outside_the_baseline() {
+        let root = tempfile::tempdir().unwrap();
+        touch(root.path(), "/opt/vk/lib/libvendor.so");
+        std::fs::write(
+            root.path().join("opt/vk/vendor.json"),
+            br#"{"file_format_version": "1.0.0",
+                 "ICD": {"library_path": "lib/libvendor.so", "api_version": "1.3.0"}}"#,
+        )
+        .unwrap();
+        touch(root.path(), "/usr/share/vulkan/icd.d/lvp.json");
+        touch(root.path(), "/srv/icd.d/other.json");
+        let var = |n: &str| match n {
+            // Relative entries and missing files are the loader's business, not a grant.
+            "VK_DRIVER_FILES" => Some(
+                "/opt/vk/vendor.json:/usr/share/vulkan/icd.d/lvp.json:rel.json:/missing.json"
+                    .into(),
+            ),
+            "VK_ADD_DRIVER_FILES" => Some("/srv/icd.d:/srv/icd.d/other.json".into()),
+            _ => None,
+        };
+        assert_eq!(
+            grants_from(root.path(), &var),
+            [
+                GpuGrant::ReadOnly("/opt/vk/vendor.json".into()),
+                GpuGrant::ReadOnly("/opt/vk/lib/libvendor.so".into()),
+                GpuGrant::ReadOnly("/srv/icd.d".into()),
+                GpuGrant::Env("VK_DRIVER_FILES".into()),
+                GpuGrant::Env("VK_ADD_DRIVER_FILES".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_manifest_naming_a_bare_library_or_unreadable_json_grants_only_itself() {
+        let root = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(root.path().join("opt")).unwrap();
+        std::fs::write(
+            root.path().join("opt/bare.json"),
+            br#"{"ICD": {"library_path": "libvulkan_lvp.so"}}"#,
+        )
+        .unwrap();
+        std::fs::write(root.path().join("opt/bad.json"), b"{not json").unwrap();
+        let var =
+            |n: &str| (n == "VK_ICD_FILENAMES").then(|| "/opt/bare.json:/opt/bad.json".into());
+        assert_eq!(
+            grants_from(root.path(), &var),
+            [
+                GpuGrant::ReadOnly("/opt/bare.json".into()),
+                GpuGrant::ReadOnly("/opt/bad.json".into()),
+                GpuGrant::Env("VK_ICD_FILENAMES".into()),
             ]
         );
     }
