@@ -5,7 +5,8 @@
 //!     cargo bench -p secllama-runner --bench generation
 //!
 //! Environment: `SECLLAMA_TEST_MODEL` (default: the cached default model), `BENCH_THREADS`
-//! (default 2), `BENCH_ROUNDS` (default 3).
+//! (default 2), `BENCH_ROUNDS` (default 3), `BENCH_SMOKE=1` (8 tokens, one round: only checks
+//! that it runs).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
@@ -26,6 +27,16 @@ use secllama_runner::{
 
 const PROMPT: &str = "Write a long story about a dragon who learns to paint. Once upon a time,";
 const TOKENS: u32 = 128;
+const SMOKE_TOKENS: u32 = 8;
+
+fn smoke() -> bool {
+    std::env::var("BENCH_SMOKE").is_ok_and(|v| v == "1")
+}
+
+/// Tokens generated per run.
+fn to_generate() -> u32 {
+    if smoke() { SMOKE_TOKENS } else { TOKENS }
+}
 const CONTEXT: u32 = 1024;
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -74,7 +85,7 @@ fn in_process(backend: &LlamaBackend, model: &LlamaModel, threads: i32) -> Sampl
     let mut ttft = None;
     let mut text = Vec::new();
     let t_gen = Instant::now();
-    while generated < u64::from(TOKENS) {
+    while generated < u64::from(to_generate()) {
         let token = sampler.sample(&ctx, batch.n_tokens() - 1);
         if vocab.is_eog(token) {
             break;
@@ -100,7 +111,8 @@ fn in_process(backend: &LlamaBackend, model: &LlamaModel, threads: i32) -> Sampl
 }
 
 fn through_runner(runner: &mut Runner) -> Sample {
-    let request = CompletionRequest::new(PROMPT).with_params(GenerationParams::greedy(TOKENS));
+    let request =
+        CompletionRequest::new(PROMPT).with_params(GenerationParams::greedy(to_generate()));
     let mut stream = runner.complete(request).unwrap();
     let mut done = None;
     for event in stream.by_ref() {
@@ -155,7 +167,7 @@ fn main() {
     let rounds: usize = std::env::var("BENCH_ROUNDS")
         .ok()
         .and_then(|v| v.parse().ok())
-        .unwrap_or(3);
+        .unwrap_or(if smoke() { 1 } else { 3 });
 
     // (a) in-process baseline, same load parameters as the runner (weights read, not mapped).
     let mut backend = LlamaBackend::init().unwrap();
@@ -213,8 +225,9 @@ fn main() {
     let spawn_min = spawn_ms.iter().copied().fold(f64::INFINITY, f64::min);
 
     println!(
-        "model: {}  threads: {threads}  tokens: {TOKENS}  greedy  best of {rounds}",
-        model_path.display()
+        "model: {}  threads: {threads}  tokens: {}  greedy  best of {rounds}",
+        model_path.display(),
+        to_generate()
     );
     println!("| metric | (a) llama-cpp-2 in-process | (b) sandboxed runner, encrypted | b/a |");
     println!("|---|---|---|---|");
