@@ -13,12 +13,18 @@
 //! child because it allocates. The ruleset fd is created `O_CLOEXEC` by the kernel, so the
 //! sandboxed program never sees it.
 //!
+//! Granted paths under `/proc` (e.g. `/proc/driver/nvidia`) get their rules in the child too,
+//! at the same moment: a sandbox v2 child has a `/proc` of its own, whose inodes are not the
+//! host's, so a rule on the host's `/proc/...` would grant nothing inside.
+//!
 //! The child's `/proc/<pid>` rule is added to the ruleset object shared with the parent, so a
 //! `Command` spawned twice carries the first child's (dead) `/proc/<pid>` into the second;
 //! that directory belongs to a process that no longer exists and grants nothing.
 
+use std::ffi::CString;
 use std::io;
 use std::os::fd::{AsRawFd, OwnedFd};
+use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use landlock::{
@@ -44,6 +50,8 @@ struct PathBeneathAttr {
 pub(super) struct Prepared {
     ruleset: OwnedFd,
     proc_access: u64,
+    /// Granted paths under `/proc`, with their access bits, for the child's own `/proc`.
+    proc_grants: Vec<(CString, u64)>,
 }
 
 /// The kernel's Landlock ABI version, `None` when Landlock is unavailable.
@@ -124,6 +132,7 @@ fn rule(
     path: &Path,
     access: BitFlags<AccessFs>,
     abi: ABI,
+    proc_grants: &mut Vec<(CString, u64)>,
 ) -> Result<PathBeneath<PathFd>, SandboxError> {
     let meta = std::fs::metadata(path).map_err(|error| SandboxError::Path {
         path: path.to_path_buf(),
@@ -134,6 +143,11 @@ fn rule(
     } else {
         access & file_rights(abi)
     };
+    if path.starts_with("/proc")
+        && let Ok(c) = CString::new(path.as_os_str().as_bytes())
+    {
+        proc_grants.push((c, access.bits()));
+    }
     let fd = PathFd::new(path).map_err(|e| SandboxError::Path {
         path: path.to_path_buf(),
         error: io::Error::other(e.to_string()),
@@ -167,36 +181,54 @@ pub(super) fn prepare(
         ruleset = ruleset.scope(Scope::from_all(abi)).map_err(err)?;
     }
     let mut created: RulesetCreated = ruleset.create().map_err(err)?;
+    let mut proc_grants = Vec::new();
     for p in read_only {
-        created = created.add_rule(rule(p, read, abi)?).map_err(err)?;
+        created = created
+            .add_rule(rule(p, read, abi, &mut proc_grants)?)
+            .map_err(err)?;
     }
     for p in read_write {
-        created = created.add_rule(rule(p, read | write, abi)?).map_err(err)?;
+        created = created
+            .add_rule(rule(p, read | write, abi, &mut proc_grants)?)
+            .map_err(err)?;
     }
     for p in devices {
-        created = created.add_rule(rule(p, device, abi)?).map_err(err)?;
+        created = created
+            .add_rule(rule(p, device, abi, &mut proc_grants)?)
+            .map_err(err)?;
     }
     let fd: Option<OwnedFd> = created.into();
     let ruleset = fd.ok_or_else(|| err("the kernel returned no ruleset"))?;
     Ok(Prepared {
         ruleset,
         proc_access: (all_fs & (AccessFs::ReadFile | AccessFs::ReadDir)).bits(),
+        proc_grants,
     })
 }
 
 impl Prepared {
-    /// Grants read access to the calling process's own `/proc/<pid>`. Async-signal-safe: raw
-    /// `open`, `landlock_add_rule`, `close`; the attribute lives on the stack.
+    /// Grants read access to the calling process's own `/proc/<pid>`, and the policy's
+    /// granted `/proc` paths in the calling process's `/proc` (a granted path missing there is
+    /// skipped). Async-signal-safe: raw `open`, `landlock_add_rule`, `close` on prepared data;
+    /// the attribute lives on the stack.
     pub(super) fn allow_own_proc(&self) -> io::Result<()> {
+        self.add_rule(c"/proc/self", libc::O_DIRECTORY, self.proc_access)?;
+        for (path, access) in &self.proc_grants {
+            match self.add_rule(path, 0, *access) {
+                Err(e) if e.raw_os_error() == Some(libc::ENOENT) => {}
+                r => r?,
+            }
+        }
+        Ok(())
+    }
+
+    fn add_rule(&self, path: &std::ffi::CStr, flags: libc::c_int, access: u64) -> io::Result<()> {
         // SAFETY: valid NUL-terminated path.
         let fd = sys::check(unsafe {
-            libc::open(
-                c"/proc/self".as_ptr(),
-                libc::O_PATH | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
+            libc::open(path.as_ptr(), libc::O_PATH | libc::O_CLOEXEC | flags)
         })?;
         let attr = PathBeneathAttr {
-            allowed_access: self.proc_access,
+            allowed_access: access,
             parent_fd: fd,
         };
         // SAFETY: attr is a valid packed landlock_path_beneath_attr; the ruleset fd is open.

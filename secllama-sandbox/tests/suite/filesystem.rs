@@ -157,6 +157,16 @@ fn other_processes_proc_entries_are_unreadable_but_the_probes_own_are_readable()
 }
 
 #[test]
+fn a_granted_proc_path_is_readable_in_the_sandboxes_own_proc_and_its_neighbours_are_not() {
+    // GPU drivers read files such as /proc/driver/nvidia/params; the sandbox's /proc is its
+    // own mount, so the grant must reach that mount and nothing next to it.
+    let policy = SandboxPolicy::new().read_only("/proc/cpuinfo");
+    let a = run(&policy, &["read=/proc/cpuinfo", "read=/proc/meminfo"]);
+    assert!(a.assert_ok("read=/proc/cpuinfo").contains("processor"));
+    a.assert_err("read=/proc/meminfo", EACCES);
+}
+
+#[test]
 fn the_environment_holds_only_the_allow_list() {
     let policy = SandboxPolicy::new().allow_env("SECLLAMA_TEST_KEEP");
     let a = super::helpers::run_with(
