@@ -50,6 +50,9 @@ impl Sizes {
         if let Some(t) = number("BENCH_THREADS") {
             sizes.threads = t.max(1);
         }
+        if let Some(t) = number("BENCH_TOKENS") {
+            sizes.tokens = t.max(1);
+        }
         if let Some(r) = number("BENCH_ROUNDS") {
             sizes.rounds = usize::try_from(r.max(1)).unwrap_or(1);
         }

@@ -17,7 +17,7 @@ use llama_cpp_2::token::LlamaToken;
 use super::model::fail;
 use super::sampler::build_sampler;
 use super::session::{Fatal, Inbound, channel_failed, send_error};
-use super::slots::{Active, Phase, Slot, choose_slot, reusable, truncate_front};
+use super::slots::{Active, Phase, Slot, choose_slot, commit, plan_step, reusable, truncate_front};
 use super::template::render_chat;
 use super::text::TextStream;
 use crate::api::{ChatMessage, Done, GenerationParams, Metrics, StopReason};
@@ -60,11 +60,13 @@ pub(super) struct Scheduler<'a, 'm> {
     pub(super) embed_ctx: Option<LlamaContext<'m>>,
     pub(super) writer: &'a SharedWriter,
     pub(super) rx: &'a Receiver<Inbound>,
-    pub(super) batch_size: u32,
     pub(super) load_duration: u64,
     /// Tokens of context each sequence has.
     pub(super) seq_context: usize,
     pub(super) slots: Vec<Slot>,
+    /// The one batch, refilled each step, and its capacity.
+    batch: LlamaBatch<'static>,
+    batch_cap: usize,
     queue: VecDeque<Queued>,
     shutdown: bool,
 }
@@ -82,6 +84,8 @@ impl<'a, 'm> Scheduler<'a, 'm> {
         let (batch_size, slots) = (load.batch_size, load.slots);
         let n_slots = usize::try_from(slots.max(1)).unwrap_or(1);
         let seq_context = usize::try_from(ctx.n_ctx()).unwrap_or(0) / n_slots;
+        // llama.cpp may clamp the batch to the context: use what the context really has.
+        let batch_cap = usize::try_from(ctx.n_batch().min(batch_size).max(1)).unwrap_or(512);
         Scheduler {
             model,
             ctx,
@@ -90,12 +94,13 @@ impl<'a, 'm> Scheduler<'a, 'm> {
             embed_ctx: None,
             writer,
             rx,
-            batch_size,
             load_duration,
             seq_context,
             slots: (0..slots.max(1))
                 .map(|s| Slot::new(i32::try_from(s).unwrap_or(0)))
                 .collect(),
+            batch: LlamaBatch::new(batch_cap, 1),
+            batch_cap,
             queue: VecDeque::new(),
             shutdown: false,
         }
@@ -363,74 +368,39 @@ impl<'a, 'm> Scheduler<'a, 'm> {
 
     /// One batch over every active slot: decode, then sample.
     fn step(&mut self) -> Result<(), Fatal> {
-        // llama.cpp may clamp the batch to the context: use what the context really has.
-        let cap = usize::try_from(self.ctx.n_batch().min(self.batch_size).max(1)).unwrap_or(512);
-        let mut batch = LlamaBatch::new(cap, 1);
-        let mut full = Vec::new();
-        let mut prompt_slots = Vec::new();
-        // Generating slots first: one token each.
-        for (i, slot) in self.slots.iter_mut().enumerate() {
-            let Some(active) = slot.active.as_mut() else {
-                continue;
-            };
-            active.logits_at = None;
-            if let Phase::Generate { pending } = active.phase {
-                if slot.cached.len() >= self.seq_context {
-                    full.push(i);
-                    continue;
-                }
-                if batch.n_tokens() as usize >= cap {
-                    continue;
-                }
-                let pos = i32::try_from(slot.cached.len()).unwrap_or(i32::MAX);
-                if batch.add(pending, pos, &[slot.seq], true).is_err() {
-                    continue;
-                }
-                active.logits_at = Some(batch.n_tokens() - 1);
-                slot.cached.push(pending);
-            }
-        }
-        // Then prompt tokens, as many as fit.
-        for (i, slot) in self.slots.iter_mut().enumerate() {
-            let Some(active) = slot.active.as_mut() else {
-                continue;
-            };
-            let Phase::Prompt { next } = active.phase else {
-                continue;
-            };
-            let room = cap.saturating_sub(batch.n_tokens() as usize);
-            let take = room.min(active.prompt.len() - next);
-            if take == 0 {
-                continue;
-            }
-            for j in next..next + take {
-                let pos = i32::try_from(j).unwrap_or(i32::MAX);
-                let last = j + 1 == active.prompt.len();
-                if batch.add(active.prompt[j], pos, &[slot.seq], last).is_err() {
-                    break;
-                }
-                if last {
-                    active.logits_at = Some(batch.n_tokens() - 1);
-                }
-            }
-            slot.cached
-                .extend_from_slice(&active.prompt[next..next + take]);
-            active.prompt_evaluated += take as u64;
-            active.phase = Phase::Prompt { next: next + take };
-            prompt_slots.push(i);
-        }
-        for i in full {
+        let plan = plan_step(&self.slots, self.batch_cap, self.seq_context);
+        for &i in &plan.full {
             self.finish(i, StopReason::ContextFull)?;
         }
-        if batch.n_tokens() == 0 {
+        if plan.tokens.is_empty() {
             return Ok(());
         }
+        for slot in &mut self.slots {
+            if let Some(active) = slot.active.as_mut() {
+                active.logits_at = None;
+            }
+        }
+        // The batch is allocated once (`batch_cap` tokens: llama_batch_init allocates per
+        // token) and refilled each step.
+        self.batch.clear();
+        for p in &plan.tokens {
+            let slot = &mut self.slots[p.slot];
+            let pos = i32::try_from(p.pos).unwrap_or(i32::MAX);
+            if self.batch.add(p.token, pos, &[slot.seq], p.logits).is_err() {
+                return self.fail_batch("the batch is larger than planned");
+            }
+            if p.logits
+                && let Some(active) = slot.active.as_mut()
+            {
+                active.logits_at = Some(self.batch.n_tokens() - 1);
+            }
+        }
         let t_decode = Instant::now();
-        if let Err(e) = self.ctx.decode(&mut batch) {
+        if let Err(e) = self.ctx.decode(&mut self.batch) {
             return self.fail_batch(&format!("decode: {e}"));
         }
         let spent = t_decode.elapsed();
-        for &i in &prompt_slots {
+        for i in commit(&mut self.slots, &plan) {
             if let Some(a) = self.slots[i].active.as_mut() {
                 a.prompt_time += spent;
             }

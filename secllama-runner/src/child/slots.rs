@@ -81,6 +81,88 @@ pub(super) fn choose_slot(slots: &[Slot], prompt: &[LlamaToken]) -> Option<usize
     best.map(|(i, _)| i)
 }
 
+/// One token of the next batch.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) struct Planned {
+    pub(super) slot: usize,
+    pub(super) token: LlamaToken,
+    /// Its position in the slot's sequence.
+    pub(super) pos: usize,
+    /// Whether the decode must produce its logits (a token will be sampled from them).
+    pub(super) logits: bool,
+}
+
+/// What one step decodes, in one batch.
+#[derive(Debug, Default, PartialEq, Eq)]
+pub(super) struct Plan {
+    pub(super) tokens: Vec<Planned>,
+    /// Generating slots whose sequence is full: they end (`ContextFull`) instead.
+    pub(super) full: Vec<usize>,
+}
+
+/// The next batch, at most `cap` tokens: first the pending token of every generating slot
+/// (one each, so every stream advances by one token per decode), then the prompt tokens of
+/// slots still evaluating their prompt, in slot order, as many as fit; logits only where a
+/// token will be sampled (a pending token, a prompt's last token).
+pub(super) fn plan_step(slots: &[Slot], cap: usize, seq_context: usize) -> Plan {
+    let mut plan = Plan::default();
+    for (i, slot) in slots.iter().enumerate() {
+        let Some(Phase::Generate { pending }) = slot.active.as_ref().map(|a| &a.phase) else {
+            continue;
+        };
+        if slot.cached.len() >= seq_context {
+            plan.full.push(i);
+        } else if plan.tokens.len() < cap {
+            plan.tokens.push(Planned {
+                slot: i,
+                token: *pending,
+                pos: slot.cached.len(),
+                logits: true,
+            });
+        }
+    }
+    for (i, slot) in slots.iter().enumerate() {
+        let Some(active) = slot.active.as_ref() else {
+            continue;
+        };
+        let Phase::Prompt { next } = active.phase else {
+            continue;
+        };
+        let take = cap
+            .saturating_sub(plan.tokens.len())
+            .min(active.prompt.len().saturating_sub(next));
+        for j in next..next + take {
+            plan.tokens.push(Planned {
+                slot: i,
+                token: active.prompt[j],
+                pos: j,
+                logits: j + 1 == active.prompt.len(),
+            });
+        }
+    }
+    plan
+}
+
+/// Records that the plan's tokens are now in their slots' caches (after a successful decode);
+/// returns the slots that evaluated prompt tokens.
+pub(super) fn commit(slots: &mut [Slot], plan: &Plan) -> Vec<usize> {
+    let mut prompt_slots: Vec<usize> = Vec::new();
+    for p in &plan.tokens {
+        let slot = &mut slots[p.slot];
+        slot.cached.push(p.token);
+        if let Some(active) = slot.active.as_mut()
+            && let Phase::Prompt { next } = active.phase
+        {
+            active.phase = Phase::Prompt { next: next + 1 };
+            active.prompt_evaluated += 1;
+            if !prompt_slots.contains(&p.slot) {
+                prompt_slots.push(p.slot);
+            }
+        }
+    }
+    prompt_slots
+}
+
 /// Cuts a prompt that does not fit a `context` of tokens from the front, as Ollama does: the
 /// first `num_keep` tokens stay (at most half of what is kept), then the end of the prompt, so
 /// that the prompt takes `context - min(max_tokens, context / 2)` tokens and leaves room for
@@ -106,6 +188,128 @@ pub(super) fn truncate_front<T: Copy>(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn running(seq: i32, prompt: &[i32], next: usize) -> Slot {
+        let mut slot = Slot::new(seq);
+        slot.cached = toks(&prompt[..next]);
+        slot.active = Some(Active {
+            id: u64::try_from(seq).unwrap(),
+            prompt: toks(prompt),
+            phase: Phase::Prompt { next },
+            sampler: LlamaSampler::greedy(),
+            text: TextStream::new(Vec::new()),
+            max_tokens: 16,
+            generated: 0,
+            prompt_evaluated: 0,
+            started: Instant::now(),
+            prompt_time: Duration::ZERO,
+            eval_started: None,
+            logits_at: None,
+        });
+        slot
+    }
+
+    /// What sampling does to a slot whose logits were decoded: a token becomes pending.
+    fn sampled(slot: &mut Slot, token: i32) {
+        let active = slot.active.as_mut().unwrap();
+        active.phase = Phase::Generate {
+            pending: LlamaToken::new(token),
+        };
+        active.generated += 1;
+    }
+
+    #[test]
+    fn four_streams_advance_together_one_decode_per_token() {
+        // Four prompts of different lengths, 16 tokens each: the first decode evaluates every
+        // prompt, then each decode carries one token of every stream — 16 decodes, not 64.
+        let prompts: [&[i32]; 4] = [&[1, 2, 3, 4, 5], &[1, 7], &[9, 9, 9], &[4; 40]];
+        let mut slots: Vec<Slot> = (0..4).map(|s| running(s, prompts[s as usize], 0)).collect();
+        let mut decodes = 0;
+        let mut batch_sizes = Vec::new();
+        while slots.iter().any(|s| s.active.is_some()) {
+            let plan = plan_step(&slots, 512, 256);
+            assert!(plan.full.is_empty());
+            decodes += 1;
+            batch_sizes.push(plan.tokens.len());
+            commit(&mut slots, &plan);
+            for p in plan.tokens.iter().filter(|p| p.logits) {
+                let slot = &mut slots[p.slot];
+                sampled(slot, 100 + decodes);
+                if slot.active.as_ref().unwrap().generated == 16 {
+                    slot.active = None;
+                }
+            }
+        }
+        assert_eq!(decodes, 16);
+        assert_eq!(batch_sizes[0], 5 + 2 + 3 + 40);
+        assert!(batch_sizes[1..].iter().all(|&n| n == 4), "{batch_sizes:?}");
+        // Every sequence holds its prompt and the 15 tokens fed back (the 16th is not).
+        for (s, slot) in slots.iter().enumerate() {
+            assert_eq!(slot.cached.len(), prompts[s].len() + 15);
+        }
+    }
+
+    #[test]
+    fn pending_tokens_go_first_and_a_long_prompt_fills_the_rest_of_the_batch() {
+        let long: Vec<i32> = (0..1000).collect();
+        let mut slots = vec![
+            running(0, &[1, 2], 2),
+            running(1, &long, 0),
+            running(2, &[5, 6, 7], 3),
+        ];
+        sampled(&mut slots[0], 50);
+        sampled(&mut slots[2], 60);
+        let plan = plan_step(&slots, 512, 2048);
+        assert_eq!(plan.tokens.len(), 512);
+        assert_eq!(
+            plan.tokens[..2],
+            [
+                Planned {
+                    slot: 0,
+                    token: LlamaToken::new(50),
+                    pos: 2,
+                    logits: true
+                },
+                Planned {
+                    slot: 2,
+                    token: LlamaToken::new(60),
+                    pos: 3,
+                    logits: true
+                },
+            ]
+        );
+        // 510 prompt tokens, none sampled from: the prompt's last token comes later.
+        assert!(plan.tokens[2..].iter().all(|p| p.slot == 1 && !p.logits));
+        assert_eq!(plan.tokens[511].pos, 509);
+        assert_eq!(commit(&mut slots, &plan), vec![1]);
+        let active = slots[1].active.as_ref().unwrap();
+        assert!(matches!(active.phase, Phase::Prompt { next: 510 }));
+        assert_eq!(active.prompt_evaluated, 510);
+        assert_eq!(slots[1].cached.len(), 510);
+        assert_eq!(slots[0].cached, toks(&[1, 2, 50]));
+
+        // The next step ends the prompt with logits on its last token.
+        let plan = plan_step(&slots, 512, 2048);
+        let last = plan.tokens.last().unwrap();
+        assert_eq!((last.slot, last.pos, last.logits), (1, 999, true));
+        assert_eq!(plan.tokens.len(), 2 + 490);
+    }
+
+    #[test]
+    fn a_generating_slot_whose_sequence_is_full_is_ended_not_decoded() {
+        let mut slots = vec![running(0, &[1, 2, 3, 4], 4), running(1, &[1, 2], 2)];
+        sampled(&mut slots[0], 9);
+        sampled(&mut slots[1], 9);
+        let plan = plan_step(&slots, 512, 4);
+        assert_eq!(plan.full, vec![0]);
+        assert_eq!(plan.tokens.len(), 1);
+        assert_eq!(plan.tokens[0].slot, 1);
+        // A batch with room for one token: the other pending token waits for the next step.
+        let plan = plan_step(&slots, 1, 8);
+        assert!(plan.full.is_empty());
+        assert_eq!(plan.tokens.len(), 1);
+        assert_eq!(plan.tokens[0].slot, 0);
+    }
 
     fn toks(v: &[i32]) -> Vec<LlamaToken> {
         v.iter().map(|&t| LlamaToken::new(t)).collect()
