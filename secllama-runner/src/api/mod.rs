@@ -156,26 +156,6 @@ impl CompletionRequest {
             num_keep: None,
         }
     }
-
-    /// Replaces the parameters.
-    pub fn with_params(mut self, params: GenerationParams) -> Self {
-        self.params = params;
-        self
-    }
-
-    /// Constrains the output with `format` (a grammar in llama.cpp's sampler): the model can
-    /// only produce text that keeps the output valid, and ends when it is complete.
-    pub fn with_format(mut self, format: OutputFormat) -> Self {
-        self.format = Some(format);
-        self
-    }
-
-    /// Truncates a prompt longer than the context instead of refusing it, keeping its first
-    /// `num_keep` tokens (Ollama's default is 4; the chat template's opening, a system prompt).
-    pub fn with_num_keep(mut self, num_keep: u32) -> Self {
-        self.num_keep = Some(num_keep);
-        self
-    }
 }
 
 /// A chat turn: the messages so far are formatted with the model's own chat template and the
@@ -210,27 +190,58 @@ impl ChatRequest {
             num_keep: None,
         }
     }
-
-    /// Replaces the parameters.
-    pub fn with_params(mut self, params: GenerationParams) -> Self {
-        self.params = params;
-        self
-    }
-
-    /// Constrains the output with `format` (a grammar in llama.cpp's sampler): the model can
-    /// only produce text that keeps the output valid, and ends when it is complete.
-    pub fn with_format(mut self, format: OutputFormat) -> Self {
-        self.format = Some(format);
-        self
-    }
-
-    /// Truncates a prompt longer than the context instead of refusing it, keeping its first
-    /// `num_keep` tokens (Ollama's default is 4; the chat template's opening, a system prompt).
-    pub fn with_num_keep(mut self, num_keep: u32) -> Self {
-        self.num_keep = Some(num_keep);
-        self
-    }
 }
+
+/// The builder methods [`CompletionRequest`] and [`ChatRequest`] share: both have `params`,
+/// `format` and `num_keep` with the same meaning, so their setters are written once.
+macro_rules! generation_options {
+    ($request:ident, $new:literal) => {
+        impl $request {
+            /// Replaces the parameters.
+            ///
+            /// ```
+            #[doc = concat!("use secllama_runner::{ChatMessage, ", stringify!($request), ", GenerationParams, OutputFormat};")]
+            ///
+            #[doc = concat!("let request = ", $new)]
+            ///     .with_params(GenerationParams::greedy(32))
+            ///     .with_format(OutputFormat::Json)
+            ///     .with_num_keep(4);
+            /// assert_eq!(request.params, GenerationParams::greedy(32));
+            /// assert_eq!(request.format, Some(OutputFormat::Json));
+            /// assert_eq!(request.num_keep, Some(4));
+            /// ```
+            pub fn with_params(mut self, params: GenerationParams) -> Self {
+                self.params = params;
+                self
+            }
+
+            /// Constrains the output with `format` (a grammar in llama.cpp's sampler): the
+            /// model can only produce text that keeps the output valid, and ends when it is
+            /// complete.
+            pub fn with_format(mut self, format: OutputFormat) -> Self {
+                self.format = Some(format);
+                self
+            }
+
+            /// Truncates a prompt longer than the context instead of refusing it, keeping its
+            /// first `num_keep` tokens (Ollama's default is 4; the chat template's opening, a
+            /// system prompt).
+            pub fn with_num_keep(mut self, num_keep: u32) -> Self {
+                self.num_keep = Some(num_keep);
+                self
+            }
+        }
+    };
+}
+
+generation_options!(
+    CompletionRequest,
+    "CompletionRequest::new(\"The capital of France is\")"
+);
+generation_options!(
+    ChatRequest,
+    "ChatRequest::new(vec![ChatMessage::user(\"Hi\")])"
+);
 
 pub(crate) fn validate_prompt(prompt: &str) -> Result<(), String> {
     if prompt.len() > MAX_PROMPT_BYTES {
