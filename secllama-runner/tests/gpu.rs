@@ -2,7 +2,7 @@
 //!
 //! The CPU-only runner that cargo builds for these tests must refuse GPU layers in one line,
 //! or fall back to the CPU when allowed. With `SECLLAMA_TEST_VULKAN_RUNNER` set to a runner
-//! built with `--features vulkan` (`.ci/test.d/40-vulkan.sh` builds one and runs these tests on
+//! built with `--features vulkan` (`.ci/test.d/50-gpu-vulkan.sh` builds one and runs these tests on
 //! Mesa's lavapipe), the model must load on the Vulkan device in the strict sandbox, produce the
 //! CPU run's greedy first word, map the Vulkan driver, and fail clearly without any one of its
 //! GPU grants. Without that variable the Vulkan tests skip visibly.
@@ -90,7 +90,9 @@ fn config_cpu(model: &PathBuf) -> RunnerConfig {
 /// The Vulkan runner under test, or `None` (skipped) when the variable is not set.
 fn vulkan_runner() -> Option<PathBuf> {
     let Some(path) = std::env::var_os("SECLLAMA_TEST_VULKAN_RUNNER").map(PathBuf::from) else {
-        eprintln!("SKIPPED: SECLLAMA_TEST_VULKAN_RUNNER is not set (see .ci/test.d/40-vulkan.sh)");
+        eprintln!(
+            "SKIPPED: SECLLAMA_TEST_VULKAN_RUNNER is not set (see .ci/test.d/50-gpu-vulkan.sh)"
+        );
         return None;
     };
     assert!(
@@ -163,6 +165,61 @@ fn without_any_one_gpu_grant_the_vulkan_load_fails_clearly() {
     let grants = gpu_grants();
     assert!(!grants.is_empty(), "no GPU grants on this machine");
     for grant in grants {
+        let config =
+            internal::omit_gpu_grant(config(&model, &vulkan).with_gpu_layers(99), grant.clone());
+        let err = Runner::spawn(config).unwrap_err();
+        let RunnerError::GpuUnavailable(msg) = &err else {
+            panic!("without {grant}: expected GpuUnavailable, got {err:?}");
+        };
+        assert!(
+            msg.starts_with(
+                "99 GPU layers were asked for, but this secllama-runner (Vulkan) found no usable \
+                 GPU device inside its sandbox"
+            ),
+            "without {grant}: {msg}"
+        );
+    }
+}
+
+/// With `VK_DRIVER_FILES` naming a driver manifest outside the baseline (the CI part copies
+/// lavapipe's manifest and library into a directory of their own), the manifest and the
+/// library it names are granted, that copy of the driver is the one mapped, and without either
+/// grant the load fails clearly. Skipped unless the variable is set.
+#[test]
+fn a_driver_named_by_vk_driver_files_outside_the_baseline_is_granted_and_needed() {
+    let Some(vulkan) = vulkan_runner() else {
+        return;
+    };
+    let Some(manifest) = std::env::var_os("VK_DRIVER_FILES").map(PathBuf::from) else {
+        eprintln!("SKIPPED: VK_DRIVER_FILES is not set (see .ci/test.d/50-gpu-vulkan.sh)");
+        return;
+    };
+    let Some(model) = model() else { return };
+    let files: Vec<PathBuf> = gpu_grants()
+        .into_iter()
+        .filter_map(|g| match g {
+            GpuGrant::ReadOnly(p) => Some(p),
+            _ => None,
+        })
+        .collect();
+    let [granted_manifest, library] = files.as_slice() else {
+        panic!("expected the manifest and its library as grants, got {files:?}");
+    };
+    assert_eq!(*granted_manifest, manifest);
+    assert_eq!(library.parent(), manifest.parent(), "{library:?}");
+
+    let gpu = Runner::spawn(config(&model, &vulkan).with_gpu_layers(99)).unwrap();
+    assert_eq!(gpu.model_info().backend, "Vulkan");
+    let pid = gpu.pid().unwrap();
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap();
+    assert!(
+        maps.contains(library.to_str().unwrap()),
+        "the granted driver {library:?} is not mapped in the runner"
+    );
+    drop(gpu);
+
+    for grant in [granted_manifest, library] {
+        let grant = GpuGrant::ReadOnly(grant.clone());
         let config =
             internal::omit_gpu_grant(config(&model, &vulkan).with_gpu_layers(99), grant.clone());
         let err = Runner::spawn(config).unwrap_err();
