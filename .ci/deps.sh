@@ -29,6 +29,8 @@ if [ "$what" = all ]; then
     pkgs+=(gcc valgrind golang-go)
     # CLI tests: groff renders `secllama man`; bash runs the generated completion script.
     pkgs+=(groff-base bash)
+    # The AppArmor profile is compiled (not loaded) by .ci/test.d/36-apparmor-profile.sh.
+    pkgs+=(apparmor)
 fi
 
 missing=()

@@ -189,3 +189,59 @@ fn warnings_are_bold_on_a_terminal_unless_no_color_is_set() {
         .unwrap();
     assert!(String::from_utf8_lossy(&out.stderr).starts_with(PLAIN));
 }
+
+#[test]
+fn the_runners_allow_list_refuses_calls_outside_it_and_the_request_still_completes() {
+    let dir = tempfile::tempdir().unwrap();
+    // The host starts the (replay) runner with `--syscalls cpu`, as it starts a real one; the
+    // runner installs the list before it reads its key, then tries calls inside and outside.
+    let out = secllama(&dir, &["run", "--verbose", "--prompt", "syscalls"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "uname:EPERM mmap-exec:EPERM fork:EPERM thread:ok getrandom:ok\n"
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr
+            .lines()
+            .any(|l| l.contains("seccomp allow-list") && l.ends_with("enforced")),
+        "{stderr}"
+    );
+    // Without the sandbox there is no allow-list: the same calls work.
+    let out = secllama(&dir, &["run", "-q", "--no-sandbox", "--prompt", "syscalls"])
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "uname:ok mmap-exec:ok fork:ok thread:ok getrandom:ok\n"
+    );
+}
+
+#[test]
+fn a_panic_and_an_abort_under_the_allow_list_end_the_runner_as_they_should() {
+    // The failure paths need calls of their own (the panic message on stderr, unwinding,
+    // thread teardown; abort's signal mask, getpid and tgkill): if the list lacked one, the
+    // runner would end otherwise (a different status) or not at all.
+    let dir = tempfile::tempdir().unwrap();
+    for (prompt, shown) in [
+        (
+            "panic",
+            "secllama: the runner process died (exit status: 101)\n",
+        ),
+        (
+            "abort",
+            "secllama: the runner process died (signal: 6 (SIGABRT))\n",
+        ),
+    ] {
+        let out = secllama(&dir, &["run", "-q", "--prompt", prompt])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(7), "{out:?}");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(stderr.ends_with(shown), "{prompt}: {stderr}");
+    }
+}

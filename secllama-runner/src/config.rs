@@ -103,6 +103,11 @@ pub struct RunnerConfig {
     /// [`secllama_sandbox::harden_current_process`], i.e. not dumpable and a hard core limit
     /// of 0, so no other process of the user can trace it or make it dump. On by default.
     pub harden_host: bool,
+    /// With the sandbox on (and seccomp enforced), the runner installs a system call
+    /// allow-list on itself before it reads its first frame: everything a llama.cpp runner
+    /// does not call answers `EPERM` (see the sandbox README, "The runner's allow-list"). On
+    /// by default; the report's `seccomp allow-list` layer says whether it is in force.
+    pub syscall_allow_list: bool,
 }
 
 impl RunnerConfig {
@@ -128,6 +133,7 @@ impl RunnerConfig {
             sandbox,
             encryption: encryption_from_env()?,
             harden_host: true,
+            syscall_allow_list: true,
         })
     }
 

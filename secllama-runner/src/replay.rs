@@ -90,6 +90,15 @@ fn serve(script: &dyn Fn(&str) -> Vec<ReplayFrame>) -> Result<(), String> {
     if socket_fd == key_fd {
         return Err("the socket and key descriptors must differ".into());
     }
+    // The same allow-list as the real runner, installed at the same point (before the key
+    // and the first frame), so hosts' tests see a runner confined as a real one is.
+    if let Some(at) = args.iter().position(|a| a == "--syscalls") {
+        let profile = args
+            .get(at + 1)
+            .and_then(|name| secllama_sandbox::SyscallProfile::from_name(name))
+            .ok_or("--syscalls needs cpu or gpu")?;
+        secllama_sandbox::restrict_runner_syscalls(profile).map_err(|e| e.to_string())?;
+    }
     // SAFETY: the host passed these two descriptors to this process for its exclusive use;
     // nothing else in this process owns them.
     let (socket, key_pipe) = unsafe {

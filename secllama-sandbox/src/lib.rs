@@ -18,6 +18,8 @@ mod macos;
 mod windows;
 // Hardening of the host process itself.
 mod harden;
+// The system call allow-list a runner installs on itself.
+mod syscalls;
 // Shared helpers.
 mod text;
 // The loopback-only HTTP client (feature `http`).
@@ -31,6 +33,37 @@ pub use policy::{
 };
 pub use probe::{Capabilities, platform_sandbox_check, probe};
 pub use report::{Layer, LayerReport, LayerState, SandboxReport};
+pub use syscalls::SyscallProfile;
+
+/// Installs the runner's system call allow-list ([`SyscallProfile`]) on the calling process,
+/// every thread: a runner calls it right after start, before it reads its first frame or
+/// opens the model. Everything the list does not name answers `EPERM` (`clone3` `ENOSYS`, so
+/// libc falls back to `clone`); a foreign architecture kills the process. It stacks on the
+/// sandbox's own filter, and nothing removes it.
+///
+/// ```no_run
+/// # fn main() -> Result<(), secllama_sandbox::SandboxError> {
+/// secllama_sandbox::restrict_runner_syscalls(secllama_sandbox::SyscallProfile::Cpu)?;
+/// // From here on, e.g. `uname` or a new socket fails with EPERM.
+/// # Ok(()) }
+/// ```
+///
+/// # Errors
+/// [`SandboxError::Unsupported`] off Linux, [`SandboxError::Seccomp`] if the table does not
+/// compile, [`SandboxError::Os`] if the kernel refuses the filter.
+pub fn restrict_runner_syscalls(profile: SyscallProfile) -> Result<(), SandboxError> {
+    #[cfg(target_os = "linux")]
+    {
+        linux::seccomp::restrict_runner(profile)
+    }
+    #[cfg(not(target_os = "linux"))]
+    {
+        let _ = profile;
+        Err(SandboxError::Unsupported {
+            what: "a system call allow-list off Linux",
+        })
+    }
+}
 // macOS: Seatbelt with options beyond `apply_to`'s defaults.
 #[cfg(target_os = "macos")]
 pub use macos::apply_seatbelt;

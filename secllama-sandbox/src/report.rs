@@ -36,6 +36,9 @@ pub enum Layer {
     LandlockScopes,
     /// Linux: the seccomp system call filter.
     Seccomp,
+    /// Linux: the allow-list a runner installs on itself on top of [`Layer::Seccomp`]
+    /// (everything not listed answers `EPERM`).
+    SeccompAllowList,
     /// The environment reduced to the allow-list.
     Environment,
     /// macOS: the Seatbelt profile.
@@ -63,6 +66,7 @@ impl Layer {
             Layer::LandlockNetwork => "landlock network",
             Layer::LandlockScopes => "landlock scopes",
             Layer::Seccomp => "seccomp",
+            Layer::SeccompAllowList => "seccomp allow-list",
             Layer::Environment => "environment",
             Layer::Seatbelt => "seatbelt",
             Layer::Firewall => "firewall",

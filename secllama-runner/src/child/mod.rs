@@ -33,6 +33,7 @@ use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::sync::Arc;
 
+use secllama_sandbox::SyscallProfile;
 use zeroize::Zeroizing;
 
 use crate::config::encryption_from_env;
@@ -45,8 +46,12 @@ use crate::wire::key::{MAX_KEY_MESSAGE, parse_key_message};
 pub fn runner_main() -> ExitCode {
     set_parent_death_signal();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let (socket_fd, key_fd) = match parse_args(&args) {
-        Ok(fds) => fds,
+    let Args {
+        socket: socket_fd,
+        key: key_fd,
+        syscalls,
+    } = match parse_args(&args) {
+        Ok(a) => a,
         Err(msg) => {
             eprintln!("secllama-runner: {msg}");
             eprintln!(
@@ -55,6 +60,14 @@ pub fn runner_main() -> ExitCode {
             return ExitCode::from(exit::USAGE);
         }
     };
+    // Before the first byte from outside (the key, the first frame) and before the model is
+    // opened: from here on only the system calls the allow-list names work.
+    if let Some(profile) = syscalls
+        && let Err(e) = secllama_sandbox::restrict_runner_syscalls(profile)
+    {
+        eprintln!("secllama-runner: {e}");
+        return ExitCode::from(exit::FATAL);
+    }
     // SAFETY: the host passed these two descriptors to this process for its exclusive use;
     // nothing else in this process owns them.
     let (socket, key_pipe) = unsafe {
@@ -90,17 +103,35 @@ fn set_parent_death_signal() {
     }
 }
 
-fn parse_args(args: &[String]) -> Result<(RawFd, RawFd), String> {
+/// The runner's command line.
+#[derive(Debug, PartialEq, Eq)]
+struct Args {
+    socket: RawFd,
+    key: RawFd,
+    /// `--syscalls cpu|gpu`: the allow-list to install on itself (the host passes it when
+    /// the sandbox is on).
+    syscalls: Option<SyscallProfile>,
+}
+
+fn parse_args(args: &[String]) -> Result<Args, String> {
     let mut socket = None;
     let mut key = None;
+    let mut syscalls = None;
     let mut it = args.iter();
     while let Some(arg) = it.next() {
+        let value = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
         let slot = match arg.as_str() {
             "--socket-fd" => &mut socket,
             "--key-fd" => &mut key,
+            "--syscalls" => {
+                syscalls = Some(
+                    SyscallProfile::from_name(value)
+                        .ok_or_else(|| format!("--syscalls: unknown profile {value:?}"))?,
+                );
+                continue;
+            }
             other => return Err(format!("unexpected argument {other:?}")),
         };
-        let value = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
         let fd: RawFd = value
             .parse()
             .map_err(|_| format!("{arg}: not a descriptor number"))?;
@@ -110,7 +141,11 @@ fn parse_args(args: &[String]) -> Result<(RawFd, RawFd), String> {
         *slot = Some(fd);
     }
     match (socket, key) {
-        (Some(s), Some(k)) if s != k => Ok((s, k)),
+        (Some(s), Some(k)) if s != k => Ok(Args {
+            socket: s,
+            key: k,
+            syscalls,
+        }),
         _ => Err("--socket-fd and --key-fd (two different descriptors) are required".into()),
     }
 }
@@ -167,7 +202,41 @@ mod tests {
         let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
         assert_eq!(
             parse_args(&args(&["--socket-fd", "5", "--key-fd", "6"])),
-            Ok((5, 6))
+            Ok(Args {
+                socket: 5,
+                key: 6,
+                syscalls: None
+            })
+        );
+        assert_eq!(
+            parse_args(&args(&[
+                "--socket-fd",
+                "5",
+                "--syscalls",
+                "gpu",
+                "--key-fd",
+                "6"
+            ])),
+            Ok(Args {
+                socket: 5,
+                key: 6,
+                syscalls: Some(SyscallProfile::Gpu)
+            })
+        );
+        assert_eq!(
+            parse_args(&args(&[
+                "--socket-fd",
+                "5",
+                "--key-fd",
+                "6",
+                "--syscalls",
+                "x"
+            ])),
+            Err(r#"--syscalls: unknown profile "x""#.to_owned())
+        );
+        assert_eq!(
+            parse_args(&args(&["--socket-fd", "5", "--key-fd", "6", "--syscalls"])),
+            Err("--syscalls needs a value".to_owned())
         );
         assert!(parse_args(&args(&["--socket-fd", "5", "--key-fd", "5"])).is_err());
         assert!(parse_args(&args(&["--socket-fd", "1", "--key-fd", "6"])).is_err());

@@ -11,7 +11,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use secllama_crypto::Keyset;
-use secllama_sandbox::SandboxReport;
+use secllama_sandbox::{Layer, LayerReport, LayerState, SandboxReport, SyscallProfile};
 use zeroize::Zeroizing;
 
 use super::errors::{map_wire_error, message_name, reap_error};
@@ -237,6 +237,38 @@ fn apply_sandbox(
     }
 }
 
+/// Tells a sandboxed runner which system call allow-list to install on itself (it refuses to
+/// start if the kernel refuses it, so a runner that reached the handshake has it), and
+/// records that in the report.
+fn syscall_allow_list(config: &RunnerConfig, cmd: &mut Command, report: &mut SandboxReport) {
+    let state = if !config.syscall_allow_list {
+        LayerState::Unavailable("switched off (RunnerConfig::syscall_allow_list)".into())
+    } else if !report
+        .state(Layer::Seccomp)
+        .is_some_and(|s| s.is_enforced())
+    {
+        LayerState::Unavailable("needs seccomp, which is not enforced".into())
+    } else {
+        let profile = if config.gpu_layers > 0 {
+            SyscallProfile::Gpu
+        } else {
+            SyscallProfile::Cpu
+        };
+        cmd.arg("--syscalls").arg(profile.name());
+        LayerState::Enforced
+    };
+    tracing::info!(
+        target: "secllama::audit",
+        event = "runner-syscall-allow-list",
+        state = %state,
+        "runner system call allow-list"
+    );
+    report.layers.push(LayerReport {
+        layer: Layer::SeccompAllowList,
+        state,
+    });
+}
+
 /// Creates the socket pair and key pipe and starts the sandboxed runner on their child ends.
 fn start_child(
     config: &RunnerConfig,
@@ -249,7 +281,7 @@ fn start_child(
     let child_fds = [child_sock.as_raw_fd(), key_read.as_raw_fd()];
     let mut cmd = runner_command(runner_path, child_fds, stderr_write);
     let mut gpu_grants = Vec::new();
-    let report = apply_sandbox(
+    let mut report = apply_sandbox(
         config,
         &mut cmd,
         runner_path,
@@ -257,6 +289,9 @@ fn start_child(
         &mut gpu_grants,
         child_fds,
     )?;
+    if let Some(report) = report.as_mut() {
+        syscall_allow_list(config, &mut cmd, report);
+    }
     let child = cmd.spawn().map_err(RunnerError::Spawn)?;
     // The child has its copies; ours would keep the channel open if the child died (the
     // command holds the stderr pipe's write end: without dropping it the relay never ends).

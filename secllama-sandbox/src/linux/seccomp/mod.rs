@@ -13,6 +13,9 @@
 //! model runtime could use to reach the network, other processes, the kernel keyring or the
 //! kernel's attack surface, and leaves ordinary computation alone.
 
+pub mod allow;
+#[cfg(test)]
+mod allow_tests;
 pub mod arch;
 pub mod filter;
 pub mod table;
@@ -24,8 +27,9 @@ use std::sync::{Arc, OnceLock};
 
 use seccompiler::BpfProgram;
 
+pub use allow::{AllowRule, Check, SyscallProfile, runner_cpu_table, runner_gpu_table};
 pub use arch::{AUDIT_ARCH, X32_SYSCALL_BIT, arch_guard};
-pub use filter::compile;
+pub use filter::{compile, compile_allow};
 pub use table::{CLONE_NAMESPACE_FLAGS, DenyRule, When, deny_table, enosys_table};
 
 use crate::error::SandboxError;
@@ -95,6 +99,41 @@ impl Prepared {
         }
         Ok(())
     }
+}
+
+/// The runner's programs, in installation order: `clone3` answering `ENOSYS`, the
+/// architecture guard, then the allow-list (`EPERM` for everything not listed). The
+/// allow-list comes last because it refuses `seccomp` itself; it lets `clone3` through to the
+/// first program, whose `ENOSYS` then stands (the most severe answer of all filters wins, and
+/// libc falls back to `clone` only on `ENOSYS`, never on `EPERM`).
+pub fn runner_programs(profile: SyscallProfile) -> Result<[BpfProgram; 3], SandboxError> {
+    Ok([
+        compile(&enosys_table(), libc::ENOSYS)?,
+        arch_guard(),
+        compile_allow(&profile.table(), libc::EPERM)?,
+    ])
+}
+
+/// Installs the runner's system call allow-list on the calling process, every thread
+/// (`SECCOMP_FILTER_FLAG_TSYNC`). Filters stack: the sandbox's deny list stays in force
+/// below it, and nothing can remove either.
+pub(crate) fn restrict_runner(profile: SyscallProfile) -> Result<(), SandboxError> {
+    let programs = runner_programs(profile)?;
+    // SAFETY: prctl(PR_SET_NO_NEW_PRIVS) takes integers only. Needed to install a filter
+    // without CAP_SYS_ADMIN; the sandbox has set it already, so this only repeats it.
+    crate::linux::sys::check(unsafe { libc::prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) })
+        .map_err(|error| SandboxError::Os {
+            step: "set no_new_privs before the runner's allow-list",
+            error,
+        })?;
+    Prepared {
+        programs: Arc::new(programs),
+    }
+    .install(true)
+    .map_err(|error| SandboxError::Os {
+        step: "install the runner's system call allow-list",
+        error,
+    })
 }
 
 /// Whether the kernel accepts seccomp filters.

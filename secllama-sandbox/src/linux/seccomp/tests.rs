@@ -8,7 +8,7 @@ use super::*;
 
 /// A classic-BPF interpreter for the instructions seccomp programs use, so the compiled
 /// filter can be checked without a kernel.
-fn run(prog: &[sock_filter], arch: u32, nr: i64, args: [u64; 6]) -> u32 {
+pub(super) fn run(prog: &[sock_filter], arch: u32, nr: i64, args: [u64; 6]) -> u32 {
     let mut data = Vec::new();
     data.extend_from_slice(&i32::try_from(nr).unwrap_or(i32::MAX).to_ne_bytes());
     data.extend_from_slice(&arch.to_ne_bytes());
