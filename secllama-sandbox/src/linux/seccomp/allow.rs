@@ -356,6 +356,11 @@ pub fn runner_cpu_table() -> Vec<AllowRule> {
 /// What a GPU runner needs beyond [`runner_cpu_table`]: the drivers talk to their device nodes
 /// with `ioctl`, map device memory, load their ICD libraries (executable mappings) and start
 /// helper threads. Only used when the runner offloads layers (`gpu_layers > 0`).
+///
+/// Written from what the Vulkan loader, Mesa (lavapipe, RADV, ANV) and the NVIDIA/CUDA
+/// drivers are known to call, generously; not yet measured on a GPU runner. To extend it from
+/// a measurement: `strace -f -e status=failed` of a GPU runner test shows each call that
+/// answered `EPERM`; add one line with its reason here.
 pub fn runner_gpu_table() -> Vec<AllowRule> {
     let mut t = vec![
         any(
@@ -427,6 +432,56 @@ pub fn runner_gpu_table() -> Vec<AllowRule> {
         ),
         any("ftruncate", libc::SYS_ftruncate, "sizing a memfd"),
         any("eventfd2", libc::SYS_eventfd2, "driver fences"),
+        any(
+            "pipe2",
+            libc::SYS_pipe2,
+            "driver and loader helper threads' wake-up pipes",
+        ),
+        any(
+            "epoll_create1",
+            libc::SYS_epoll_create1,
+            "driver event loops (CUDA)",
+        ),
+        any(
+            "epoll_ctl",
+            libc::SYS_epoll_ctl,
+            "driver event loops (CUDA)",
+        ),
+        any(
+            "epoll_pwait",
+            libc::SYS_epoll_pwait,
+            "driver event loops (CUDA)",
+        ),
+        any(
+            "fstatfs",
+            libc::SYS_fstatfs,
+            "Mesa checks the file system of its shader cache and device nodes",
+        ),
+        any(
+            "statfs",
+            libc::SYS_statfs,
+            "Mesa checks the file system of its shader cache",
+        ),
+        any(
+            "flock",
+            libc::SYS_flock,
+            "Mesa locks its shader cache index",
+        ),
+        any(
+            "mkdirat",
+            libc::SYS_mkdirat,
+            "Mesa creates its shader cache directory (where a grant allows writes)",
+        ),
+        any(
+            "sched_getparam",
+            libc::SYS_sched_getparam,
+            "driver threads read their scheduling parameters",
+        ),
+        any(
+            "sched_setscheduler",
+            libc::SYS_sched_setscheduler,
+            "driver threads set their scheduling policy",
+        ),
         any("ppoll", libc::SYS_ppoll, "waiting on device fences"),
     ];
     #[cfg(target_arch = "x86_64")]
