@@ -10,6 +10,8 @@ mod error;
 mod grammar;
 // What host and runner share: frames, messages, key pipe, exit codes.
 mod wire;
+// The host-runner channel and key pipe, one cfg seam per OS.
+mod ipc;
 // What a GPU runner is granted beyond the sandbox baseline.
 mod gpu;
 // The host side: `Runner`, its requests and streams.

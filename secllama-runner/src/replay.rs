@@ -6,10 +6,7 @@
 //! the last message). A frame may carry bytes that are not UTF-8 inside its JSON, which a real
 //! runner never sends. Reached only through `internal::replay_runner_main`.
 
-use std::fs::File;
 use std::io::{Read, Write};
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 
 use zeroize::Zeroizing;
@@ -41,19 +38,8 @@ pub fn replay_runner_main(script: impl Fn(&str) -> Vec<ReplayFrame>) -> ExitCode
     }
 }
 
-fn descriptor(args: &[String], name: &str) -> Result<RawFd, String> {
-    let at = args
-        .iter()
-        .position(|a| a == name)
-        .ok_or_else(|| format!("{name} is required"))?;
-    args.get(at + 1)
-        .and_then(|v| v.parse().ok())
-        .filter(|fd: &RawFd| *fd > 2)
-        .ok_or_else(|| format!("{name} needs a descriptor number above 2"))
-}
-
 struct Writer {
-    socket: UnixStream,
+    socket: crate::ipc::Channel,
     mode: Mode,
     seq: u64,
 }
@@ -85,30 +71,15 @@ impl Writer {
 
 fn serve(script: &dyn Fn(&str) -> Vec<ReplayFrame>) -> Result<(), String> {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let socket_fd = descriptor(&args, "--socket-fd")?;
-    let key_fd = descriptor(&args, "--key-fd")?;
-    if socket_fd == key_fd {
-        return Err("the socket and key descriptors must differ".into());
-    }
+    let (ends, syscalls) = crate::ipc::split_syscalls(&args)?;
+    let (socket, key_pipe) = crate::ipc::open_child_ends(&ends)?;
     // The same allow-list as the real runner, installed at the same point (before the key
     // and the first frame), so hosts' tests see a runner confined as a real one is.
-    if let Some(at) = args.iter().position(|a| a == "--syscalls") {
-        let profile = args
-            .get(at + 1)
-            .and_then(|name| secllama_sandbox::SyscallProfile::from_name(name))
-            .ok_or("--syscalls needs cpu or gpu")?;
+    if let Some(profile) = syscalls {
         secllama_sandbox::restrict_runner_syscalls(profile).map_err(|e| e.to_string())?;
     }
-    // SAFETY: the host passed these two descriptors to this process for its exclusive use;
-    // nothing else in this process owns them.
-    let (socket, key_pipe) = unsafe {
-        (
-            OwnedFd::from_raw_fd(socket_fd),
-            OwnedFd::from_raw_fd(key_fd),
-        )
-    };
     let mut key = Zeroizing::new(Vec::new());
-    File::from(key_pipe)
+    key_pipe
         .take(u64::try_from(MAX_KEY_MESSAGE).unwrap_or(u64::MAX))
         .read_to_end(&mut key)
         .map_err(|e| format!("reading the key failed: {e}"))?;
@@ -116,7 +87,6 @@ fn serve(script: &dyn Fn(&str) -> Vec<ReplayFrame>) -> Result<(), String> {
         .map_err(|_| "malformed key message".to_owned())?
         .ok_or("the replay runner needs an encrypted channel")?;
     let mode = Mode::Sealed(std::sync::Arc::new(keyset));
-    let socket = UnixStream::from(socket);
     let read_half = socket.try_clone().map_err(|e| e.to_string())?;
     let mut reader = FrameReader::new(read_half, mode.clone(), Direction::HostToRunner);
     let mut writer = Writer {

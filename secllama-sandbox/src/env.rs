@@ -149,6 +149,7 @@ pub(crate) fn allowed_env(
 
 /// Replaces `cmd`'s environment with [`allowed_env`] (values of the current process as the
 /// fallback).
+#[cfg(target_os = "linux")]
 pub(crate) fn restrict_env(cmd: &mut Command, env_allow: &[String]) {
     let env = allowed_env(cmd, env_allow, |n| std::env::var_os(n));
     cmd.env_clear();

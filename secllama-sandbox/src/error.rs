@@ -85,7 +85,7 @@ pub enum SandboxError {
         value: String,
     },
     /// A path cannot be expressed safely for this OS's sandbox mechanism (Seatbelt parameters
-    /// must be UTF-8; netsh cannot carry some characters): refused, never approximated.
+    /// must be UTF-8; Windows grants need an absolute drive path): refused, never approximated.
     #[error("sandbox path {path:?} cannot be used: {reason}")]
     UnrepresentablePath {
         /// The path.
@@ -93,8 +93,8 @@ pub enum SandboxError {
         /// Why it cannot be used.
         reason: &'static str,
     },
-    /// A runner id cannot name a Windows firewall rule.
-    #[error("invalid runner id {id:?}: use 1 to 64 ascii letters, digits, '-' or '_'")]
+    /// A runner id cannot name a Windows AppContainer.
+    #[error("invalid runner id {id:?}: use 1 to 48 ascii letters, digits, '-' or '.'")]
     InvalidRunnerId {
         /// The id given (truncated).
         id: String,

@@ -10,8 +10,8 @@ mod probe;
 mod report;
 // The one cfg seam choosing the backend below.
 mod platform;
-// Backends: Linux (namespaces, Landlock, seccomp); macOS (Seatbelt); Windows (firewall, job
-// object). The macOS and Windows builders are pure and compiled and tested on every OS.
+// Backends: Linux (namespaces, Landlock, seccomp); macOS (Seatbelt); Windows (AppContainer,
+// job object). The macOS and Windows builders are pure and compiled and tested on every OS.
 #[cfg(target_os = "linux")]
 mod linux;
 mod macos;
@@ -21,6 +21,7 @@ mod harden;
 // The system call allow-list a runner installs on itself.
 mod syscalls;
 // Shared helpers.
+mod stdio;
 mod text;
 // The loopback-only HTTP client (feature `http`).
 
@@ -64,13 +65,14 @@ pub fn restrict_runner_syscalls(profile: SyscallProfile) -> Result<(), SandboxEr
         })
     }
 }
+pub use stdio::ChildStdio;
 // macOS: Seatbelt with options beyond `apply_to`'s defaults.
 #[cfg(target_os = "macos")]
 pub use macos::apply_seatbelt;
 pub use macos::{SeatbeltIpc, SeatbeltOptions};
-// Windows: the guard that owns a runner's firewall rules and job object.
+// Windows: the AppContainer launcher.
 #[cfg(windows)]
-pub use windows::{WindowsSandbox, cleanup_rules};
+pub use windows::{SandboxedProcess, WindowsLaunch, launch as windows_launch};
 
 /// Platform internals for tests, fuzz targets and tooling; not a stable API. The pure
 /// builders of every backend are here on every OS, so Linux CI tests and fuzzes them.
@@ -84,12 +86,10 @@ pub mod internal {
         METAL_IOKIT_PROPERTIES, METAL_MACH_SERVICES, METAL_READ_ONLY, METAL_SHADER_CACHE,
         SANDBOX_EXEC, SYSCTL_NAMES, SYSCTL_PREFIXES, SeatbeltProfile, lint_profile, seatbelt_check,
     };
-    #[cfg(windows)]
-    pub use crate::windows::firewall_check;
     pub use crate::windows::{
-        AddrRange, Direction, FirewallRule, JobLimits, MAX_PROGRAM_PATH_LEN, MAX_RUNNER_ID_LEN,
-        RULE_PREFIX, check_program_path, cleanup_plan, delete_args, list_args, netsh_path,
-        new_runner_id, non_loopback_ranges, parse_rule_names, rule_name, runner_id_from_rule_name,
-        runner_rules,
+        CONTAINER_PREFIX, CreationAttribute, FILE_GENERIC_READ, FILE_GENERIC_READ_EXECUTE,
+        FileGrant, JobLimits, MAX_CONTAINER_NAME_LEN, UILIMIT_ALL, command_line, container_name,
+        creation_attributes, creation_flags, environment_block, file_grants, new_runner_id,
+        strip_verbatim,
     };
 }

@@ -212,6 +212,7 @@ impl SandboxPolicy {
     }
 
     /// Whether the test-only switch marked `layer` unavailable.
+    #[cfg(target_os = "linux")]
     pub(crate) fn is_simulated_unavailable(&self, layer: Layer) -> bool {
         self.simulate_unavailable.contains(&layer)
     }

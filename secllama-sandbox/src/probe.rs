@@ -75,12 +75,12 @@ pub fn probe() -> Capabilities {
 }
 
 /// What this OS's sandbox could enforce beyond [`probe`], layer by layer (`secllama sandbox
-/// check`): macOS → Seatbelt (is `sandbox-exec` present); Windows → the firewall (netsh
-/// present, elevated) and the job object; `None` on Linux, where
+/// check`): macOS → Seatbelt (a generated profile runs `/usr/bin/true`); Windows → the
+/// AppContainer (can one be created) and the job object; `None` on Linux, where
 /// [`SandboxPolicy::apply_to`](crate::SandboxPolicy::apply_to) on a command that is never
 /// spawned is the check.
 ///
-/// With [`Strictness::Strict`], a missing network layer (Seatbelt, firewall) is the same
+/// With [`Strictness::Strict`], a missing network layer (Seatbelt, AppContainer) is the same
 /// [`SandboxError::NetworkIsolationUnavailable`] a runner start would get.
 ///
 /// ```

@@ -43,8 +43,8 @@ pub enum Layer {
     Environment,
     /// macOS: the Seatbelt profile.
     Seatbelt,
-    /// Windows: the outbound/inbound firewall rules.
-    Firewall,
+    /// Windows: the AppContainer (no capabilities: no network; files only as granted).
+    AppContainer,
     /// Windows: the job object.
     JobObject,
 }
@@ -69,7 +69,7 @@ impl Layer {
             Layer::SeccompAllowList => "seccomp allow-list",
             Layer::Environment => "environment",
             Layer::Seatbelt => "seatbelt",
-            Layer::Firewall => "firewall",
+            Layer::AppContainer => "appcontainer",
             Layer::JobObject => "job object",
         }
     }

@@ -1,6 +1,6 @@
 //! The bad-input campaign: hostile settings values, hostile paths in a policy (relative,
-//! missing, empty, NUL bytes, non-UTF-8, FIFOs, devices, symlinks), hostile runner ids, program
-//! paths and `netsh` output, each with the exact outcome. Nothing may panic or block.
+//! missing, empty, NUL bytes, non-UTF-8, FIFOs, devices, symlinks), hostile runner ids and
+//! Windows paths for the AppContainer's grants, each with the exact outcome. Nothing may panic or block.
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,
@@ -15,9 +15,7 @@ use std::process::Command;
 use std::sync::mpsc;
 use std::time::Duration;
 
-use secllama_sandbox::internal::{
-    SeatbeltProfile, check_program_path, parse_rule_names, rule_name, runner_id_from_rule_name,
-};
+use secllama_sandbox::internal::{SeatbeltProfile, container_name, file_grants};
 use secllama_sandbox::{SandboxError, SandboxPolicy, SandboxSettings, SeatbeltIpc, Strictness};
 
 /// Runs `f` on a thread and fails the test if it does not return within 20 s.
@@ -173,8 +171,8 @@ fn seatbelt_paths_with_sbpl_syntax_are_only_parameters() {
 }
 
 #[test]
-fn firewall_refuses_hostile_runner_ids_and_program_paths_with_the_reason() {
-    let long_id = "a".repeat(65);
+fn the_appcontainer_refuses_hostile_runner_ids_and_paths_with_the_reason() {
+    let long_id = "a".repeat(49);
     for id in [
         "",
         "a b",
@@ -184,9 +182,10 @@ fn firewall_refuses_hostile_runner_ids_and_program_paths_with_the_reason() {
         "é",
         "a\nb",
         "../x",
+        "a\\b",
         long_id.as_str(),
     ] {
-        match rule_name(id) {
+        match container_name(id) {
             Err(SandboxError::InvalidRunnerId { id: shown }) => {
                 assert_eq!(shown, id.chars().take(72).collect::<String>(), "{id:?}");
             }
@@ -194,102 +193,31 @@ fn firewall_refuses_hostile_runner_ids_and_program_paths_with_the_reason() {
         }
     }
     assert_eq!(
-        rule_name(&"a".repeat(64)).unwrap(),
-        format!("SecLlama-{}", "a".repeat(64))
+        container_name(&"a".repeat(48)).unwrap(),
+        format!("SecLlama.Runner.{}", "a".repeat(48))
     );
-
-    let long_path = format!("C:\\{}", "a".repeat(257));
-    let cases: Vec<(&str, PathBuf, &str)> = vec![
-        (
-            "relative",
-            "runner.exe".into(),
-            "a firewall program path must be an absolute drive path like C:\\dir\\runner.exe",
-        ),
-        (
-            "UNC",
-            "\\\\server\\share\\runner.exe".into(),
-            "a firewall program path must be an absolute drive path like C:\\dir\\runner.exe",
-        ),
-        (
-            "empty",
-            PathBuf::new(),
-            "a firewall program path must be an absolute drive path like C:\\dir\\runner.exe",
-        ),
-        (
-            "drive only",
-            "C:\\".into(),
-            "a firewall program path must be an absolute drive path like C:\\dir\\runner.exe",
-        ),
-        (
-            "non-UTF-8",
-            path(b"C:\\\xff.exe"),
-            "a firewall program path must be valid Unicode",
-        ),
-        (
-            "260 bytes",
-            long_path.into(),
-            "a firewall program path must be at most 259 bytes",
-        ),
-        (
-            "a quote",
-            "C:\\a\"b.exe".into(),
-            "netsh cannot take a double quote in a program path",
-        ),
-        (
-            "a variable",
-            "C:\\%TEMP%\\r.exe".into(),
-            "the firewall expands %VARIABLES% in program paths, so '%' is refused",
-        ),
-        (
-            "an equals sign",
-            "C:\\a=b\\r.exe".into(),
-            "netsh splits arguments on '=', so it is refused in program paths",
-        ),
-        (
-            "a NUL byte",
-            "C:\\a\0b.exe".into(),
-            "control characters are refused in program paths",
-        ),
-        (
-            "a newline",
-            "C:\\a\nb.exe".into(),
-            "control characters are refused in program paths",
-        ),
+    let runner = Path::new("C:\\SecLlama\\secllama-runner.exe");
+    let cases: Vec<(&str, PathBuf)> = vec![
+        ("relative", "m.gguf".into()),
+        ("UNC", "\\\\server\\share\\m.gguf".into()),
+        ("verbatim UNC", "\\\\?\\UNC\\server\\share\\m.gguf".into()),
+        ("empty", PathBuf::new()),
+        ("unix", "/models/m.gguf".into()),
+        ("non-UTF-8", path(b"\xff:\\m.gguf")),
     ];
-    for (what, p, reason) in cases {
-        match check_program_path(&p) {
-            Err(SandboxError::UnrepresentablePath {
-                path: got,
-                reason: r,
-            }) => {
-                assert_eq!((got, r), (p.clone(), reason), "{what}");
+    for (what, p) in cases {
+        let policy = SandboxPolicy::new().read_only(p.clone());
+        match file_grants(&policy, runner) {
+            Err(SandboxError::UnrepresentablePath { path: got, reason }) => {
+                assert_eq!(
+                    (got, reason),
+                    (p.clone(), "not an absolute Windows path (X:\\...)"),
+                    "{what}"
+                );
             }
             other => panic!("{what}: {other:?}"),
         }
     }
-}
-
-#[test]
-fn netsh_output_parsing_keeps_only_rule_names_this_crate_creates() {
-    let output = "Rule Name:  SecLlama-abc\r\n\
-                  Regelname: SecLlama-abc\n\
-                  Rule Name: SecLlama-../../x\n\
-                  Rule Name: SecLlama-a b\n\
-                  Rule Name: SecLlama-\0\n\
-                  Rule Name: SecLlama-\n\
-                  Rule Name: Other-abc\n\
-                  no colon SecLlama-zzz\n\
-                  Nom de la règle : SecLlama-x_1\n\
-                  \u{fffd}\u{fffd}: SecLlama-y\n";
-    assert_eq!(
-        parse_rule_names(output),
-        ["SecLlama-abc", "SecLlama-x_1", "SecLlama-y"]
-    );
-    assert_eq!(runner_id_from_rule_name("SecLlama-"), None);
-    assert_eq!(runner_id_from_rule_name("secllama-abc"), None);
-    // A huge output with no rule in it is parsed in one pass and yields nothing.
-    let huge = "Rule Name: x\n".repeat(200_000);
-    assert!(parse_rule_names(&huge).is_empty());
 }
 
 /// `apply_to` with one read-only path, best effort so the outcome depends only on the path.

@@ -36,8 +36,8 @@ enum SandboxCommand {
     },
     /// Run PROGRAM inside the sandbox and exit with its status (128+N if killed by signal N).
     Exec(ExecArgs),
-    /// Remove the Windows firewall rules (SecLlama-<runner-id>) a crashed run left behind
-    /// (Windows only, from an elevated prompt; elsewhere there is nothing to remove).
+    /// Kept for scripts of older versions, which left Windows firewall rules behind: there is
+    /// nothing to remove any more (says so and succeeds).
     #[command(after_help = "Example:\n  secllama sandbox cleanup")]
     Cleanup,
 }
@@ -92,7 +92,7 @@ impl SandboxArgs {
 
 /// The report a default runner policy gets here, or the reason strict mode refuses it.
 fn default_policy_report(strictness: Strictness) -> Result<SandboxReport, SandboxError> {
-    // macOS and Windows: what Seatbelt / the firewall and job object could enforce here.
+    // macOS and Windows: what Seatbelt / the AppContainer and job object could enforce here.
     if let Some(report) = secllama_sandbox::platform_sandbox_check(strictness) {
         return report;
     }
@@ -244,17 +244,11 @@ fn run(args: ExecArgs) -> CliResult {
 }
 
 fn cleanup() -> CliResult {
-    #[cfg(windows)]
-    {
-        let removed = secllama_sandbox::cleanup_rules()?;
-        for name in &removed {
-            println!("removed firewall rule {name}");
-        }
-        if removed.is_empty() {
-            println!("no SecLlama firewall rules found");
-        }
-    }
-    #[cfg(not(windows))]
-    println!("nothing to clean up: SecLlama creates firewall rules only on Windows");
+    // Windows runners used to get firewall rules; their AppContainer now goes with them.
+    println!("{CLEANUP_MESSAGE}");
     Ok(ExitCode::SUCCESS)
 }
+
+/// What `sandbox cleanup` says on every OS.
+const CLEANUP_MESSAGE: &str = "nothing to clean up: SecLlama leaves no firewall rules behind (a \
+     Windows runner's AppContainer and its file grants are removed when it ends)";

@@ -28,12 +28,9 @@ pub(crate) mod text;
 
 use std::fs::File;
 use std::io::Read;
-use std::os::fd::{FromRawFd, OwnedFd, RawFd};
-use std::os::unix::net::UnixStream;
 use std::process::ExitCode;
 use std::sync::Arc;
 
-use secllama_sandbox::SyscallProfile;
 use zeroize::Zeroizing;
 
 use crate::config::encryption_from_env;
@@ -46,12 +43,11 @@ use crate::wire::key::{MAX_KEY_MESSAGE, parse_key_message};
 pub fn runner_main() -> ExitCode {
     set_parent_death_signal();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let Args {
-        socket: socket_fd,
-        key: key_fd,
-        syscalls,
-    } = match parse_args(&args) {
-        Ok(a) => a,
+    let opened = crate::ipc::split_syscalls(&args).and_then(|(ends, syscalls)| {
+        crate::ipc::open_child_ends(&ends).map(|(channel, key)| (channel, key, syscalls))
+    });
+    let (channel, key_pipe, syscalls) = match opened {
+        Ok(opened) => opened,
         Err(msg) => {
             eprintln!("secllama-runner: {msg}");
             eprintln!(
@@ -68,19 +64,11 @@ pub fn runner_main() -> ExitCode {
         eprintln!("secllama-runner: {e}");
         return ExitCode::from(exit::FATAL);
     }
-    // SAFETY: the host passed these two descriptors to this process for its exclusive use;
-    // nothing else in this process owns them.
-    let (socket, key_pipe) = unsafe {
-        (
-            OwnedFd::from_raw_fd(socket_fd),
-            OwnedFd::from_raw_fd(key_fd),
-        )
-    };
-    let mode = match read_key(File::from(key_pipe)) {
+    let mode = match read_key(key_pipe) {
         Ok(mode) => mode,
         Err(code) => return ExitCode::from(code),
     };
-    session::serve(UnixStream::from(socket), mode)
+    session::serve(channel, mode)
 }
 
 fn set_parent_death_signal() {
@@ -100,53 +88,6 @@ fn set_parent_death_signal() {
         if parent == 0 || unsafe { libc::getppid() } != parent {
             std::process::exit(i32::from(exit::FATAL));
         }
-    }
-}
-
-/// The runner's command line.
-#[derive(Debug, PartialEq, Eq)]
-struct Args {
-    socket: RawFd,
-    key: RawFd,
-    /// `--syscalls cpu|gpu`: the allow-list to install on itself (the host passes it when
-    /// the sandbox is on).
-    syscalls: Option<SyscallProfile>,
-}
-
-fn parse_args(args: &[String]) -> Result<Args, String> {
-    let mut socket = None;
-    let mut key = None;
-    let mut syscalls = None;
-    let mut it = args.iter();
-    while let Some(arg) = it.next() {
-        let value = it.next().ok_or_else(|| format!("{arg} needs a value"))?;
-        let slot = match arg.as_str() {
-            "--socket-fd" => &mut socket,
-            "--key-fd" => &mut key,
-            "--syscalls" => {
-                syscalls = Some(
-                    SyscallProfile::from_name(value)
-                        .ok_or_else(|| format!("--syscalls: unknown profile {value:?}"))?,
-                );
-                continue;
-            }
-            other => return Err(format!("unexpected argument {other:?}")),
-        };
-        let fd: RawFd = value
-            .parse()
-            .map_err(|_| format!("{arg}: not a descriptor number"))?;
-        if fd < 3 {
-            return Err(format!("{arg}: descriptor {fd} is reserved"));
-        }
-        *slot = Some(fd);
-    }
-    match (socket, key) {
-        (Some(s), Some(k)) if s != k => Ok(Args {
-            socket: s,
-            key: k,
-            syscalls,
-        }),
-        _ => Err("--socket-fd and --key-fd (two different descriptors) are required".into()),
     }
 }
 
@@ -190,58 +131,5 @@ fn read_key(pipe: File) -> Result<Mode, u8> {
             eprintln!("secllama-runner: the session key message is malformed");
             Err(exit::BAD_KEY)
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn arguments_need_two_distinct_descriptors_above_stderr() {
-        let args = |v: &[&str]| v.iter().map(|s| s.to_string()).collect::<Vec<_>>();
-        assert_eq!(
-            parse_args(&args(&["--socket-fd", "5", "--key-fd", "6"])),
-            Ok(Args {
-                socket: 5,
-                key: 6,
-                syscalls: None
-            })
-        );
-        assert_eq!(
-            parse_args(&args(&[
-                "--socket-fd",
-                "5",
-                "--syscalls",
-                "gpu",
-                "--key-fd",
-                "6"
-            ])),
-            Ok(Args {
-                socket: 5,
-                key: 6,
-                syscalls: Some(SyscallProfile::Gpu)
-            })
-        );
-        assert_eq!(
-            parse_args(&args(&[
-                "--socket-fd",
-                "5",
-                "--key-fd",
-                "6",
-                "--syscalls",
-                "x"
-            ])),
-            Err(r#"--syscalls: unknown profile "x""#.to_owned())
-        );
-        assert_eq!(
-            parse_args(&args(&["--socket-fd", "5", "--key-fd", "6", "--syscalls"])),
-            Err("--syscalls needs a value".to_owned())
-        );
-        assert!(parse_args(&args(&["--socket-fd", "5", "--key-fd", "5"])).is_err());
-        assert!(parse_args(&args(&["--socket-fd", "1", "--key-fd", "6"])).is_err());
-        assert!(parse_args(&args(&["--socket-fd", "x", "--key-fd", "6"])).is_err());
-        assert!(parse_args(&args(&["--model", "/etc/passwd"])).is_err());
-        assert!(parse_args(&args(&[])).is_err());
     }
 }

@@ -1,7 +1,7 @@
 //! The session: the reader thread, the error frames, and the first message (load or
 //! shutdown) before the engine takes over.
 
-use std::os::unix::net::UnixStream;
+use crate::ipc::Channel;
 use std::process::ExitCode;
 use std::sync::mpsc::{self, Receiver};
 
@@ -17,7 +17,7 @@ pub(crate) enum Inbound {
     Failed(FrameError),
 }
 
-pub(super) fn serve(socket: UnixStream, mode: Mode) -> ExitCode {
+pub(super) fn serve(socket: Channel, mode: Mode) -> ExitCode {
     let read_half = match socket.try_clone() {
         Ok(s) => s,
         Err(e) => {
@@ -43,7 +43,7 @@ pub(super) fn serve(socket: UnixStream, mode: Mode) -> ExitCode {
     }
 }
 
-fn reader_loop(mut reader: FrameReader<UnixStream>, tx: mpsc::Sender<Inbound>) {
+fn reader_loop(mut reader: FrameReader<Channel>, tx: mpsc::Sender<Inbound>) {
     loop {
         match reader.recv::<HostMessage>() {
             Ok(msg) => {

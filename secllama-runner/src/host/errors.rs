@@ -1,7 +1,9 @@
 //! Turning what the runner reports (error frames, exit statuses) into `RunnerError`s.
 
 use std::path::Path;
-use std::process::{Child, ExitStatus};
+use std::process::ExitStatus;
+
+use super::launch::Process;
 use std::time::{Duration, Instant};
 
 use super::SHUTDOWN_GRACE;
@@ -58,7 +60,7 @@ pub(super) fn map_wire_error(
 
 /// Waits briefly for a child whose channel broke and maps its exit status; kills it if it
 /// lingers.
-pub(super) fn reap_error(child: &mut Child) -> RunnerError {
+pub(super) fn reap_error(child: &mut Process) -> RunnerError {
     let deadline = Instant::now() + SHUTDOWN_GRACE;
     loop {
         match child.try_wait() {

@@ -2,14 +2,15 @@
 
 mod calls;
 mod errors;
+mod launch;
 mod policy;
 mod router;
 mod spawn;
 mod stderr;
 mod stream;
 
-use std::os::unix::net::UnixStream;
-use std::process::{Child, ExitStatus};
+use crate::ipc::Channel;
+use std::process::ExitStatus;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Receiver;
@@ -42,7 +43,7 @@ pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(2);
 pub struct Runner {
     writer: SharedWriter,
     /// The frame reader during the handshake; the router thread owns it afterwards.
-    reader: Option<FrameReader<UnixStream>>,
+    reader: Option<FrameReader<Channel>>,
     router: Arc<Router>,
     reader_thread: Option<JoinHandle<()>>,
     info: ModelInfo,
@@ -52,7 +53,7 @@ pub struct Runner {
     next_id: AtomicU64,
     /// Another descriptor of the channel, for [`CancelHandle::terminate`] (which must not wait
     /// for the writer's lock).
-    socket: Arc<UnixStream>,
+    socket: Arc<Channel>,
     startup: Duration,
 }
 
@@ -113,10 +114,10 @@ impl Runner {
 
     /// A runner whose session is open but whose model is not loaded yet.
     fn new(
-        child: Child,
+        child: launch::Process,
         writer: SharedWriter,
-        reader: FrameReader<UnixStream>,
-        socket: Arc<UnixStream>,
+        reader: FrameReader<Channel>,
+        socket: Arc<Channel>,
         report: Option<SandboxReport>,
         gpu_grants: Vec<GpuGrant>,
         encrypted: bool,
@@ -173,7 +174,7 @@ impl Runner {
     /// The runner's process id (while it runs): the runner itself, also inside the Linux
     /// sandbox's PID namespace (`None` if it cannot be found there).
     pub fn pid(&self) -> Option<u32> {
-        let spawned = self.router.child().as_ref().map(Child::id)?;
+        let spawned = self.router.child().as_ref().map(launch::Process::id)?;
         // Linux sandbox v2: the spawned process is the sandbox's waiter, whose child is the
         // sandbox's init, whose one child is the runner.
         let confined = self.report.as_ref().is_some_and(|r| {

@@ -3,10 +3,12 @@
 //! can be in flight on one runner. A failure of the whole session (a rejected frame, a dead
 //! runner, a session-level error) reaches every stream in flight and closes the runner.
 
+use crate::ipc::Channel;
 use std::collections::HashMap;
-use std::os::unix::net::UnixStream;
 use std::path::Path;
-use std::process::{Child, ExitStatus};
+use std::process::ExitStatus;
+
+use super::launch::Process;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::mpsc::{Sender, channel};
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -78,7 +80,7 @@ pub(super) struct Router {
     /// confirms it (so a test can see the slot was given back).
     abandoned: Mutex<HashMap<u64, Option<Done>>>,
     /// The runner process, while it runs.
-    pub(super) child: Mutex<Option<Child>>,
+    pub(super) child: Mutex<Option<Process>>,
 }
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -86,14 +88,14 @@ fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Router {
-    pub(super) fn new(child: Child) -> Self {
+    pub(super) fn new(child: Process) -> Self {
         Router {
             child: Mutex::new(Some(child)),
             ..Router::default()
         }
     }
 
-    pub(super) fn child(&self) -> MutexGuard<'_, Option<Child>> {
+    pub(super) fn child(&self) -> MutexGuard<'_, Option<Process>> {
         lock(&self.child)
     }
 
@@ -198,7 +200,7 @@ impl Router {
 }
 
 /// Reads frames until the session ends, routing each to its request.
-pub(super) fn route(router: Arc<Router>, mut reader: FrameReader<UnixStream>) {
+pub(super) fn route(router: Arc<Router>, mut reader: FrameReader<Channel>) {
     loop {
         let msg = match reader.recv::<RunnerMessage>() {
             Ok(msg) => msg,

@@ -4,7 +4,6 @@
 //! hostile runner can neither block on a full pipe nor flood the log or the terminal.
 
 use std::io::{BufRead, BufReader, Read};
-use std::os::fd::OwnedFd;
 
 use crate::wire::printable;
 
@@ -68,13 +67,13 @@ pub(crate) fn relay_lines(input: impl Read, sink: &mut dyn FnMut(String)) -> usi
 
 /// Starts the thread that logs what the runner writes to `read` (the spawner's tracing
 /// subscriber receives the lines). The thread ends when the runner closes its stderr.
-pub(super) fn spawn_relay(read: OwnedFd) -> std::io::Result<()> {
+pub(super) fn spawn_relay(read: std::fs::File) -> std::io::Result<()> {
     let dispatch = tracing::dispatcher::get_default(Clone::clone);
     std::thread::Builder::new()
         .name("secllama-runner-stderr".into())
         .spawn(move || {
             tracing::dispatcher::with_default(&dispatch, || {
-                relay_lines(std::fs::File::from(read), &mut |line| {
+                relay_lines(read, &mut |line| {
                     tracing::warn!(target: "secllama::runner", line = %line, "runner stderr");
                 });
             });

@@ -1,7 +1,7 @@
 //! The stream of one request, and cancelling it from another thread.
 
+use crate::ipc::Channel;
 use std::ops::ControlFlow;
-use std::os::unix::net::UnixStream;
 use std::sync::Arc;
 use std::sync::mpsc::Receiver;
 use std::time::{Duration, Instant};
@@ -28,7 +28,7 @@ pub struct CancelHandle {
     pub(super) writer: SharedWriter,
     pub(super) router: Arc<Router>,
     pub(super) only: Option<u64>,
-    pub(super) socket: Arc<UnixStream>,
+    pub(super) socket: Arc<Channel>,
 }
 
 impl std::fmt::Debug for CancelHandle {

@@ -2,7 +2,7 @@
 //! request loop and a cancel handle on the host; the generation loop and the load-progress
 //! callback in the runner), with the one `send`.
 
-use std::os::unix::net::UnixStream;
+use crate::ipc::Channel;
 use std::sync::{Arc, Mutex};
 
 use serde::Serialize;
@@ -11,10 +11,10 @@ use crate::wire::frame::{Direction, FrameError, FrameWriter, Mode};
 
 /// A cloneable handle on one direction's frame writer.
 #[derive(Clone, Debug)]
-pub(crate) struct SharedWriter(Arc<Mutex<FrameWriter<UnixStream>>>);
+pub(crate) struct SharedWriter(Arc<Mutex<FrameWriter<Channel>>>);
 
 impl SharedWriter {
-    pub(crate) fn new(socket: UnixStream, mode: Mode, dir: Direction) -> Self {
+    pub(crate) fn new(socket: Channel, mode: Mode, dir: Direction) -> Self {
         SharedWriter(Arc::new(Mutex::new(FrameWriter::new(socket, mode, dir))))
     }
 

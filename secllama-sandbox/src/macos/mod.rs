@@ -19,7 +19,9 @@ pub use seatbelt::{
 };
 
 use crate::env::allowed_env;
-use crate::{Layer, LayerState, SandboxError, SandboxPolicy, SandboxReport, Strictness};
+use crate::{
+    ChildStdio, Layer, LayerState, SandboxError, SandboxPolicy, SandboxReport, Strictness,
+};
 
 /// What the Seatbelt layer needs beyond the policy.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -65,24 +67,30 @@ pub(crate) fn canonical_policy(policy: &SandboxPolicy) -> SandboxPolicy {
     for e in policy.env_allow_list() {
         out = out.allow_env(e.clone());
     }
+    for fd in policy.passed_fds() {
+        out = out.pass_fd(*fd);
+    }
     out
 }
 
-/// Builds the command that runs what `cmd` describes under `profile`: program
-/// `/usr/bin/sandbox-exec`, the profile's argv, the same current directory, and an environment
-/// reduced to `env_allow` (values from `cmd` if it sets them, else from `lookup`).
+/// Builds the command that runs what `cmd` describes under `profile`: program `launcher`
+/// (`/usr/bin/sandbox-exec`; a fake in tests), the profile's argv, the same current directory,
+/// and an environment reduced to `env_allow` (values from `cmd` if it sets them, else from
+/// `lookup`).
 ///
-/// `std::process::Command` cannot report its stdio settings or `pre_exec` hooks, so those are
-/// not carried over: set them on the command after the sandbox is applied.
+/// `std::process::Command` cannot report its stdio settings or `pre_exec` hooks, so nothing of
+/// them is carried over: [`wrap_with_seatbelt`] sets the stdio it is given and passes the
+/// policy's descriptors on the new command.
 pub(crate) fn wrap_command(
     cmd: &Command,
+    launcher: &Path,
     program: &Path,
     profile: &SeatbeltProfile,
     env_allow: &[String],
     lookup: impl Fn(&str) -> Option<OsString>,
 ) -> Command {
     let argv = profile.argv(program, cmd.get_args());
-    let mut out = Command::new(&argv[0]);
+    let mut out = Command::new(launcher);
     out.args(&argv[1..]);
     if let Some(dir) = cmd.get_current_dir() {
         out.current_dir(dir);
@@ -92,19 +100,20 @@ pub(crate) fn wrap_command(
     out
 }
 
-/// The logic of [`apply_seatbelt`], with the presence of `sandbox-exec` as a parameter so that it
-/// is tested on every OS.
+/// The logic of [`apply_seatbelt`], with `sandbox-exec` as a parameter (`None`: missing) so
+/// that it is tested on every OS, with a fake `sandbox-exec` on Unix.
 #[cfg_attr(not(target_os = "macos"), allow(dead_code))]
 pub(crate) fn wrap_with_seatbelt(
     policy: &SandboxPolicy,
     cmd: &mut Command,
     options: &SeatbeltOptions,
-    sandbox_exec_present: bool,
+    sandbox_exec: Option<&Path>,
     user_cache_dir: Option<&Path>,
+    stdio: ChildStdio,
 ) -> Result<SandboxReport, SandboxError> {
     let mut report = SandboxReport::default();
     let lookup = |n: &str| std::env::var_os(n);
-    if !sandbox_exec_present {
+    let Some(sandbox_exec) = sandbox_exec else {
         let reason = format!("{SANDBOX_EXEC} is missing");
         if policy.strictness_level() == Strictness::Strict {
             return Err(SandboxError::NetworkIsolationUnavailable {
@@ -121,6 +130,8 @@ pub(crate) fn wrap_with_seatbelt(
         plain.env_clear();
         plain.envs(allowed_env(cmd, policy.env_allow_list(), lookup));
         *cmd = plain;
+        stdio.apply(cmd);
+        pass_fds(cmd, policy.passed_fds());
         report.push(Layer::Seatbelt, LayerState::Unavailable(reason));
         report.push(Layer::Environment, LayerState::Enforced);
         report.push(
@@ -129,7 +140,7 @@ pub(crate) fn wrap_with_seatbelt(
         );
         report.emit_audit_events();
         return Ok(report);
-    }
+    };
     let program = canonical_or_given(Path::new(cmd.get_program()));
     let mut policy = canonical_policy(policy);
     if options.gpu {
@@ -143,7 +154,16 @@ pub(crate) fn wrap_with_seatbelt(
         other => other.clone(),
     };
     let profile = SeatbeltProfile::build(&policy, &program, &ipc, options.gpu)?;
-    *cmd = wrap_command(cmd, &program, &profile, policy.env_allow_list(), lookup);
+    *cmd = wrap_command(
+        cmd,
+        sandbox_exec,
+        &program,
+        &profile,
+        policy.env_allow_list(),
+        lookup,
+    );
+    stdio.apply(cmd);
+    pass_fds(cmd, policy.passed_fds());
     report.push(Layer::Seatbelt, LayerState::Enforced);
     report.push(Layer::Environment, LayerState::Enforced);
     report.push(
@@ -152,6 +172,56 @@ pub(crate) fn wrap_with_seatbelt(
     );
     report.emit_audit_events();
     Ok(report)
+}
+
+/// Without unix descriptors there is nothing to pass.
+#[cfg(not(unix))]
+pub(crate) fn pass_fds(_cmd: &mut Command, _fds: &[i32]) {}
+
+/// Highest descriptor number [`pass_fds`] marks close-on-exec (a host with more open files
+/// than this is not supported).
+#[cfg(unix)]
+const MAX_SCANNED_FD: libc::c_int = 1 << 16;
+
+/// Makes exactly `fds` inheritable in the child just before it execs `sandbox-exec`, which
+/// execs the runner with them (`sandbox-exec` keeps its descriptors), and marks every other
+/// descriptor above stderr close-on-exec: a descriptor the host's own parent left inheritable
+/// (a shell, a test harness) must not reach the runner either. A passed descriptor that is not
+/// open fails the spawn (`EBADF`) instead of starting a runner without its channel.
+#[cfg(unix)]
+pub(crate) fn pass_fds(cmd: &mut Command, fds: &[i32]) {
+    use std::os::unix::process::CommandExt;
+
+    let fds = fds.to_vec();
+    let mut rl = libc::rlimit {
+        rlim_cur: 0,
+        rlim_max: 0,
+    };
+    // SAFETY: getrlimit writes into the struct we own.
+    let limit = if unsafe { libc::getrlimit(libc::RLIMIT_NOFILE, &mut rl) } == 0 {
+        libc::c_int::try_from(rl.rlim_cur).unwrap_or(MAX_SCANNED_FD)
+    } else {
+        MAX_SCANNED_FD
+    }
+    .min(MAX_SCANNED_FD);
+    // SAFETY: the hook only calls fcntl (async-signal-safe) on integers computed before fork;
+    // the Vec is only read (no allocation) after fork.
+    unsafe {
+        cmd.pre_exec(move || {
+            for fd in 3..limit {
+                if !fds.contains(&fd) {
+                    // EBADF (not open) is the common case and fine.
+                    libc::fcntl(fd, libc::F_SETFD, libc::FD_CLOEXEC);
+                }
+            }
+            for &fd in &fds {
+                if libc::fcntl(fd, libc::F_SETFD, 0) == -1 {
+                    return Err(std::io::Error::last_os_error());
+                }
+            }
+            Ok(())
+        });
+    }
 }
 
 /// Without unix `setrlimit` there is nothing to apply.
@@ -201,6 +271,7 @@ pub(crate) fn install_rlimits(cmd: &mut Command, limits: crate::ResourceLimits) 
     rlimit_state(limits)
 }
 
+#[cfg_attr(not(unix), allow(dead_code))]
 /// What the rlimits above enforce on macOS: the address-space limit is set but the kernel does
 /// not enforce `RLIMIT_AS`, and the process limit is not set at all.
 pub(crate) fn rlimit_state(limits: crate::ResourceLimits) -> LayerState {
@@ -281,12 +352,15 @@ fn self_test(sandbox_exec: &Path, true_program: &Path) -> LayerState {
 
 /// macOS only: prepares `cmd` to run under Seatbelt — the profile from `policy` + `options`,
 /// launched by the absolute `/usr/bin/sandbox-exec`, environment reduced to the allow-list.
-/// [`SandboxPolicy::apply_to`] on macOS is this with the default [`SeatbeltOptions`]; call it
-/// directly for a unix-socket IPC or the Metal (GPU) rules.
+/// [`SandboxPolicy::apply_to`] on macOS is this with the default [`SeatbeltOptions`] and
+/// [`ChildStdio::null`]; call it directly for the runner's stdio, a unix-socket IPC or the
+/// Metal (GPU) rules.
 ///
 /// The command is rebuilt: program, arguments, current directory and the allowed environment
-/// are kept; stdio settings and `pre_exec` hooks are not (`Command` cannot report them), so set
-/// those afterwards. Without `sandbox-exec`, [`Strictness::Strict`] refuses with
+/// are kept; its stdio settings and `pre_exec` hooks are not (`Command` cannot report them).
+/// The new command gets `stdio` and passes exactly the policy's descriptors
+/// ([`SandboxPolicy::pass_fd`]) through `sandbox-exec` to the program; never the host's own
+/// stdin or stdout unless `stdio` says so. Without `sandbox-exec`, [`Strictness::Strict`] refuses with
 /// [`SandboxError::NetworkIsolationUnavailable`]; best-effort runs unsandboxed (environment
 /// still reduced) and reports the layer unavailable with a warning audit event.
 ///
@@ -297,14 +371,16 @@ pub fn apply_seatbelt(
     policy: &SandboxPolicy,
     cmd: &mut Command,
     options: &SeatbeltOptions,
+    stdio: ChildStdio,
 ) -> Result<SandboxReport, SandboxError> {
-    let present = Path::new(SANDBOX_EXEC).is_file();
+    let sandbox_exec = Path::new(SANDBOX_EXEC);
+    let present = sandbox_exec.is_file().then_some(sandbox_exec);
     let cache = if options.gpu {
         darwin_user_cache_dir()
     } else {
         None
     };
-    wrap_with_seatbelt(policy, cmd, options, present, cache.as_deref())
+    wrap_with_seatbelt(policy, cmd, options, present, cache.as_deref(), stdio)
 }
 
 /// The per-user cache directory (`confstr(_CS_DARWIN_USER_CACHE_DIR)`, for example
@@ -336,7 +412,7 @@ pub(crate) fn apply_to(
     policy: &SandboxPolicy,
     cmd: &mut Command,
 ) -> Result<SandboxReport, SandboxError> {
-    apply_seatbelt(policy, cmd, &SeatbeltOptions::default())
+    apply_seatbelt(policy, cmd, &SeatbeltOptions::default(), ChildStdio::null())
 }
 
 /// Seatbelt cannot be entered by a running process (no `sandbox_init` from Rust here).
@@ -372,3 +448,7 @@ pub(crate) fn probe() -> crate::Capabilities {
 
 #[cfg(test)]
 mod tests;
+
+#[cfg(test)]
+#[cfg(target_os = "linux")]
+mod launch_tests;

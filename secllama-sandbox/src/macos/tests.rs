@@ -52,6 +52,7 @@ fn wrapped_command_runs_sandbox_exec_with_profile_params_and_only_allowed_env() 
     let lookup = |n: &str| (n == "PATH").then(|| OsString::from("/usr/bin:/bin"));
     let out = wrap_command(
         &cmd,
+        Path::new(SANDBOX_EXEC),
         Path::new("/opt/runner"),
         &profile,
         policy.env_allow_list(),
@@ -90,8 +91,9 @@ fn strict_mode_refuses_without_sandbox_exec_and_best_effort_reports_it() {
         &SandboxPolicy::new(),
         &mut cmd,
         &SeatbeltOptions::default(),
-        false,
         None,
+        None,
+        ChildStdio::null(),
     )
     .unwrap_err();
     assert!(matches!(
@@ -102,8 +104,15 @@ fn strict_mode_refuses_without_sandbox_exec_and_best_effort_reports_it() {
         }
     ));
     let policy = SandboxPolicy::new().strictness(Strictness::BestEffort);
-    let report =
-        wrap_with_seatbelt(&policy, &mut cmd, &SeatbeltOptions::default(), false, None).unwrap();
+    let report = wrap_with_seatbelt(
+        &policy,
+        &mut cmd,
+        &SeatbeltOptions::default(),
+        None,
+        None,
+        ChildStdio::null(),
+    )
+    .unwrap();
     assert!(
         matches!(report.state(Layer::Seatbelt), Some(LayerState::Unavailable(r)) if r.contains("sandbox-exec"))
     );
@@ -118,8 +127,9 @@ fn enforced_wrap_replaces_the_program_with_absolute_sandbox_exec() {
         &SandboxPolicy::new(),
         &mut cmd,
         &SeatbeltOptions::default(),
-        true,
+        Some(Path::new(SANDBOX_EXEC)),
         Some(Path::new("/nonexistent-cache")),
+        ChildStdio::null(),
     )
     .unwrap();
     assert_eq!(report.state(Layer::Seatbelt), Some(&LayerState::Enforced));
@@ -147,8 +157,9 @@ fn gpu_grants_the_metal_shader_cache_read_write_and_nothing_else_of_the_cache_di
         &SandboxPolicy::new(),
         &mut cmd,
         &options,
-        true,
+        Some(Path::new(SANDBOX_EXEC)),
         Some(Path::new("/nonexistent-cache/C")),
+        ChildStdio::null(),
     )
     .unwrap();
     let args: Vec<String> = cmd
