@@ -51,7 +51,7 @@
 // `secllama_features` bit: the macOS sandbox (Seatbelt).
 #define SECLLAMA_FEATURE_SANDBOX_MACOS (1 << 6)
 
-// `secllama_features` bit: the Windows sandbox (firewall rules, job object).
+// `secllama_features` bit: the Windows sandbox (AppContainer, job object).
 #define SECLLAMA_FEATURE_SANDBOX_WINDOWS (1 << 7)
 
 // `secllama_features` bit: GPU offload with CUDA.

@@ -20,7 +20,7 @@ pub const SECLLAMA_FEATURE_CREDENTIAL_MANAGER: u32 = 1 << 4;
 pub const SECLLAMA_FEATURE_SANDBOX_LINUX: u32 = 1 << 5;
 /// `secllama_features` bit: the macOS sandbox (Seatbelt).
 pub const SECLLAMA_FEATURE_SANDBOX_MACOS: u32 = 1 << 6;
-/// `secllama_features` bit: the Windows sandbox (firewall rules, job object).
+/// `secllama_features` bit: the Windows sandbox (AppContainer, job object).
 pub const SECLLAMA_FEATURE_SANDBOX_WINDOWS: u32 = 1 << 7;
 /// `secllama_features` bit: GPU offload with CUDA.
 pub const SECLLAMA_FEATURE_CUDA: u32 = 1 << 8;
