@@ -19,7 +19,6 @@
 
 use std::ffi::OsString;
 use std::io::Read;
-use std::os::unix::ffi::OsStrExt;
 use std::path::{Path, PathBuf};
 
 use secllama_sandbox::{BASELINE_READ_ONLY, SandboxPolicy};
@@ -115,8 +114,9 @@ pub(crate) fn grants_from(root: &Path, var: &dyn Fn(&str) -> Option<OsString>) -
 
     for name in DRIVER_FILE_VARS {
         let Some(value) = var(name) else { continue };
-        for listed in value.as_bytes().split(|b| *b == b':') {
-            let listed = Path::new(std::ffi::OsStr::from_bytes(listed));
+        // The loader's list separator: `:` on Unix, `;` on Windows.
+        for listed in std::env::split_paths(&value) {
+            let listed = listed.as_path();
             if !listed.is_absolute() || !at_path(root, listed).exists() {
                 continue;
             }

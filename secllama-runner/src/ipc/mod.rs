@@ -103,7 +103,14 @@ mod tests {
     #[test]
     fn the_syscall_profile_is_split_off_and_checked() {
         assert_eq!(
-            split_syscalls(&args(&["--socket-fd", "5", "--syscalls", "gpu", "--key-fd", "6"])),
+            split_syscalls(&args(&[
+                "--socket-fd",
+                "5",
+                "--syscalls",
+                "gpu",
+                "--key-fd",
+                "6"
+            ])),
             Ok((
                 args(&["--socket-fd", "5", "--key-fd", "6"]),
                 Some(SyscallProfile::Gpu)
