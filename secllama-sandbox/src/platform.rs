@@ -6,7 +6,8 @@
 //!   (`None` where `apply_to` itself is the check, as on Linux);
 //! - `probe()`: what the OS and kernel can enforce.
 //!
-//! The pure builders of every backend (Seatbelt profiles, firewall rules) are compiled and
+//! The pure builders of every backend (Seatbelt profiles, AppContainer grants, job and
+//! process-creation plans) are compiled and
 //! unit-tested on every OS; only this seam is `cfg`'d.
 
 #[cfg(target_os = "linux")]

@@ -2,8 +2,8 @@
 //!
 //! The policy holds no OS handles and does no I/O until [`SandboxPolicy::apply_to`] or
 //! [`SandboxPolicy::enforce_current_process`] is called, so the per-OS generators (Landlock on
-//! Linux, Seatbelt on macOS, the firewall and job object on Windows) all read the same value
-//! through its accessors.
+//! Linux, Seatbelt on macOS, the AppContainer and job object on Windows) all read the same
+//! value through its accessors.
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
