@@ -114,11 +114,18 @@ fn main() {
         });
     }
     let [a_cold, a_warm, b_cold, b_warm] = prefix.unwrap();
-    // Not a timing: both sides evaluate exactly the tokens after the shared prefix.
+    // Not a timing: both sides evaluate exactly the tokens after the shared prefix. "Cold" may
+    // differ by the few leading tokens every round's document shares (the chat template's start
+    // and the logbook's title), which the runner finds in a slot an earlier round left behind.
     assert_eq!(
-        (b_cold.evaluated, b_warm.evaluated),
-        (a_cold.evaluated, a_warm.evaluated),
-        "the runner evaluated other prompt tokens than llama.cpp in-process"
+        b_warm.evaluated, a_warm.evaluated,
+        "the runner evaluated other prompt tokens than llama.cpp in-process (warm)"
+    );
+    assert!(
+        b_cold.evaluated <= a_cold.evaluated && a_cold.evaluated - b_cold.evaluated <= 16,
+        "the runner evaluated other prompt tokens than llama.cpp in-process (cold): {} vs {}",
+        b_cold.evaluated,
+        a_cold.evaluated
     );
 
     // (c) embeddings; both contexts made before timing (the runner makes its own on the
