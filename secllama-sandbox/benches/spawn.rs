@@ -6,7 +6,9 @@
 //! cargo bench -p secllama-sandbox --bench spawn
 //! ```
 
+#[cfg(target_os = "linux")]
 use std::hint::black_box;
+#[cfg(target_os = "linux")]
 use std::process::Command;
 
 use criterion::{Criterion, criterion_group, criterion_main};

@@ -1,6 +1,9 @@
 //! The bad-input campaign: hostile settings values, hostile paths in a policy (relative,
 //! missing, empty, NUL bytes, non-UTF-8, FIFOs, devices, symlinks), hostile runner ids and
 //! Windows paths for the AppContainer's grants, each with the exact outcome. Nothing may panic or block.
+//! Unix only (non-UTF-8 paths as bytes, FIFOs, symlinks); on Windows the AppContainer's own
+//! unit tests cover its names and grants.
+#![cfg(unix)]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

@@ -4,7 +4,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)] // test code states expectations loudly
 
 use std::ffi::OsString;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 
 use proptest::prelude::*;
 use secllama_sandbox::internal::{SeatbeltProfile, lint_profile};
@@ -162,7 +162,7 @@ fn argv_is_absolute_sandbox_exec_profile_params_then_program_and_args() {
 #[test]
 fn non_utf8_paths_are_refused_with_a_clear_error() {
     use std::os::unix::ffi::OsStringExt;
-    let bad = PathBuf::from(OsString::from_vec(b"/models/\xff\xfe.gguf".to_vec()));
+    let bad = std::path::PathBuf::from(OsString::from_vec(b"/models/\xff\xfe.gguf".to_vec()));
     let err = SeatbeltProfile::build(
         &SandboxPolicy::new().read_only(bad.clone()),
         Path::new(RUNNER),

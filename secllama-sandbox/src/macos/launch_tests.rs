@@ -95,14 +95,17 @@ fn sandbox_exec_receives_exactly_the_passed_descriptors_and_the_given_stdio_and_
     let me = std::process::id();
     let deadline = Instant::now() + Duration::from_secs(60);
     let fds: Vec<String> = loop {
-        let fds: Vec<String> = std::fs::read_dir(format!("/proc/{pid}/fd"))
-            .unwrap()
-            .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-            .filter(|fd| link(pid, fd) != fake.to_string_lossy())
-            .collect();
-        // Until exec has happened the child may still be std's forked copy.
-        if link(pid, "0") == "/dev/null" || Instant::now() > deadline {
-            break fds;
+        // Until exec has happened the child is std's forked copy (stdio already set, the
+        // pre_exec hooks still running, this process's descriptors still open): wait for the
+        // fake's own command line, then list the descriptors.
+        let cmdline = std::fs::read(format!("/proc/{pid}/cmdline")).unwrap_or_default();
+        let execed = String::from_utf8_lossy(&cmdline).contains(&*fake.to_string_lossy());
+        if execed || Instant::now() > deadline {
+            break std::fs::read_dir(format!("/proc/{pid}/fd"))
+                .unwrap()
+                .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+                .filter(|fd| link(pid, fd) != fake.to_string_lossy())
+                .collect();
         }
         std::thread::sleep(Duration::from_millis(10));
     };
