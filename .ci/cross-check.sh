@@ -6,7 +6,7 @@
 # workflow (.ci/github-platforms.yml) runs it; locally: bash .ci/cross-check.sh
 #
 # With clang installed, the tests and benches of the crates the platforms workflow tests there
-# (sandbox, crypto) are linted too: criterion's `alloca` dependency compiles one C file, which
+# (runner, sandbox, crypto) are linted too: criterion's `alloca` dependency compiles one C file, which
 # clang builds for any target (freestanding: it needs only stddef.h and stdint.h).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -26,7 +26,7 @@ for t in "${targets[@]}"; do
         v=${t//-/_}
         env "CC_$v=clang" "CFLAGS_$v=--target=${clang_target[$t]} -ffreestanding" "AR_$v=llvm-ar" \
             cargo clippy --locked --target "$t" --no-default-features --all-targets \
-            -p secllama-sandbox -p secllama-crypto -- -D warnings
+            -p secllama-runner -p secllama-sandbox -p secllama-crypto -- -D warnings
     else
         echo "(no clang/llvm-ar: the tests of $t are not linted)" >&2
     fi

@@ -125,7 +125,10 @@ impl From<secllama_sandbox::SandboxError> for RunnerError {
 #[cfg(test)]
 mod tests {
     use super::*;
+    #[cfg(unix)]
     use std::os::unix::process::ExitStatusExt;
+    #[cfg(windows)]
+    use std::os::windows::process::ExitStatusExt;
 
     #[test]
     fn every_variant_prints_once_lower_case_with_its_cause_and_no_source() {

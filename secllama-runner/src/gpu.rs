@@ -199,7 +199,9 @@ pub(crate) fn apply(mut policy: SandboxPolicy, grants: &[GpuGrant]) -> SandboxPo
     policy
 }
 
+// Unix paths and `:`-separated lists (Windows separates them with `;`).
 #[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use super::*;
 

@@ -1,7 +1,9 @@
 //! The bad-input campaign: hostile configuration values and hostile model and runner paths
 //! (missing, relative, empty, NUL bytes, non-UTF-8, directories, dangling symlinks, FIFOs,
 //! devices that never end, files that are not GGUF), each with the exact error. Nothing may
-//! panic or block: every spawn runs under a deadline and a hang fails the test.
+//! panic or block: every spawn runs under a deadline and a hang fails the test. Unix only
+//! (non-UTF-8 paths as bytes, FIFOs, symlinks).
+#![cfg(unix)]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

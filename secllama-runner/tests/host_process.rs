@@ -2,7 +2,8 @@
 //! the host logs (bounded and made printable), never as the host's terminal; and spawning a
 //! runner hardens the host (not dumpable, core limit 0). Proven with a stand-in runner (a shell
 //! script) that says what its stderr is, writes escape sequences and a very long line, and
-//! exits.
+//! exits. Linux only (`prctl`, the Linux sandbox).
+#![cfg(target_os = "linux")]
 #![allow(
     clippy::unwrap_used,
     clippy::expect_used,

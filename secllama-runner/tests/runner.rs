@@ -1,8 +1,8 @@
 //! End-to-end tests: the real runner executable, the real sandbox, real llama.cpp and the real
 //! default model. The model comes from `SECLLAMA_TEST_MODEL` or the cache path
 //! `examples/fetch-model.sh` fills; when it is missing the tests skip visibly, except under
-//! `CI=true` where they fail (CI always fetches it).
-
+//! `CI=true` where they fail (CI always fetches it). Unix only (signals, exit statuses).
+#![cfg(unix)]
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::os::unix::process::ExitStatusExt;

@@ -129,7 +129,9 @@ pub(super) fn seatbelt_options(config: &RunnerConfig) -> SeatbeltOptions {
     }
 }
 
+// Unix paths (the profile is macOS's; Linux and macOS run it).
 #[cfg(test)]
+#[cfg(unix)]
 mod tests {
     use secllama_sandbox::Strictness;
     use secllama_sandbox::internal::{
