@@ -68,7 +68,7 @@ pub(crate) async fn collect(
             Event::Piece(p) => text.push_str(&p),
             Event::Done(done, load) => return Ok((text, done, load)),
             Event::Failed(e) => return Err(e.dialect(dialect)),
-            Event::Loaded(_) => {}
+            Event::Loaded(_) | Event::Embedded(..) => {}
         }
         ev = rx
             .recv()
@@ -96,7 +96,7 @@ pub(crate) fn stream(
                 .await
                 .unwrap_or_else(|| Event::Failed(ApiError::internal("the model's worker stopped"))),
         };
-        let end = matches!(ev, Event::Done(..) | Event::Failed(_));
+        let end = matches!(ev, Event::Done(..) | Event::Failed(_) | Event::Embedded(..));
         let bytes = render(ev);
         let next = (!end).then_some((None, rx, ticket, render));
         Some((Ok::<_, Infallible>(bytes), next))

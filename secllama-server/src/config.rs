@@ -12,6 +12,8 @@ pub const DEFAULT_LISTEN: SocketAddr = SocketAddr::new(IpAddr::V4(Ipv4Addr::LOCA
 pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
 /// How long a model stays loaded after its last request unless the request says otherwise.
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(5 * 60);
+/// The most requests one runner may serve at once (the runner's own slot limit).
+pub const MAX_PARALLEL: u32 = 64;
 /// How long streams may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -58,6 +60,9 @@ pub struct ServerConfig {
     pub context_length: u32,
     /// Threads per runner; `None` uses the runner's default.
     pub threads: Option<u32>,
+    /// Requests one model's runner serves at once (batched in one context; each takes a
+    /// sequence slot with `context_length` tokens of cache); more wait in the queue.
+    pub parallel: u32,
     /// Directory of the model registry.
     pub models_dir: PathBuf,
     /// Audit log file (JSON lines); `None` is stderr.
@@ -67,7 +72,7 @@ pub struct ServerConfig {
 impl ServerConfig {
     /// Defaults: loopback port 11434, the given auth, no CORS origins, 8 MiB bodies, 10
     /// requests/s with bursts of 20, 16 queued requests per model, 2 loaded models, 5 min
-    /// keep-alive, 4096-token context, models in `models_dir`.
+    /// keep-alive, 4096-token context, 4 requests at once per model, models in `models_dir`.
     ///
     /// ```
     /// use secllama_server::{Auth, ServerConfig};
@@ -92,6 +97,7 @@ impl ServerConfig {
             keep_alive: DEFAULT_KEEP_ALIVE,
             context_length: 4096,
             threads: None,
+            parallel: secllama_runner::DEFAULT_SLOTS,
             models_dir,
             audit_log: None,
         }
@@ -114,6 +120,11 @@ impl ServerConfig {
             return Err(ServerError::Config(
                 "body limit, queue limit and max loaded models must be at least 1".into(),
             ));
+        }
+        if !(1..=MAX_PARALLEL).contains(&self.parallel) {
+            return Err(ServerError::Config(format!(
+                "parallel must be between 1 and {MAX_PARALLEL}"
+            )));
         }
         if !(self.rate_limit.per_second.is_finite() && self.rate_limit.per_second > 0.0)
             || self.rate_limit.burst == 0

@@ -5,6 +5,7 @@ mod auth;
 mod body;
 pub mod client;
 mod config;
+mod embed;
 mod error;
 mod gguf;
 mod listen;
@@ -24,8 +25,8 @@ pub use crate::auth::{
     rotate_keychain_token,
 };
 pub use crate::config::{
-    DEFAULT_BODY_LIMIT, DEFAULT_KEEP_ALIVE, DEFAULT_LISTEN, RateLimit, SHUTDOWN_GRACE,
-    ServerConfig, TlsFiles,
+    DEFAULT_BODY_LIMIT, DEFAULT_KEEP_ALIVE, DEFAULT_LISTEN, MAX_PARALLEL, RateLimit,
+    SHUTDOWN_GRACE, ServerConfig, TlsFiles,
 };
 pub use crate::error::ServerError;
 pub use crate::listen::{OwnerOnlyUnixListener, serve, shutdown_signal};

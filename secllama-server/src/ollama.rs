@@ -36,21 +36,6 @@ pub(crate) async fn not_here() -> ApiError {
     )
 }
 
-/// `/api/embed`, `/api/embeddings` and `/v1/embeddings` until the runner computes embeddings:
-/// a clear answer in the endpoint's dialect instead of a 404 that reads like a wrong address.
-pub(crate) async fn embeddings_unavailable(uri: axum::http::Uri) -> ApiError {
-    let e = ApiError::new(
-        StatusCode::NOT_IMPLEMENTED,
-        "embeddings are not available yet: SecLlama's runner does not compute them in this \
-         version (generation and chat work)",
-    );
-    if uri.path().starts_with("/v1/") {
-        e.dialect(crate::error::Dialect::OpenAi)
-    } else {
-        e
-    }
-}
-
 /// Finds `name` in the registry (blocking file I/O off the executor).
 pub(crate) async fn find_model(app: &AppRef, name: &str) -> Result<ModelEntry, ApiError> {
     if name.trim().is_empty() {
@@ -204,14 +189,22 @@ pub(crate) async fn generate(
         }
         Work::Load
     } else if req.raw {
-        Work::Complete(CompletionRequest::new(req.prompt).with_params(params))
+        Work::Complete(
+            CompletionRequest::new(req.prompt)
+                .with_params(params)
+                .with_num_keep(req.options.num_keep()),
+        )
     } else {
         let mut messages = Vec::new();
         if let Some(system) = req.system.filter(|s| !s.is_empty()) {
             messages.push(ChatMessage::system(system));
         }
         messages.push(ChatMessage::user(req.prompt));
-        Work::Chat(ChatRequest::new(messages).with_params(params))
+        Work::Chat(
+            ChatRequest::new(messages)
+                .with_params(params)
+                .with_num_keep(req.options.num_keep()),
+        )
     };
     let prepared = Prepared {
         entry,
@@ -304,7 +297,11 @@ pub(crate) async fn chat(
         }
         Work::Load
     } else {
-        Work::Chat(ChatRequest::new(messages).with_params(params))
+        Work::Chat(
+            ChatRequest::new(messages)
+                .with_params(params)
+                .with_num_keep(req.options.num_keep()),
+        )
     };
     let prepared = Prepared {
         entry,
@@ -387,7 +384,7 @@ async fn run(
             ndjson(&v)
         }
         Event::Failed(e) => ndjson(&json!({ "error": e.message })),
-        Event::Loaded(_) => Bytes::new(),
+        Event::Loaded(_) | Event::Embedded(..) => Bytes::new(),
     });
     Ok((
         StatusCode::OK,
@@ -504,6 +501,7 @@ pub(crate) async fn ps(State(app): State<AppRef>) -> Response {
                 },
                 "encrypted": m.encrypted,
                 "queued": m.queued,
+                "running": m.running,
                 "rss_bytes": m.pid.and_then(crate::metrics::rss_bytes),
             },
         }));

@@ -229,7 +229,11 @@ pub(crate) async fn chat_completions(
     let params = req.sampling.params(ctx, ctx).map_err(oa)?;
     let entry = find_model(&app, &req.model).await.map_err(oa)?;
     update(&audit, |a| a.model = Some(entry.name.clone()));
-    let work = Work::Chat(ChatRequest::new(messages).with_params(params));
+    let work = Work::Chat(
+        ChatRequest::new(messages)
+            .with_params(params)
+            .with_num_keep(crate::params::DEFAULT_NUM_KEEP),
+    );
     let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
     respond(
         app,
@@ -270,7 +274,11 @@ pub(crate) async fn completions(
     let params = req.sampling.params(ctx, 16).map_err(oa)?;
     let entry = find_model(&app, &req.model).await.map_err(oa)?;
     update(&audit, |a| a.model = Some(entry.name.clone()));
-    let work = Work::Complete(CompletionRequest::new(prompt).with_params(params));
+    let work = Work::Complete(
+        CompletionRequest::new(prompt)
+            .with_params(params)
+            .with_num_keep(crate::params::DEFAULT_NUM_KEEP),
+    );
     let include_usage = req.stream_options.is_some_and(|o| o.include_usage);
     respond(
         app,
@@ -381,7 +389,7 @@ async fn respond(
             Bytes::from(out)
         }
         Event::Failed(e) => sse(&e.dialect(DIALECT).body()),
-        Event::Loaded(_) => Bytes::new(),
+        Event::Loaded(_) | Event::Embedded(..) => Bytes::new(),
     });
     Ok((
         StatusCode::OK,

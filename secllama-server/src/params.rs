@@ -9,6 +9,9 @@ use crate::error::ApiError;
 
 /// The largest `num_ctx` a request may ask for.
 pub(crate) const MAX_NUM_CTX: i64 = 131_072;
+/// Ollama's default `num_keep`: a prompt over the context keeps its first 4 tokens, then its
+/// end.
+pub(crate) const DEFAULT_NUM_KEEP: u32 = 4;
 
 /// Ollama's `options` (the ones the runner supports; others are ignored, as Ollama does).
 /// A value of the wrong type is a 400.
@@ -24,6 +27,7 @@ pub(crate) struct Options {
     pub(crate) repeat_penalty: Option<f32>,
     pub(crate) repeat_last_n: Option<i64>,
     pub(crate) num_ctx: Option<i64>,
+    pub(crate) num_keep: Option<i64>,
 }
 
 /// The context length a request asks for (`num_ctx`), else the server's.
@@ -50,6 +54,15 @@ fn fresh_seed() -> u32 {
 }
 
 impl Options {
+    /// How many of a prompt's first tokens stay when it is cut to fit the context (Ollama's
+    /// `num_keep`, default 4; negative keeps as many as the runner allows).
+    pub(crate) fn num_keep(&self) -> u32 {
+        match self.num_keep {
+            None => DEFAULT_NUM_KEEP,
+            Some(n) => u32::try_from(n).unwrap_or(u32::MAX),
+        }
+    }
+
     /// The runner parameters; `num_predict` unset or negative means "until the context is
     /// full" (Ollama's -1 and -2).
     pub(crate) fn to_params(&self, context_length: u32) -> Result<GenerationParams, ApiError> {
@@ -159,6 +172,20 @@ mod tests {
         assert_eq!(p.stop, vec!["\n".to_owned()]);
         assert_eq!((p.repeat_penalty, p.repeat_last_n), (1.2, 2048));
         assert_eq!(context_length(o.num_ctx, 4096).unwrap(), 2048);
+    }
+
+    #[test]
+    fn num_keep_defaults_to_ollamas_four_and_negative_keeps_all_it_can() {
+        assert_eq!(Options::default().num_keep(), 4);
+        let keep = |v| {
+            opts(serde_json::json!({ "num_keep": v }))
+                .unwrap()
+                .num_keep()
+        };
+        assert_eq!(keep(0), 0);
+        assert_eq!(keep(24), 24);
+        assert_eq!(keep(-1), u32::MAX);
+        assert!(opts(serde_json::json!({"num_keep": "4"})).is_err());
     }
 
     #[test]

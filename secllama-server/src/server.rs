@@ -23,7 +23,7 @@ use crate::metrics::Metrics;
 use crate::pool::{Pool, PoolConfig};
 use crate::ratelimit::RateLimiter;
 use crate::registry::Registry;
-use crate::{Auth, ServerConfig, ServerError, ollama, openai};
+use crate::{Auth, ServerConfig, ServerError, embed, ollama, openai};
 
 /// Who is on the other end of a connection; inserted by the listeners.
 #[derive(Clone, Debug)]
@@ -133,6 +133,7 @@ impl App {
                 max_loaded: config.max_loaded_models,
                 keep_alive: config.keep_alive,
                 threads: config.threads,
+                parallel: config.parallel,
             },
             metrics.clone(),
         );
@@ -192,9 +193,9 @@ fn router(state: AppRef) -> Router {
         .route("/api/chat", post(ollama::chat))
         .route("/api/delete", axum::routing::delete(ollama::delete))
         .route("/api/copy", post(ollama::copy))
-        .route("/api/embed", post(ollama::embeddings_unavailable))
-        .route("/api/embeddings", post(ollama::embeddings_unavailable))
-        .route("/v1/embeddings", post(ollama::embeddings_unavailable))
+        .route("/api/embed", post(embed::embed))
+        .route("/api/embeddings", post(embed::embeddings))
+        .route("/v1/embeddings", post(embed::openai))
         .route("/api/pull", post(ollama::not_here))
         .route("/api/push", post(ollama::not_here))
         .route("/api/create", post(ollama::not_here))

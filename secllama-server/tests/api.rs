@@ -321,7 +321,7 @@ fn insecure_no_auth_works_on_loopback() {
 }
 
 #[test]
-fn embedding_endpoints_say_embeddings_are_not_available_yet_in_their_dialect() {
+fn embedding_requests_with_bad_input_are_refused_before_any_model_loads() {
     let server = TestServer::start(|_| {});
     let anonymous = LocalhostClient::builder().build().unwrap();
     let body = br#"{"model":"m","input":"hello"}"#;
@@ -331,25 +331,87 @@ fn embedding_endpoints_say_embeddings_are_not_available_yet_in_their_dialect() {
             .post(&server.url(path), "application/json", body)
             .unwrap();
         assert_eq!(r.status(), 401, "{path}");
+        // an unknown model is 404 in the endpoint's dialect
         let r = server.post(
             path,
-            &json!({"model": "m", "input": "hello", "prompt": "hello"}),
+            &json!({"model": "nope", "input": "hello", "prompt": "hello"}),
         );
-        assert_eq!(r.status(), 501, "{path}");
+        assert_eq!(r.status(), 404, "{path}");
         let v = json_of(r.body());
         let message = if path.starts_with("/v1/") {
-            assert_eq!(v["error"]["type"], "not_implemented", "{v}");
-            v["error"]["message"].as_str().unwrap().to_owned()
+            assert_eq!(v["error"]["type"], "invalid_request_error", "{v}");
+            v["error"]["message"].clone()
         } else {
-            v["error"].as_str().unwrap().to_owned()
+            v["error"].clone()
         };
-        assert!(
-            message.starts_with("embeddings are not available yet"),
-            "{path}: {v}"
+        assert_eq!(
+            message,
+            "model \"nope\" not found; see /api/tags, or add it with `secllama model add`"
         );
     }
+    let m = server_support::model();
+    let many: Vec<&str> = vec!["x"; 257];
+    let ollama_cases = [
+        (json!({"model": m, "input": ["a", ""]}), "input 1 is empty"),
+        (
+            json!({"model": m, "input": many}),
+            "at most 256 inputs per request, not 257",
+        ),
+        (
+            json!({"model": m, "input": 5}),
+            "input must be a string or an array of strings",
+        ),
+        (
+            json!({"model": m, "input": "a", "dimensions": 0}),
+            "dimensions must be a positive integer",
+        ),
+    ];
+    for (body, message) in ollama_cases {
+        let r = server.post("/api/embed", &body);
+        assert_eq!(r.status(), 400, "{body}");
+        assert_eq!(json_of(r.body()), json!({"error": message}), "{body}");
+    }
+    let r = server.post(
+        "/api/embed",
+        &json!({"model": m, "input": "a", "truncate": "yes"}),
+    );
+    assert_eq!(r.status(), 400);
+    assert!(
+        json_of(r.body())["error"]
+            .as_str()
+            .unwrap()
+            .starts_with("invalid JSON body: invalid type: string \"yes\", expected a boolean")
+    );
+    let openai_cases = [
+        (json!({"model": m, "input": ""}), "input must not be empty"),
+        (json!({"model": m, "input": []}), "input must not be empty"),
+        (
+            json!({"model": m, "input": [[1, 2, 3]]}),
+            "input as token arrays is not supported: send the text as a string or an array of strings",
+        ),
+        (
+            json!({"model": m, "input": "a", "encoding_format": "int8"}),
+            "encoding_format must be \"float\" or \"base64\", not \"int8\"",
+        ),
+        (
+            json!({"model": m, "input": "a", "dimensions": -3}),
+            "dimensions must be a positive integer",
+        ),
+    ];
+    for (body, message) in openai_cases {
+        let r = server.post("/v1/embeddings", &body);
+        assert_eq!(r.status(), 400, "{body}");
+        assert_eq!(
+            json_of(r.body()),
+            json!({"error": {"message": message, "type": "invalid_request_error",
+                "param": null, "code": null}}),
+            "{body}"
+        );
+    }
+    // nothing was loaded for any of them
+    assert_eq!(json_of(server.get("/api/ps").body()), json!({"models": []}));
     assert_eq!(
-        server.metric("secllama_requests_total{endpoint=\"/api/embed\",status=\"501\"}"),
-        1.0
+        server.metric("secllama_requests_total{endpoint=\"/v1/embeddings\",status=\"400\"}"),
+        5.0
     );
 }

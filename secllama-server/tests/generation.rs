@@ -201,22 +201,45 @@ fn wait_until(mut f: impl FnMut() -> bool) {
 }
 
 #[test]
-fn a_client_that_disconnects_cancels_its_generation_and_a_full_queue_is_503() {
+fn clients_that_disconnect_cancel_their_generations_and_past_the_slots_a_full_queue_is_503() {
     require_model();
-    let server = TestServer::start(|c| c.queue_limit = 1);
+    // Two requests at once on the runner, one more may wait.
+    let server = TestServer::start(|c| {
+        c.queue_limit = 1;
+        c.parallel = 2;
+    });
     let m = model();
-    // A long generation, streamed; read its first piece.
-    let long = server
-        .client()
-        .post_stream(&server.url("/api/generate"), "application/json",
-            json!({"model": m, "prompt": "Count from one to one thousand:", "options": greedy(400)}).to_string().as_bytes())
-        .unwrap();
-    let mut reader = BufReader::new(long);
-    let mut first = String::new();
-    reader.read_line(&mut first).unwrap();
-    assert_eq!(json_of(first.as_bytes())["done"], false);
+    // Two long generations, streamed, both running at once: read each one's first piece.
+    let long = |prompt: &str| {
+        let r = server
+            .client()
+            .post_stream(
+                &server.url("/api/generate"),
+                "application/json",
+                json!({"model": m, "prompt": prompt, "options": greedy(400)})
+                    .to_string()
+                    .as_bytes(),
+            )
+            .unwrap();
+        let mut reader = BufReader::new(r);
+        let mut first = String::new();
+        reader.read_line(&mut first).unwrap();
+        assert_eq!(json_of(first.as_bytes())["done"], false);
+        reader
+    };
+    let one = long("Count from one to one thousand:");
+    let two = long("List every country in the world:");
+    let ps = json_of(server.get("/api/ps").body());
+    assert_eq!(
+        (
+            ps["models"][0]["secllama"]["running"].clone(),
+            ps["models"][0]["secllama"]["queued"].clone()
+        ),
+        (json!(2), json!(0)),
+        "{ps}"
+    );
 
-    // One request waits in the queue (limit 1); the next is refused with 503.
+    // Both slots are taken: one request waits in the queue (limit 1); the next is 503.
     let waiting = {
         let url = server.url("/api/generate");
         let client = server.client();
@@ -242,20 +265,21 @@ fn a_client_that_disconnects_cancels_its_generation_and_a_full_queue_is_503() {
     );
     assert_eq!(server.metric("secllama_queue_full_total"), 1.0);
 
-    // Disconnect: the generation stops (cancelled, far short of 400 tokens) and the queued
-    // request runs.
-    drop(reader);
+    // Disconnect: both generations stop (cancelled, far short of 400 tokens each) and the
+    // queued request runs.
+    drop(one);
+    drop(two);
     let r = waiting.join().unwrap();
     assert_eq!(r.status(), 200, "{}", r.text_lossy());
     assert_eq!(json_of(r.body())["eval_count"], 2);
-    assert_eq!(server.metric("secllama_cancelled_total"), 1.0);
+    wait_until(|| server.metric("secllama_cancelled_total") == 2.0);
     assert!(server.metric("secllama_generated_tokens_total") < 400.0);
     let lines = server.audit_lines();
     let abandoned = lines
         .iter()
-        .find(|l| l["endpoint"] == "/api/generate" && l["completed"] == false)
-        .unwrap();
-    assert_eq!(abandoned["status"], 200);
+        .filter(|l| l["endpoint"] == "/api/generate" && l["completed"] == false)
+        .count();
+    assert_eq!(abandoned, 2);
 }
 
 #[test]
