@@ -90,6 +90,52 @@ fn serve_with_a_certificate_speaks_tls_only_and_stops_on_sigterm() {
     let mut out = Vec::new();
     let _ = s.read_to_end(&mut out);
     assert!(!out.starts_with(b"HTTP/"), "{out:?}");
+
+    // `secllama list` / `ps` against it: with the certificate as CA they work; without it
+    // (plain HTTP) or trusting another certificate they fail with the cause.
+    let host = format!("127.0.0.1:{port}");
+    for (command, header) in [
+        ("list", "NAME\tSIZE\tQUANT\tDIGEST\n"),
+        ("ps", "NAME\tPID\tSANDBOX"),
+    ] {
+        let out = secllama(dir.path())
+            .args([command, "--host", &host, "--tls-ca"])
+            .arg(&cert)
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(
+            out.status.success(),
+            "{command}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(stdout.starts_with(header), "{command}: {stdout}");
+        let out = secllama(dir.path())
+            .args([command, "--host", &host])
+            .output()
+            .unwrap();
+        assert!(!out.status.success());
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            stderr.contains("is `secllama serve` running on"),
+            "{stderr}"
+        );
+    }
+    let other = rcgen::generate_simple_self_signed(vec!["127.0.0.1".into()]).unwrap();
+    let other_pem = dir.path().join("other.pem");
+    std::fs::write(&other_pem, other.cert.pem()).unwrap();
+    let out = secllama(dir.path())
+        .args(["list", "--host", &host, "--tls-ca"])
+        .arg(&other_pem)
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("TLS") && stderr.contains("certificate"),
+        "{stderr}"
+    );
+
     let pid = i32::try_from(child.id()).unwrap();
     // SAFETY: kill has no memory preconditions; the pid is our own child's, not yet reaped.
     let sent = unsafe { libc::kill(pid, libc::SIGTERM) };

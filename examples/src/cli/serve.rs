@@ -85,6 +85,10 @@ struct ServeOptions {
     /// Threads per runner [default: available cores, at most 8]
     #[arg(long, value_name = "N")]
     threads: Option<u32>,
+    /// Requests one model serves at once, batched (more wait in the queue)
+    /// [env: SECLLAMA_NUM_PARALLEL] [default: 4]
+    #[arg(long, value_name = "N")]
+    parallel: Option<u32>,
 }
 
 /// Parses `host`, `host:port`, `[v6]:port` or `http://host:port` (Ollama's `OLLAMA_HOST`
@@ -171,6 +175,9 @@ impl ServeOptions {
             c.context_length = n;
         }
         c.threads = self.threads;
+        if let Some(n) = self.parallel.or(env_parse("SECLLAMA_NUM_PARALLEL")?) {
+            c.parallel = n;
+        }
         if let (Some(cert), Some(key)) = (&self.tls_cert, &self.tls_key) {
             c.tls = Some(TlsFiles {
                 cert: cert.clone(),
@@ -334,6 +341,10 @@ pub(crate) struct ClientArgs {
     /// The server [env: SECLLAMA_HOST] [default: 127.0.0.1:11434]
     #[arg(long, value_name = "ADDR")]
     host: Option<String>,
+    /// The server speaks TLS: trust the certificates in this PEM file (for a self-signed
+    /// server, its own --tls-cert) [env: SECLLAMA_TLS_CA]
+    #[arg(long, value_name = "PEM")]
+    tls_ca: Option<PathBuf>,
 }
 
 impl ClientArgs {
@@ -344,18 +355,33 @@ impl ClientArgs {
             None => secllama_server::DEFAULT_LISTEN,
         };
         let token = secllama_server::resolve_token()?;
-        let client = secllama_server::client::LocalhostClient::builder()
-            .bearer_token(token.expose_secret())
-            .build()?;
-        let r = client
-            .get(&format!("http://{addr}{path}"))
-            .map_err(|e| format!("is `secllama serve` running on {addr}? {e}"))?;
-        let v: serde_json::Value = serde_json::from_slice(r.body())
-            .map_err(|e| format!("the server at {addr} answered {}: {e}", r.status()))?;
-        if r.status() != 200 {
+        let ca = match self.tls_ca.clone() {
+            Some(ca) => Some(ca),
+            None => env_var("SECLLAMA_TLS_CA")?.map(PathBuf::from),
+        };
+        let unreachable = |e: secllama_server::client::HttpError| {
+            format!("is `secllama serve` running on {addr}? {e}")
+        };
+        let (status, body) = match ca {
+            Some(ca) => {
+                secllama_server::client::get_tls(addr, path, &ca, Some(token.expose_secret()))
+                    .map_err(unreachable)?
+            }
+            None => {
+                let client = secllama_server::client::LocalhostClient::builder()
+                    .bearer_token(token.expose_secret())
+                    .build()?;
+                let r = client
+                    .get(&format!("http://{addr}{path}"))
+                    .map_err(unreachable)?;
+                (r.status(), r.body().to_vec())
+            }
+        };
+        let v: serde_json::Value = serde_json::from_slice(&body)
+            .map_err(|e| format!("the server at {addr} answered {status}: {e}"))?;
+        if status != 200 {
             return Err(format!(
-                "the server at {addr} answered {}: {}",
-                r.status(),
+                "the server at {addr} answered {status}: {}",
                 v["error"].as_str().unwrap_or("no message")
             )
             .into());
@@ -366,15 +392,16 @@ impl ClientArgs {
     /// `secllama ps`: the models the running server has loaded.
     pub(crate) fn ps(self) -> CliResult {
         let v = self.get("/api/ps")?;
-        println!("NAME\tPID\tSANDBOX\tRSS MiB\tQUEUED\tUNTIL");
+        println!("NAME\tPID\tSANDBOX\tRSS MiB\tRUNNING\tQUEUED\tUNTIL");
         for m in v["models"].as_array().into_iter().flatten() {
             let s = &m["secllama"];
             println!(
-                "{}\t{}\t{}\t{}\t{}\t{}",
+                "{}\t{}\t{}\t{}\t{}\t{}\t{}",
                 m["name"].as_str().unwrap_or_default(),
                 s["pid"],
                 s["sandbox"].as_str().unwrap_or_default(),
                 s["rss_bytes"].as_u64().map_or(0, |b| b / (1024 * 1024)),
+                s["running"],
                 s["queued"],
                 m["expires_at"].as_str().unwrap_or_default()
             );

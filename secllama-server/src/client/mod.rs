@@ -13,6 +13,7 @@ mod error;
 mod loopback;
 #[cfg(test)]
 mod tests;
+mod tls;
 
 use std::fmt;
 use std::io;
@@ -28,6 +29,7 @@ pub use self::error::HttpError;
 use self::error::map_ureq;
 pub use self::loopback::{HostResolver, is_loopback};
 use self::loopback::{LoopbackGuard, LoopbackResolver};
+pub use self::tls::get_tls;
 
 /// Default bound on how long establishing a TCP connection may take.
 pub const DEFAULT_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
