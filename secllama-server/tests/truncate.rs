@@ -51,7 +51,9 @@ fn prompts_over_the_context_are_cut_keeping_num_keep_and_the_answer_has_room() {
     );
     assert_eq!(r.status(), 400);
 
-    // chat through the template, and OpenAI's chat: cut the same way
+    // chat through the template, and OpenAI's chat: cut the same way (a request may reuse
+    // the cached start of an earlier one's template, which is then not evaluated again: at
+    // most the budget, and nearly all of it)
     let r = server.post(
         "/api/chat",
         &json!({"model": m, "stream": false, "options": options(16),
@@ -67,10 +69,12 @@ fn prompts_over_the_context_are_cut_keeping_num_keep_and_the_answer_has_room() {
     );
     assert_eq!(r.status(), 200, "{}", r.text_lossy());
     let usage = json_of(r.body())["usage"].clone();
-    assert_eq!(usage["prompt_tokens"], 496, "{usage}");
+    let cut = |n: &Value| (480..=496).contains(&n.as_u64().unwrap());
+    assert!(cut(&usage["prompt_tokens"]), "{usage}");
     let r = server.post(
         "/v1/completions",
         &json!({"model": m, "max_tokens": 16, "temperature": 0, "prompt": long("kiwi")}),
     );
-    assert_eq!(json_of(r.body())["usage"]["prompt_tokens"], 496);
+    let usage = json_of(r.body())["usage"].clone();
+    assert!(cut(&usage["prompt_tokens"]), "{usage}");
 }
