@@ -169,6 +169,18 @@ func TestSpawnRefusesAMissingModelAndAWrongPin(t *testing.T) {
 	wantCode(t, err, StatusRunnerConfig)
 }
 
+func TestGPULayersWithoutAGPUHaveTheirOwnError(t *testing.T) {
+	defaultModel(t)
+	_, err := Spawn(RunnerConfig{Threads: 2, GPULayers: 99})
+	if !errors.Is(err, ErrRunnerGpuUnavailable) {
+		t.Fatal(err)
+	}
+	wantCode(t, err, StatusRunnerGpuUnavailable)
+	if !strings.Contains(err.Error(), "99 GPU layers were asked for") {
+		t.Fatal(err)
+	}
+}
+
 var ctx = context.Background()
 
 func spawnSmall(t *testing.T) *Runner {
@@ -313,7 +325,7 @@ func TestCloseFromAnotherGoroutineKillsAStuckRunner(t *testing.T) {
 	}()
 	for {
 		r.mu.Lock()
-		active := r.activeG != 0
+		active := len(r.active) > 0
 		r.mu.Unlock()
 		if active {
 			break

@@ -111,6 +111,7 @@ const (
 	StatusRunnerCrashed              Status = C.SECLLAMA_STATUS_RUNNER_CRASHED
 	StatusRunnerClosed               Status = C.SECLLAMA_STATUS_RUNNER_CLOSED
 	StatusRunnerTimeout              Status = C.SECLLAMA_STATUS_RUNNER_TIMEOUT
+	StatusRunnerGpuUnavailable       Status = C.SECLLAMA_STATUS_RUNNER_GPU_UNAVAILABLE
 	StatusRunnerOther                Status = C.SECLLAMA_STATUS_RUNNER_OTHER
 )
 
@@ -211,6 +212,7 @@ var (
 	ErrRunnerCrashed              = &Error{Code: StatusRunnerCrashed}
 	ErrRunnerClosed               = &Error{Code: StatusRunnerClosed}
 	ErrRunnerTimeout              = &Error{Code: StatusRunnerTimeout}
+	ErrRunnerGpuUnavailable       = &Error{Code: StatusRunnerGpuUnavailable}
 	ErrRunnerOther                = &Error{Code: StatusRunnerOther}
 	// ErrClosed is returned by methods of a handle after Close.
 	ErrClosed = &Error{Code: StatusNullParameter, Message: "the handle is closed"}

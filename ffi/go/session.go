@@ -28,22 +28,24 @@ import (
 const CloseGrace = 2 * time.Second
 
 // CancelGrace is how long a request whose context was cancelled gets to stop before the runner
-// is considered stuck and killed. A healthy runner stops within one token, but one token can
+// is considered stuck and killed (which ends every request on it: a runner that ignores a
+// cancel is stuck for all). A healthy runner stops within one token, but one token can
 // take seconds on a loaded machine; a context deadline is enforced by the library's own
 // watchdog instead (cancel, then kill after 3 s).
 const CancelGrace = 30 * time.Second
 
-// Runner is a sandboxed runner process with its model loaded. Requests run one at a time
-// (other goroutines wait their turn, or until their context ends); Cancel and Close may be
-// called from any goroutine and from inside a piece callback, and never reach freed memory.
+// Runner is a sandboxed runner process with its model loaded. Several goroutines may run
+// requests on it at once, each with its own context: the runner generates for up to 4 of them
+// together (its slots) and queues the rest in order; cancelling one request's context cancels
+// that request only. Cancel (every request) and Close may be called from any goroutine and
+// from inside a piece callback, and never reach freed memory.
 type Runner struct {
-	mu      sync.Mutex
-	users   int   // calls inside the library, Close's own included
-	closed  bool  // no new call starts
-	activeG int64 // the goroutine running a request, 0 if none
-	ptr     *C.secllama_runner
-	cancel  *C.secllama_cancel_handle
-	turn    chan struct{} // one request at a time
+	mu     sync.Mutex
+	users  int            // calls inside the library, Close's own included
+	closed bool           // no new call starts
+	active map[int64]bool // the goroutines running a request
+	ptr    *C.secllama_runner
+	cancel *C.secllama_cancel_handle
 }
 
 // Spawn starts a runner and waits until its model is loaded. Close it when done.
@@ -112,7 +114,7 @@ func Spawn(cfg RunnerConfig) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
-	r := &Runner{ptr: p, turn: make(chan struct{}, 1)}
+	r := &Runner{ptr: p, active: map[int64]bool{}}
 	if err := call(func() C.secllama_status { return C.secllama_runner_cancel_handle(p, &r.cancel) }); err != nil {
 		C.secllama_runner_free(p)
 		return nil, err
@@ -201,7 +203,7 @@ func (r *Runner) Close() error {
 	}
 	r.closed = true
 	busy := r.users > 0
-	own := busy && r.activeG == goid()
+	own := busy && r.active[goid()]
 	h := r.cancel
 	r.users++ // Close's own use keeps h alive
 	r.mu.Unlock()
@@ -238,8 +240,9 @@ func (r *Runner) waitIdle(d time.Duration) bool {
 	}
 }
 
-// Cancel stops the request in progress (it ends with StopCancelled within one token); it does
-// nothing when none runs. Safe from any goroutine. Prefer cancelling the request's context.
+// Cancel stops every request in progress or queued (each ends with StopCancelled within one
+// token); it does nothing when none runs. Safe from any goroutine. To stop one request, cancel
+// its context.
 func (r *Runner) Cancel() error {
 	if err := r.enter(); err != nil {
 		return err
@@ -290,26 +293,19 @@ func secllamaGoPiece(h C.uintptr_t, piece *C.char, n C.size_t) (rc C.int32_t) {
 type requestFn func(p *C.secllama_runner, cb C.secllama_piece_callback, ud unsafe.Pointer, done *C.secllama_done) C.secllama_status
 
 // generate runs one request under ctx: its deadline becomes the request's timeout_ms, its
-// cancellation cancels this request only (the cancel is sent while the request still holds
-// the runner, so it can never reach the next one).
+// cancellation cancels this request only (through the request's own token, also while it is
+// queued for a slot).
 func (r *Runner) generate(ctx context.Context, cp *cParams, onPiece func(string) bool, f requestFn) (Response, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	g := goid()
 	r.mu.Lock()
-	reentry := r.activeG == g
+	reentry := r.active[g]
 	r.mu.Unlock()
 	if reentry {
 		return Response{}, &Error{Code: StatusBusy, Message: "a request was started from inside another request's callback"}
 	}
-	select {
-	case r.turn <- struct{}{}:
-	case <-ctx.Done():
-		return Response{}, ctx.Err()
-	}
-	defer func() { <-r.turn }()
-	// select picks at random when both are ready: a context that ended first never starts.
 	if err := ctx.Err(); err != nil {
 		return Response{}, err
 	}
@@ -324,13 +320,20 @@ func (r *Runner) generate(ctx context.Context, cp *cParams, onPiece func(string)
 		}
 		cp.c.timeout_ms = C.uint64_t(ms)
 	}
+	var token *C.secllama_request_token
+	if err := call(func() C.secllama_status { return C.secllama_request_token_new(&token) }); err != nil {
+		return Response{}, err
+	}
+	// Freed after the watcher below has returned: nothing uses it then.
+	defer C.secllama_request_token_free(token)
+	cp.c.cancel = token
 	r.mu.Lock()
-	r.activeG = g
+	r.active[g] = true
 	h := r.cancel
 	r.mu.Unlock()
 	defer func() {
 		r.mu.Lock()
-		r.activeG = 0
+		delete(r.active, g)
 		r.mu.Unlock()
 	}()
 
@@ -340,7 +343,7 @@ func (r *Runner) generate(ctx context.Context, cp *cParams, onPiece func(string)
 		defer close(watched)
 		select {
 		case <-ctx.Done():
-			C.secllama_cancel_handle_cancel(h)
+			C.secllama_request_token_cancel(token)
 			select {
 			case <-stop:
 			case <-time.After(CancelGrace):

@@ -1,8 +1,10 @@
 /* SecLlama C API. See ffi/README.md and the comments below: every function returns a
- * secllama_status (0 = SECLLAMA_STATUS_OK) except secllama_buf_free; results go through
+ * secllama_status (0 = SECLLAMA_STATUS_OK) except secllama_buf_free, secllama_embeddings_free
+ * and secllama_tokens_free; results go through
  * out-parameters; secllama_last_error() gives the message of the calling thread's last failed
  * call. A handle in use by a running call (a callback of it, another thread) is refused with
- * SECLLAMA_STATUS_BUSY, never freed or aliased. Needs C99 or C++11 (compiled with
+ * SECLLAMA_STATUS_BUSY, never freed. A runner serves requests from several threads at once.
+ * Needs C99 or C++11 (compiled with
  * -std=c99 -pedantic and -std=c++11 -pedantic in CI). */
 
 #ifndef SECLLAMA_H
@@ -62,6 +64,18 @@
 
 // `secllama_features` bit: GPU offload with Metal.
 #define SECLLAMA_FEATURE_METAL (1 << 10)
+
+// The most texts one `secllama_runner_embed` call takes (together at most 2 MiB).
+#define SECLLAMA_MAX_EMBED_INPUTS 256
+
+// The longest text `secllama_runner_tokenize` takes, in bytes.
+#define SECLLAMA_MAX_TOKENIZE_BYTES 262144
+
+// The most tokens `secllama_runner_detokenize` takes.
+#define SECLLAMA_MAX_DETOKENIZE_TOKENS 65536
+
+// The longest text `secllama_runner_detokenize` returns, in bytes (a longer one is refused).
+#define SECLLAMA_MAX_DETOKENIZE_BYTES 524288
 
 // The result of a SecLlama call. `SECLLAMA_STATUS_OK` (0) is success; every other value names
 // what went wrong, and `secllama_last_error` gives the calling thread's message for it.
@@ -206,6 +220,10 @@ enum secllama_status
     // grace after being cancelled it stays usable; otherwise it was killed and later calls
     // give `SECLLAMA_STATUS_RUNNER_CLOSED`.
     SECLLAMA_STATUS_RUNNER_TIMEOUT = 518,
+    // GPU layers were asked for (`secllama_runner_config_set_gpu_layers`), but the runner
+    // binary has no GPU backend or found no usable device inside its sandbox; nothing was
+    // loaded. Set 0 GPU layers to run on the CPU.
+    SECLLAMA_STATUS_RUNNER_GPU_UNAVAILABLE = 519,
     // A runner error without a code of its own.
     SECLLAMA_STATUS_RUNNER_OTHER = 599,
 };
@@ -252,7 +270,8 @@ enum secllama_stop_reason
     SECLLAMA_STOP_REASON_MAX_TOKENS = 3,
     // The context window is full.
     SECLLAMA_STOP_REASON_CONTEXT_FULL = 4,
-    // The request was cancelled (by the piece callback or a cancel handle).
+    // The request was cancelled (by the piece callback, its request token, its deadline or a
+    // cancel handle).
     SECLLAMA_STOP_REASON_CANCELLED = 5,
 };
 #ifndef __cplusplus
@@ -263,7 +282,7 @@ typedef uint32_t secllama_stop_reason;
 #endif // __STDC_VERSION__ >= 202311L
 #endif // __cplusplus
 
-// Cancels the current request of a runner, from any thread.
+// Cancels every request in flight on a runner, or ends its session, from any thread.
 //
 // Made by `secllama_runner_cancel_handle`, released with `secllama_cancel_handle_free`; it
 // may outlive its runner (cancelling then does nothing useful and reports the closed channel).
@@ -286,12 +305,25 @@ typedef struct secllama_keyset secllama_keyset;
 // several threads.
 typedef struct secllama_keystore secllama_keystore;
 
+// Cancels the one request it is given to (`secllama_generation_params.cancel`), from any
+// thread, whether that request is queued, evaluating its prompt or generating; the other
+// requests on the runner go on.
+//
+// Made by `secllama_request_token_new`, released with `secllama_request_token_free`. A token
+// serves one request at a time (a second request given it while the first runs gets
+// `SECLLAMA_STATUS_BUSY`); it may be reused for a later request, but once cancelled it stays
+// cancelled: a request given a cancelled token ends at once with
+// `SECLLAMA_STOP_REASON_CANCELLED`.
+typedef struct secllama_request_token secllama_request_token;
+
 // A running, sandboxed runner process with its model loaded.
 //
 // Made by `secllama_runner_spawn`, released with `secllama_runner_free` (which shuts the
-// process down). Requests run one at a time: a second request, or any other call on the runner,
-// while one runs (from its piece callback or another thread) returns `SECLLAMA_STATUS_BUSY`. To
-// stop a request from another thread use a `secllama_cancel_handle` (get it beforehand).
+// process down). Every call may run on any thread, concurrently with the others: several
+// requests run at once, each blocking only its own thread (see `secllama_runner_complete` for
+// slots, queueing and when a request gets `SECLLAMA_STATUS_BUSY`). To stop one request from
+// another thread give it a `secllama_request_token`; a `secllama_cancel_handle` stops them all.
+// `secllama_runner_free` while calls run returns `SECLLAMA_STATUS_BUSY` and frees nothing.
 typedef struct secllama_runner secllama_runner;
 
 // How to start a runner: the model, its pinned SHA-256, threads, sandbox.
@@ -331,6 +363,27 @@ typedef struct secllama_buf {
 // each stage. Runs on the thread that called `secllama_runner_spawn`.
 typedef void (*secllama_progress_callback)(void *user_data, secllama_load_stage stage, float fraction);
 
+// Embedding vectors: `count` vectors of `dimensions` floats each, one after the other in the
+// order of the inputs (vector `i` starts at `data[i * dimensions]`), each of unit length
+// (L2 norm 1; all zeros for a text without any token). Released with
+// `secllama_embeddings_free`.
+typedef struct secllama_embeddings {
+    // `count * dimensions` floats, or NULL when `count` is 0.
+    float *data;
+    // The number of vectors (= inputs).
+    size_t count;
+    // The floats per vector (the model's embedding size: 576 for the default model).
+    size_t dimensions;
+} secllama_embeddings;
+
+// Tokens of the model's vocabulary, released with `secllama_tokens_free`.
+typedef struct secllama_tokens {
+    // `len` token ids, or NULL when `len` is 0.
+    int32_t *ptr;
+    // The number of tokens.
+    size_t len;
+} secllama_tokens;
+
 // Sampling and length parameters of one request. Fill it with
 // `secllama_generation_params_default` or `secllama_generation_params_greedy`, then change
 // fields. `temperature` 0 is greedy decoding (deterministic).
@@ -356,10 +409,15 @@ typedef struct secllama_generation_params {
     const char *const *stop;
     // The number of stop strings.
     size_t stop_len;
-    // The request's deadline in milliseconds from sending it; 0 means none. When it passes the
-    // request is cancelled, and if the runner does not stop within a short grace (stopped,
-    // stuck) its process is killed; the call then returns `SECLLAMA_STATUS_RUNNER_TIMEOUT`.
+    // The request's deadline in milliseconds from sending it (time waiting for a free slot
+    // included); 0 means none. When it passes this request (no other) is cancelled, and if
+    // the runner does not stop within a short grace (stopped, stuck) its process is killed,
+    // which ends every request on it; the call then returns `SECLLAMA_STATUS_RUNNER_TIMEOUT`.
     uint64_t timeout_ms;
+    // A request token (`secllama_request_token_new`) that cancels this request, and no other,
+    // from any thread; NULL for none. Borrowed for the call: it cannot be freed before the
+    // call returns (`SECLLAMA_STATUS_BUSY`).
+    const struct secllama_request_token *cancel;
 } secllama_generation_params;
 
 // Called with each piece of generated text: `piece_len` bytes of complete UTF-8 characters
@@ -765,9 +823,9 @@ secllama_status secllama_runner_sandbox_report_json(const struct secllama_runner
 // for writing a `uint32_t`.
 secllama_status secllama_runner_pid(const struct secllama_runner *runner, uint32_t *out_pid);
 
-// A handle that cancels the runner's current request from any thread (the request then ends
-// within one token with `SECLLAMA_STOP_REASON_CANCELLED`). Get it before starting the request
-// you may want to cancel.
+// A handle that cancels the requests in flight on the runner from any thread (each then ends
+// within one token with `SECLLAMA_STOP_REASON_CANCELLED`) and can end the runner's session.
+// To cancel one request of several, use a `secllama_request_token` instead.
 //
 // On success `*out_handle` is owned by the caller: release it with
 // `secllama_cancel_handle_free`.
@@ -777,8 +835,9 @@ secllama_status secllama_runner_pid(const struct secllama_runner *runner, uint32
 // is NULL or valid for writing a pointer.
 secllama_status secllama_runner_cancel_handle(const struct secllama_runner *runner, struct secllama_cancel_handle **out_handle);
 
-// Asks the runner to stop its current request; does nothing when no request runs. Safe to
-// call from any thread, also while another thread is inside `secllama_runner_complete`.
+// Asks the runner to stop every request in flight (running or queued); does nothing when
+// none is. Safe to call from any thread, also while other threads are inside
+// `secllama_runner_complete`.
 // `SECLLAMA_STATUS_RUNNER_IO` if the runner is gone.
 //
 // # Safety
@@ -786,11 +845,11 @@ secllama_status secllama_runner_cancel_handle(const struct secllama_runner *runn
 secllama_status secllama_cancel_handle_cancel(const struct secllama_cancel_handle *handle);
 
 // Ends the runner's session at once, from any thread, for a runner that does not answer
-// `secllama_cancel_handle_cancel` (stopped, stuck): the request in progress returns
+// `secllama_cancel_handle_cancel` (stopped, stuck): every request in progress returns
 // (`SECLLAMA_STATUS_RUNNER_IO` or `..._RUNNER_CRASHED`) and the process is killed if it has not
 // exited within 2 s; the runner is closed afterwards (`SECLLAMA_STATUS_RUNNER_CLOSED`), free it.
-// To close a runner another thread is using: cancel, give it a moment, terminate, then free it
-// once that thread's call has returned (`secllama_runner_free` gives `SECLLAMA_STATUS_BUSY`
+// To close a runner other threads are using: cancel, give them a moment, terminate, then free
+// it once their calls have returned (`secllama_runner_free` gives `SECLLAMA_STATUS_BUSY`
 // before).
 //
 // # Safety
@@ -892,6 +951,75 @@ secllama_status secllama_runner_config_set_sandbox(struct secllama_runner_config
 // `config` is NULL or a live configuration that is not used afterwards.
 secllama_status secllama_runner_config_free(struct secllama_runner_config *config);
 
+// Embeds `inputs_len` texts (NUL-terminated UTF-8, none empty): one unit-length vector per
+// text, pooled as the model declares (mean pooling otherwise), like Ollama's `/api/embed`. A
+// text longer than the context is cut to its first tokens when `truncate` is true, and refused
+// with `SECLLAMA_STATUS_RUNNER_PROMPT_TOO_LONG` otherwise. May run while other threads run
+// requests on the runner (they wait while a batch of texts is evaluated).
+//
+// Limits: 1 to `SECLLAMA_MAX_EMBED_INPUTS` texts, together at most 2 MiB
+// (`SECLLAMA_STATUS_RUNNER_INVALID_REQUEST` otherwise, before anything is sent).
+//
+// On success `*out_embeddings` is owned by the caller: release it with
+// `secllama_embeddings_free`. On error it is `{NULL, 0, 0}`.
+//
+// # Safety
+// `runner` is NULL or a live runner, not freed during the call; `inputs` is NULL (only with
+// `inputs_len` 0) or valid for reading `inputs_len` pointers, each NULL or NUL-terminated;
+// `out_embeddings` is NULL or valid for writing a `secllama_embeddings`.
+secllama_status secllama_runner_embed(const struct secllama_runner *runner, const char *const *inputs, size_t inputs_len, bool truncate, struct secllama_embeddings *out_embeddings);
+
+// Wipes and frees embedding vectors and sets `*embeddings` to `{NULL, 0, 0}`. Accepts NULL and
+// an already empty value (so calling it twice is harmless).
+//
+// # Safety
+// `embeddings` is NULL or points to a `secllama_embeddings` this library filled in and the
+// caller has not changed.
+void secllama_embeddings_free(struct secllama_embeddings *embeddings);
+
+// The model's tokens for `text` (NUL-terminated UTF-8, at most
+// `SECLLAMA_MAX_TOKENIZE_BYTES` bytes, else `SECLLAMA_STATUS_RUNNER_INVALID_REQUEST`):
+// `add_special` adds what the model puts at the start of a sequence (BOS), `parse_special`
+// reads special-token spellings (like `<|im_start|>`) as those tokens. A completion prompt is
+// tokenized with `(true, false)`; the context length (`secllama_runner_context_length`) is
+// the budget.
+//
+// On success `*out_tokens` is owned by the caller: release it with `secllama_tokens_free`.
+//
+// # Safety
+// `runner` is NULL or a live runner, not freed during the call; `text` is NULL or
+// NUL-terminated; `out_tokens` is NULL or valid for writing a `secllama_tokens`.
+secllama_status secllama_runner_tokenize(const struct secllama_runner *runner, const char *text, bool add_special, bool parse_special, struct secllama_tokens *out_tokens);
+
+// Frees tokens and sets `*tokens` to `{NULL, 0}`. Accepts NULL and an empty value.
+//
+// # Safety
+// `tokens` is NULL or points to a `secllama_tokens` this library filled in and the caller has
+// not changed.
+void secllama_tokens_free(struct secllama_tokens *tokens);
+
+// The text of `tokens_len` tokens (special tokens written out; bytes that are not UTF-8
+// become U+FFFD) as UTF-8 in `*out_text` (not NUL-terminated). Limits: at most
+// `SECLLAMA_MAX_DETOKENIZE_TOKENS` tokens, each in the vocabulary, and a text of at most
+// `SECLLAMA_MAX_DETOKENIZE_BYTES` bytes (`SECLLAMA_STATUS_RUNNER_INVALID_REQUEST` otherwise).
+//
+// On success `*out_text` is owned by the caller: release it with `secllama_buf_free`.
+//
+// # Safety
+// `runner` is NULL or a live runner, not freed during the call; `tokens` is NULL (only with
+// `tokens_len` 0) or valid for reading `tokens_len` `int32_t`s; `out_text` is NULL or valid
+// for writing a `secllama_buf`.
+secllama_status secllama_runner_detokenize(const struct secllama_runner *runner, const int32_t *tokens, size_t tokens_len, struct secllama_buf *out_text);
+
+// Writes the context length of the runner's model, in tokens per request (the size of one
+// slot's KV cache; a longer prompt gives `SECLLAMA_STATUS_RUNNER_PROMPT_TOO_LONG`), to
+// `*out_tokens`.
+//
+// # Safety
+// `runner` is NULL or a live runner, not freed during the call; `out_tokens` is NULL or valid
+// for writing a `uint32_t`.
+secllama_status secllama_runner_context_length(const struct secllama_runner *runner, uint32_t *out_tokens);
+
 // Fills `*out_params` with the defaults: 256 tokens, temperature 0.8, top-k 40, top-p 0.9,
 // min-p 0.05, seed 0, repeat penalty 1.1 over the last 64 tokens, no stop strings.
 //
@@ -916,12 +1044,23 @@ secllama_status secllama_generation_params_greedy(uint32_t max_tokens, struct se
 // `SECLLAMA_STATUS_RUNNER_INVALID_REQUEST` before anything is sent. The caller keeps
 // ownership of every argument.
 //
+// Several threads may each run a request on the same runner at once: each call blocks only
+// its own thread. The runner generates for as many requests together as it has slots (4)
+// and queues the others in arrival order (a queued request's deadline runs while it waits;
+// past 64 waiting, a request gets `SECLLAMA_STATUS_RUNNER_INVALID_REQUEST`). Only the
+// request's own piece callback, request token (`params.cancel`) and deadline
+// (`params.timeout_ms`) cancel it; `secllama_cancel_handle_cancel` cancels every request in
+// flight. `SECLLAMA_STATUS_BUSY` when started from inside a piece callback of a request on
+// the same runner (start it from another thread, or after that request returns), when
+// `params.cancel` is given to another request that has not returned, and while
+// `secllama_runner_free` runs on the runner.
+//
 // # Safety
 // `runner` is NULL or a live runner, not freed during the call; `prompt` is
 // NULL or NUL-terminated; `params` is NULL or a valid `secllama_generation_params` (with
-// `stop_len` readable stop strings); `out_done` is NULL or valid for writing a
+// `stop_len` readable stop strings and a `cancel` token that is NULL or live); `out_done` is NULL or valid for writing a
 // `secllama_done`; `on_piece`, if not NULL, is safe to call with `user_data`.
-secllama_status secllama_runner_complete(struct secllama_runner *runner, const char *prompt, const struct secllama_generation_params *params, secllama_piece_callback on_piece, void *user_data, struct secllama_done *out_done);
+secllama_status secllama_runner_complete(const struct secllama_runner *runner, const char *prompt, const struct secllama_generation_params *params, secllama_piece_callback on_piece, void *user_data, struct secllama_done *out_done);
 
 // Runs one chat turn: `messages_len` messages (formatted with the model's chat template),
 // streamed like `secllama_runner_complete`.
@@ -929,7 +1068,35 @@ secllama_status secllama_runner_complete(struct secllama_runner *runner, const c
 // # Safety
 // As `secllama_runner_complete`; `messages` is NULL (only with `messages_len` 0) or valid for
 // reading `messages_len` `secllama_chat_message`s whose strings are NUL-terminated.
-secllama_status secllama_runner_chat(struct secllama_runner *runner, const struct secllama_chat_message *messages, size_t messages_len, const struct secllama_generation_params *params, secllama_piece_callback on_piece, void *user_data, struct secllama_done *out_done);
+secllama_status secllama_runner_chat(const struct secllama_runner *runner, const struct secllama_chat_message *messages, size_t messages_len, const struct secllama_generation_params *params, secllama_piece_callback on_piece, void *user_data, struct secllama_done *out_done);
+
+// A new, not cancelled request token.
+//
+// On success `*out_token` is owned by the caller: release it with
+// `secllama_request_token_free`.
+//
+// # Safety
+// `out_token` is NULL or valid for writing a pointer.
+secllama_status secllama_request_token_new(struct secllama_request_token **out_token);
+
+// Cancels the request the token is given to (it ends within one token with
+// `SECLLAMA_STOP_REASON_CANCELLED`, a queued one before it starts), and every later request
+// given this token. From any thread, also while another thread is inside
+// `secllama_runner_complete` / `_chat` with it; other requests on the runner are not touched.
+// `SECLLAMA_STATUS_RUNNER_IO` if the runner is gone.
+//
+// # Safety
+// `token` is NULL or a live request token.
+secllama_status secllama_request_token_cancel(const struct secllama_request_token *token);
+
+// Frees a request token. Accepts NULL.
+//
+// Returns `SECLLAMA_STATUS_BUSY`, freeing nothing, while a call uses the token (the request it
+// serves has not returned, or a cancel runs): free it after that call returns.
+//
+// # Safety
+// `token` is NULL or a live request token that is not used afterwards.
+secllama_status secllama_request_token_free(struct secllama_request_token *token);
 
 // Reports what this operating system and kernel can enforce, as JSON:
 // `{"os":"linux","kernel":"6.18.0","root":false,"landlock_abi":7,"seccomp_filter":true,

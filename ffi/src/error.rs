@@ -159,6 +159,7 @@ impl ToStatus for RunnerError {
             RunnerError::Protocol(_) => S::RunnerProtocol,
             RunnerError::Crashed { .. } => S::RunnerCrashed,
             RunnerError::Closed => S::RunnerClosed,
+            RunnerError::GpuUnavailable(_) => S::RunnerGpuUnavailable,
             _ => S::RunnerOther,
         }
     }
@@ -229,6 +230,13 @@ mod tests {
             assert!(m.len() <= MAX_MESSAGE_LEN && m.len() >= MAX_MESSAGE_LEN - 1);
             assert!(m.chars().all(|c| c == 'é'));
         });
+    }
+
+    #[test]
+    fn a_missing_gpu_has_its_own_runner_status() {
+        let e = RunnerError::GpuUnavailable("99 GPU layers were asked for".into());
+        assert_eq!(e.to_status(), secllama_status::RunnerGpuUnavailable);
+        assert_eq!(secllama_status::RunnerGpuUnavailable as u32, 519);
     }
 
     #[test]

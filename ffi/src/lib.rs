@@ -23,19 +23,20 @@
 //!   (`SECLLAMA_STATUS_INVALID_UTF8` otherwise).
 //! - **Ownership.** Handles (`secllama_keyset`, `secllama_keystore`,
 //!   `secllama_runner_config`, `secllama_runner`, `secllama_cancel_handle`,
-//!   `secllama_terminal_text`) are opaque and owned by the caller once returned; each has a
+//!   `secllama_request_token`, `secllama_terminal_text`) are opaque and owned by the caller once returned; each has a
 //!   `*_free` that accepts NULL (and returns `SECLLAMA_STATUS_BUSY`, freeing nothing, while a
 //!   call on it runs). Bytes handed to
 //!   the caller are a `secllama_buf { ptr, len }` released by `secllama_buf_free`, which wipes
 //!   them first. Inputs are borrowed for the duration of the call only.
 //! - **Panics** never cross the boundary: one would be a bug, reported as
 //!   `SECLLAMA_STATUS_PANIC`.
-//! - **In use.** A call that needs a handle exclusively (a mutation, a generation, `*_free`)
-//!   while another call uses it (re-entry from a callback, another thread) returns
-//!   `SECLLAMA_STATUS_BUSY` and does nothing; nothing ever waits. Only a handle that was
-//!   successfully freed dangles.
+//! - **In use.** A call that needs a handle exclusively (a mutation, `*_free`) while another
+//!   call uses it (from a callback, another thread) returns `SECLLAMA_STATUS_BUSY` and does
+//!   nothing; nothing ever waits. Only a handle that was successfully freed dangles.
 //! - **Threads.** Each handle's doc says what may run concurrently; the last error is per
-//!   thread.
+//!   thread. A runner serves several requests at once, one per calling thread (see
+//!   `secllama_runner_complete` for slots, queueing, per-request cancellation and the cases
+//!   that are `SECLLAMA_STATUS_BUSY`).
 //! - **Streaming.** `secllama_runner_complete` and `secllama_runner_chat` call a
 //!   `secllama_piece_callback` with a `void *user_data` for each piece of text; returning
 //!   non-zero cancels the request.
@@ -113,19 +114,22 @@ pub use crate::keystore::{
     secllama_keystore_rotate, secllama_keystore_status_json,
 };
 pub use crate::runner::{
-    secllama_cancel_handle, secllama_cancel_handle_cancel, secllama_cancel_handle_free,
-    secllama_cancel_handle_terminate, secllama_chat_message, secllama_done,
-    secllama_generation_params, secllama_generation_params_default,
-    secllama_generation_params_greedy, secllama_load_stage, secllama_metrics,
-    secllama_piece_callback, secllama_progress_callback, secllama_runner,
-    secllama_runner_cancel_handle, secllama_runner_chat, secllama_runner_complete,
+    SECLLAMA_MAX_DETOKENIZE_BYTES, SECLLAMA_MAX_DETOKENIZE_TOKENS, SECLLAMA_MAX_EMBED_INPUTS,
+    SECLLAMA_MAX_TOKENIZE_BYTES, secllama_cancel_handle, secllama_cancel_handle_cancel,
+    secllama_cancel_handle_free, secllama_cancel_handle_terminate, secllama_chat_message,
+    secllama_done, secllama_embeddings, secllama_embeddings_free, secllama_generation_params,
+    secllama_generation_params_default, secllama_generation_params_greedy, secllama_load_stage,
+    secllama_metrics, secllama_piece_callback, secllama_progress_callback, secllama_request_token,
+    secllama_request_token_cancel, secllama_request_token_free, secllama_request_token_new,
+    secllama_runner, secllama_runner_cancel_handle, secllama_runner_chat, secllama_runner_complete,
     secllama_runner_config, secllama_runner_config_default_model, secllama_runner_config_free,
     secllama_runner_config_new, secllama_runner_config_set_context_length,
     secllama_runner_config_set_gpu_layers, secllama_runner_config_set_runner_path,
     secllama_runner_config_set_sandbox, secllama_runner_config_set_sha256,
-    secllama_runner_config_set_threads, secllama_runner_free, secllama_runner_model_info_json,
+    secllama_runner_config_set_threads, secllama_runner_context_length, secllama_runner_detokenize,
+    secllama_runner_embed, secllama_runner_free, secllama_runner_model_info_json,
     secllama_runner_pid, secllama_runner_sandbox_report_json, secllama_runner_spawn,
-    secllama_stop_reason,
+    secllama_runner_tokenize, secllama_stop_reason, secllama_tokens, secllama_tokens_free,
 };
 pub use crate::sandbox::secllama_sandbox_probe_json;
 pub use crate::status::{secllama_status, secllama_status_name};

@@ -149,13 +149,17 @@ pub enum secllama_status {
     /// grace after being cancelled it stays usable; otherwise it was killed and later calls
     /// give `SECLLAMA_STATUS_RUNNER_CLOSED`.
     RunnerTimeout = 518,
+    /// GPU layers were asked for (`secllama_runner_config_set_gpu_layers`), but the runner
+    /// binary has no GPU backend or found no usable device inside its sandbox; nothing was
+    /// loaded. Set 0 GPU layers to run on the CPU.
+    RunnerGpuUnavailable = 519,
     /// A runner error without a code of its own.
     RunnerOther = 599,
 }
 
 impl secllama_status {
     /// Every status, in numeric order.
-    pub const ALL: [secllama_status; 64] = {
+    pub const ALL: [secllama_status; 65] = {
         use secllama_status as S;
         [
             S::Ok,
@@ -221,6 +225,7 @@ impl secllama_status {
             S::RunnerCrashed,
             S::RunnerClosed,
             S::RunnerTimeout,
+            S::RunnerGpuUnavailable,
             S::RunnerOther,
         ]
     };
@@ -302,6 +307,7 @@ impl secllama_status {
             S::RunnerCrashed => "SECLLAMA_STATUS_RUNNER_CRASHED\0",
             S::RunnerClosed => "SECLLAMA_STATUS_RUNNER_CLOSED\0",
             S::RunnerTimeout => "SECLLAMA_STATUS_RUNNER_TIMEOUT\0",
+            S::RunnerGpuUnavailable => "SECLLAMA_STATUS_RUNNER_GPU_UNAVAILABLE\0",
             S::RunnerOther => "SECLLAMA_STATUS_RUNNER_OTHER\0",
         }
     }

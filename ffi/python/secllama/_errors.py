@@ -77,6 +77,7 @@ class Status(enum.IntEnum):
     RUNNER_CRASHED = 516
     RUNNER_CLOSED = 517
     RUNNER_TIMEOUT = 518
+    RUNNER_GPU_UNAVAILABLE = 519
     RUNNER_OTHER = 599
 
 
@@ -130,12 +131,18 @@ class TimeoutError(RunnerError, builtins.TimeoutError):  # noqa: A001 - the publ
     :class:`TimeoutError`."""
 
 
+class GpuUnavailableError(RunnerError):
+    """GPU layers were asked for, but the runner has no GPU backend or found no usable device
+    (``Status.RUNNER_GPU_UNAVAILABLE``); nothing was loaded."""
+
+
 def error_class(code: int) -> type[SecllamaError]:
     """The exception class of a status code."""
     special: dict[int, type[SecllamaError]] = {
         Status.AUTHENTICATION_FAILED: AuthenticationError,
         Status.BUSY: BusyError,
         Status.RUNNER_TIMEOUT: TimeoutError,
+        Status.RUNNER_GPU_UNAVAILABLE: GpuUnavailableError,
     }
     if code in special:
         return special[code]

@@ -106,7 +106,20 @@ class GenerationParams(ctypes.Structure):
         ("stop", ctypes.POINTER(ctypes.c_char_p)),
         ("stop_len", ctypes.c_size_t),
         ("timeout_ms", ctypes.c_uint64),
+        ("cancel", ctypes.c_void_p),
     ]
+
+
+class EmbeddingsC(ctypes.Structure):
+    """secllama_embeddings."""
+
+    _fields_ = [("data", ctypes.POINTER(ctypes.c_float)), ("count", ctypes.c_size_t), ("dimensions", ctypes.c_size_t)]
+
+
+class TokensC(ctypes.Structure):
+    """secllama_tokens."""
+
+    _fields_ = [("ptr", ctypes.POINTER(ctypes.c_int32)), ("len", ctypes.c_size_t)]
 
 
 class ChatMessageC(ctypes.Structure):
@@ -232,3 +245,12 @@ _sig("secllama_cancel_handle_terminate", vp)
 _sig("secllama_runner_pid", vp, ctypes.POINTER(u32))
 _sig("secllama_cancel_handle_free", vp)
 _sig("secllama_runner_free", vp)
+_sig("secllama_request_token_new", pvp)
+_sig("secllama_request_token_cancel", vp)
+_sig("secllama_request_token_free", vp)
+_sig("secllama_runner_embed", vp, ctypes.POINTER(ctypes.c_char_p), size, ctypes.c_bool, ctypes.POINTER(EmbeddingsC))
+_sig("secllama_embeddings_free", ctypes.POINTER(EmbeddingsC), restype=None)
+_sig("secllama_runner_tokenize", vp, cstr, ctypes.c_bool, ctypes.c_bool, ctypes.POINTER(TokensC))
+_sig("secllama_tokens_free", ctypes.POINTER(TokensC), restype=None)
+_sig("secllama_runner_detokenize", vp, ctypes.POINTER(ctypes.c_int32), size, pbuf)
+_sig("secllama_runner_context_length", vp, ctypes.POINTER(u32))

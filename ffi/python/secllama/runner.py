@@ -21,6 +21,13 @@ from ._lib import lib
 #: runner process is killed.
 CLOSE_GRACE = 2.0
 
+#: Limits of :meth:`Runner.embed`, :meth:`Runner.tokenize` and :meth:`Runner.detokenize` (the
+#: header's ``SECLLAMA_MAX_*``).
+MAX_EMBED_INPUTS = 256
+MAX_TOKENIZE_BYTES = 262_144
+MAX_DETOKENIZE_TOKENS = 65_536
+MAX_DETOKENIZE_BYTES = 524_288
+
 
 class StopReason(enum.IntEnum):
     NONE = 0
@@ -161,13 +168,36 @@ PieceCallback = Callable[[str], Optional[bool]]
 Messages = Sequence[dict[str, str]]
 
 
+class CancelToken(Handle):
+    """Cancels the requests it is given to (``cancel=token``), from any thread, and no other
+    request on the runner: a running one within one token, a queued one before it starts.
+    Once cancelled it stays cancelled (a later request given it ends at once). One token
+    serves one request at a time (``BusyError`` otherwise)."""
+
+    _free = lib.secllama_request_token_free
+
+    def __init__(self) -> None:
+        p = ctypes.c_void_p()
+        check(lib.secllama_request_token_new(ctypes.byref(p)))
+        self._init_handle(p.value or 0)
+
+    def cancel(self) -> None:
+        """Cancels the request the token is given to now, and any later one."""
+        with self._use() as p:
+            check(lib.secllama_request_token_cancel(p))
+
+
 class Runner(Handle):
     """A sandboxed runner process with its model loaded.
 
-    Requests run one at a time (other threads wait their turn); :meth:`cancel` and
-    :meth:`close` work from any thread and from inside a callback. ``close()`` cancels the
-    running request and, if the runner does not stop within :data:`CLOSE_GRACE` seconds, kills
-    it; it never waits for a whole generation.
+    Several threads may run requests on one runner at once: each call releases the GIL while
+    it waits, the runner generates for up to 4 requests together (its slots) and queues the
+    rest in order. A request is cancelled by its callback returning True, its ``timeout``, its
+    ``cancel=`` :class:`CancelToken`, leaving its :meth:`stream` early or cancelling its asyncio
+    task, none of which touches the other requests; :meth:`cancel` stops them all.
+    :meth:`close` works from any thread and from inside a callback: it cancels the running
+    requests and, if the runner does not stop within :data:`CLOSE_GRACE` seconds, kills it; it
+    never waits for a whole generation.
     """
 
     _free = lib.secllama_runner_free
@@ -224,8 +254,7 @@ class Runner(Handle):
         h = ctypes.c_void_p()
         check(lib.secllama_runner_cancel_handle(self._ptr, ctypes.byref(h)))
         self._cancel_ptr = h
-        self._turn = threading.Lock()  # one request at a time
-        self._active: Optional[int] = None  # the thread running a request
+        self._active: set[int] = set()  # the threads running a request
         if raised:
             self.close()
             raise raised[0]
@@ -252,7 +281,7 @@ class Runner(Handle):
             already = self._closed
             self._closed = True
             busy = self._users > 0
-            own_thread = self._active == threading.get_ident()
+            own_thread = threading.get_ident() in getattr(self, "_active", ())
         if already and not busy:
             return
         if not busy:
@@ -274,8 +303,9 @@ class Runner(Handle):
             fn(h)
 
     def cancel(self) -> None:
-        """Stops the request in progress (it ends with ``StopReason.CANCELLED``); from any
-        thread."""
+        """Stops every request in progress or queued (each ends with
+        ``StopReason.CANCELLED``); from any thread. To stop one request, give it a
+        :class:`CancelToken`."""
         with self._use():
             check(lib.secllama_cancel_handle_cancel(self._cancel_ptr))
 
@@ -289,9 +319,19 @@ class Runner(Handle):
 
     # -- requests --------------------------------------------------------------------------
 
-    def _generate(self, call: Callable[[ctypes.c_void_p, Any, Any], int], on_piece: Optional[PieceCallback]) -> Response:
-        if self._active == threading.get_ident():
+    def _generate(
+        self,
+        c: _lib.GenerationParams,
+        call: Callable[[ctypes.c_void_p, Any, Any], int],
+        on_piece: Optional[PieceCallback],
+        cancel: Optional[CancelToken],
+    ) -> Response:
+        me = threading.get_ident()
+        if me in self._active:
             raise BusyError(Status.BUSY, "a request was started from inside another request's callback")
+        if cancel is not None and not isinstance(cancel, CancelToken):
+            raise TypeError(f"cancel must be a CancelToken, not {type(cancel).__name__}")
+        token = cancel if cancel is not None else CancelToken()
         pieces: list[str] = []
         raised: list[BaseException] = []
 
@@ -308,12 +348,19 @@ class Runner(Handle):
 
         cb = _lib.PIECE_CALLBACK(piece)
         done = _lib.DoneC()
-        with self._turn, self._use() as p:
-            self._active = threading.get_ident()
-            try:
-                status = call(p, cb, ctypes.byref(done))
-            finally:
-                self._active = None
+        try:
+            with self._use() as p, token._use() as tp:
+                c.cancel = tp
+                with self._state:
+                    self._active.add(me)
+                try:
+                    status = call(p, cb, ctypes.byref(done))
+                finally:
+                    with self._state:
+                        self._active.discard(me)
+        finally:
+            if cancel is None:
+                token.close()
         if raised:
             raise raised[0]
         check(status)
@@ -326,12 +373,17 @@ class Runner(Handle):
         on_piece: Optional[PieceCallback] = None,
         *,
         timeout: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
     ) -> Response:
         """Continues ``prompt``; ``on_piece(text)`` gets each piece, returning True cancels.
-        ``timeout`` (seconds) raises :class:`secllama.TimeoutError` when it passes."""
+        ``timeout`` (seconds, queueing for a slot included) raises
+        :class:`secllama.TimeoutError` when it passes; ``cancel.cancel()`` from another thread
+        cancels this request only."""
         c, keep = (params or GenerationParams.default())._to_c(timeout)
         p = as_cstr(prompt, "prompt")
-        return self._generate(lambda r, cb, d: lib.secllama_runner_complete(r, p, ctypes.byref(c), cb, None, d), on_piece)
+        return self._generate(
+            c, lambda r, cb, d: lib.secllama_runner_complete(r, p, ctypes.byref(c), cb, None, d), on_piece, cancel
+        )
 
     def chat(
         self,
@@ -340,8 +392,9 @@ class Runner(Handle):
         on_piece: Optional[PieceCallback] = None,
         *,
         timeout: Optional[float] = None,
+        cancel: Optional[CancelToken] = None,
     ) -> Response:
-        """One chat turn; ``messages`` are ``{"role": ..., "content": ...}`` dicts. The reply is
+        """One chat turn (``timeout`` and ``cancel`` as :meth:`complete`); ``messages`` are ``{"role": ..., "content": ...}`` dicts. The reply is
         ``response.text`` (``response.message`` as a message)."""
         c, keep = (params or GenerationParams.default())._to_c(timeout)
         if isinstance(messages, (str, bytes)):
@@ -350,8 +403,10 @@ class Runner(Handle):
         arr = (_lib.ChatMessageC * max(len(items), 1))(*items)
         n = len(items)
         return self._generate(
+            c,
             lambda r, cb, d: lib.secllama_runner_chat(r, arr if n else None, n, ctypes.byref(c), cb, None, d),
             on_piece,
+            cancel,
         )
 
     def stream(
@@ -371,13 +426,15 @@ class Runner(Handle):
     ) -> Response:
         """:meth:`complete` for asyncio (runs on a worker thread; cancelling the task cancels
         the request)."""
-        return await self._in_thread(lambda: self.complete(prompt, params, timeout=timeout))
+        token = CancelToken()
+        return await self._in_thread(lambda: self.complete(prompt, params, timeout=timeout, cancel=token), token)
 
     async def achat(
         self, messages: Messages, params: Optional[GenerationParams] = None, *, timeout: Optional[float] = None
     ) -> Response:
         """:meth:`chat` for asyncio."""
-        return await self._in_thread(lambda: self.chat(messages, params, timeout=timeout))
+        token = CancelToken()
+        return await self._in_thread(lambda: self.chat(messages, params, timeout=timeout, cancel=token), token)
 
     async def astream(
         self,
@@ -389,15 +446,15 @@ class Runner(Handle):
         """:meth:`stream` for asyncio: ``async for piece in runner.astream("Hi"): ...``."""
         loop = asyncio.get_running_loop()
         q: asyncio.Queue[tuple[str, Any]] = asyncio.Queue()
-        stop = threading.Event()
+        token = CancelToken()
 
         def on_piece(text: str) -> bool:
             loop.call_soon_threadsafe(q.put_nowait, ("piece", text))
-            return stop.is_set()
+            return False
 
         def work() -> None:
             try:
-                r = self._request(prompt_or_messages, params, on_piece, timeout)
+                r = self._request(prompt_or_messages, params, on_piece, timeout, token)
                 loop.call_soon_threadsafe(q.put_nowait, ("done", r))
             except BaseException as e:
                 loop.call_soon_threadsafe(q.put_nowait, ("error", e))
@@ -414,7 +471,8 @@ class Runner(Handle):
                 else:
                     return
         finally:
-            stop.set()
+            token.cancel()  # a no-op once the request ended
+            token.close()
 
     def _request(
         self,
@@ -422,22 +480,22 @@ class Runner(Handle):
         params: Optional[GenerationParams],
         on_piece: Optional[PieceCallback],
         timeout: Optional[float],
+        cancel: Optional[CancelToken] = None,
     ) -> Response:
         if isinstance(prompt_or_messages, str):
-            return self.complete(prompt_or_messages, params, on_piece, timeout=timeout)
-        return self.chat(prompt_or_messages, params, on_piece, timeout=timeout)
+            return self.complete(prompt_or_messages, params, on_piece, timeout=timeout, cancel=cancel)
+        return self.chat(prompt_or_messages, params, on_piece, timeout=timeout, cancel=cancel)
 
-    async def _in_thread(self, fn: Callable[[], Response]) -> Response:
+    async def _in_thread(self, fn: Callable[[], Response], token: CancelToken) -> Response:
         task = asyncio.get_running_loop().run_in_executor(None, fn)
         try:
             return await asyncio.shield(task)
         except asyncio.CancelledError:
-            try:
-                self.cancel()
-            except ArgumentError:
-                pass
+            token.cancel()  # this request only
             await asyncio.wait([task])
             raise
+        finally:
+            token.close()
 
     # -- facts -----------------------------------------------------------------------------
 
@@ -456,6 +514,67 @@ class Runner(Handle):
         report: Optional[dict[str, Any]] = json.loads(take(out))
         return report
 
+    @property
+    def context_length(self) -> int:
+        """Tokens per request (one slot's context); a longer prompt is refused."""
+        out = ctypes.c_uint32()
+        with self._use() as p:
+            check(lib.secllama_runner_context_length(p, ctypes.byref(out)))
+        return out.value
+
+    # -- embeddings and the tokenizer ---------------------------------------------------------
+
+    def embed(self, inputs: Union[str, Sequence[str]], *, truncate: bool = True) -> list[list[float]]:
+        """One unit-length vector per text (576 floats for the default model), in order, like
+        Ollama's ``/api/embed``; a str is one text. At most ``MAX_EMBED_INPUTS`` texts, none
+        empty, together at most 2 MiB. A text over the context is cut (``truncate=True``) or
+        refused (:class:`RunnerError` with ``Status.RUNNER_PROMPT_TOO_LONG``)."""
+        texts = [inputs] if isinstance(inputs, str) else list(inputs)
+        encoded = [as_cstr(t, "inputs[i]") for t in texts]
+        arr = (ctypes.c_char_p * max(len(encoded), 1))(*encoded)
+        out = _lib.EmbeddingsC()
+        with self._use() as p:
+            check(lib.secllama_runner_embed(p, arr, len(encoded), bool(truncate), ctypes.byref(out)))
+        try:
+            d = out.dimensions
+            flat = out.data[: out.count * d] if out.count else []
+            return [list(flat[i * d : (i + 1) * d]) for i in range(out.count)]
+        finally:
+            lib.secllama_embeddings_free(ctypes.byref(out))
+
+    def tokenize(self, text: str, *, add_special: bool = True, parse_special: bool = False) -> list[int]:
+        """The model's token ids for ``text`` (at most ``MAX_TOKENIZE_BYTES`` bytes of UTF-8);
+        ``add_special`` adds the start-of-sequence token, ``parse_special`` reads spellings like
+        ``<|im_start|>`` as special tokens."""
+        out = _lib.TokensC()
+        with self._use() as p:
+            check(
+                lib.secllama_runner_tokenize(
+                    p, as_cstr(text, "text"), bool(add_special), bool(parse_special), ctypes.byref(out)
+                )
+            )
+        try:
+            return list(out.ptr[: out.len]) if out.len else []
+        finally:
+            lib.secllama_tokens_free(ctypes.byref(out))
+
+    def detokenize(self, tokens: Sequence[int]) -> str:
+        """The text of ``tokens`` (at most ``MAX_DETOKENIZE_TOKENS``, each in the vocabulary;
+        the text at most ``MAX_DETOKENIZE_BYTES`` bytes)."""
+        if isinstance(tokens, (str, bytes)):
+            raise TypeError("tokens must be a sequence of int")
+        ids = list(tokens)
+        for t in ids:
+            if isinstance(t, bool) or not isinstance(t, int):
+                raise TypeError(f"tokens must be int, not {type(t).__name__}")
+            if not -(2**31) <= t < 2**31:
+                raise ArgumentError(Status.INVALID_ARGUMENT, f"token {t} is outside int32")
+        arr = (ctypes.c_int32 * max(len(ids), 1))(*ids)
+        out = _lib.Buf()
+        with self._use() as p:
+            check(lib.secllama_runner_detokenize(p, arr, len(ids), ctypes.byref(out)))
+        return take(out).decode("utf-8")
+
 
 class Stream:
     """The pieces of one request as an iterator (see :meth:`Runner.stream`)."""
@@ -471,17 +590,19 @@ class Stream:
     ):
         self.response = None
         self._queue: queue.Queue[tuple[str, Any]] = queue.Queue()
-        self._stop = threading.Event()
+        self._token = CancelToken()
 
         def on_piece(text: str) -> bool:
             self._queue.put(("piece", text))
-            return self._stop.is_set()
+            return False
 
         def work() -> None:
             try:
-                self._queue.put(("done", runner._request(prompt_or_messages, params, on_piece, timeout)))
+                self._queue.put(("done", runner._request(prompt_or_messages, params, on_piece, timeout, self._token)))
             except BaseException as e:
                 self._queue.put(("error", e))
+            finally:
+                self._token.close()
 
         self._worker = threading.Thread(target=work, name="secllama-stream", daemon=True)
         self._worker.start()
@@ -498,9 +619,15 @@ class Stream:
                     self.response = value
                     return
         finally:
-            self._stop.set()
+            self._cancel()
+
+    def _cancel(self) -> None:
+        try:
+            self._token.cancel()
+        except ArgumentError:
+            pass  # the request ended and its token is closed
 
     def close(self) -> None:
-        """Cancels the request (at its next piece) and waits for it to end."""
-        self._stop.set()
+        """Cancels this request (only) and waits for it to end."""
+        self._cancel()
         self._worker.join()

@@ -150,6 +150,14 @@ def test_spawn_refuses_a_missing_model_and_a_wrong_pin():
     assert e.value.status == Status.RUNNER_CONFIG
 
 
+def test_gpu_layers_without_a_gpu_raise_their_own_error():
+    with pytest.raises(secllama.GpuUnavailableError) as e:
+        secllama.Runner(threads=2, gpu_layers=99)
+    assert e.value.status == Status.RUNNER_GPU_UNAVAILABLE == 519
+    assert isinstance(e.value, secllama.RunnerError)
+    assert "99 GPU layers were asked for" in e.value.message
+
+
 def test_complete_returns_the_text_it_streamed(runner):
     pieces = []
     response = runner.complete("The capital of France is", GenerationParams.greedy(8), pieces.append)

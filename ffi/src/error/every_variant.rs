@@ -310,6 +310,7 @@ fn every_runner_error_prints_each_cause_once_through_last_error() {
             false,
         ),
         (RunnerError::Closed, false),
+        (RunnerError::GpuUnavailable(CAUSE.into()), true),
     ];
     for (e, with_cause) in cases {
         reported(e, 5, with_cause);

@@ -13,19 +13,25 @@ use crate::panic::ffi_boundary;
 use crate::status::secllama_status;
 
 mod config;
+mod model;
 mod params;
 mod request;
+mod token;
 
 pub use self::config::*;
+pub use self::model::*;
 pub use self::params::*;
 pub use self::request::*;
+pub use self::token::*;
 
 /// A running, sandboxed runner process with its model loaded.
 ///
 /// Made by `secllama_runner_spawn`, released with `secllama_runner_free` (which shuts the
-/// process down). Requests run one at a time: a second request, or any other call on the runner,
-/// while one runs (from its piece callback or another thread) returns `SECLLAMA_STATUS_BUSY`. To
-/// stop a request from another thread use a `secllama_cancel_handle` (get it beforehand).
+/// process down). Every call may run on any thread, concurrently with the others: several
+/// requests run at once, each blocking only its own thread (see `secllama_runner_complete` for
+/// slots, queueing and when a request gets `SECLLAMA_STATUS_BUSY`). To stop one request from
+/// another thread give it a `secllama_request_token`; a `secllama_cancel_handle` stops them all.
+/// `secllama_runner_free` while calls run returns `SECLLAMA_STATUS_BUSY` and frees nothing.
 pub struct secllama_runner {
     _private: [u8; 0],
 }
@@ -35,7 +41,7 @@ impl Handle for secllama_runner {
     const NAME: &'static str = "runner";
 }
 
-/// Cancels the current request of a runner, from any thread.
+/// Cancels every request in flight on a runner, or ends its session, from any thread.
 ///
 /// Made by `secllama_runner_cancel_handle`, released with `secllama_cancel_handle_free`; it
 /// may outlive its runner (cancelling then does nothing useful and reports the closed channel).
@@ -166,9 +172,9 @@ pub unsafe extern "C" fn secllama_runner_pid(
     })
 }
 
-/// A handle that cancels the runner's current request from any thread (the request then ends
-/// within one token with `SECLLAMA_STOP_REASON_CANCELLED`). Get it before starting the request
-/// you may want to cancel.
+/// A handle that cancels the requests in flight on the runner from any thread (each then ends
+/// within one token with `SECLLAMA_STOP_REASON_CANCELLED`) and can end the runner's session.
+/// To cancel one request of several, use a `secllama_request_token` instead.
 ///
 /// On success `*out_handle` is owned by the caller: release it with
 /// `secllama_cancel_handle_free`.
@@ -190,8 +196,9 @@ pub unsafe extern "C" fn secllama_runner_cancel_handle(
     })
 }
 
-/// Asks the runner to stop its current request; does nothing when no request runs. Safe to
-/// call from any thread, also while another thread is inside `secllama_runner_complete`.
+/// Asks the runner to stop every request in flight (running or queued); does nothing when
+/// none is. Safe to call from any thread, also while other threads are inside
+/// `secllama_runner_complete`.
 /// `SECLLAMA_STATUS_RUNNER_IO` if the runner is gone.
 ///
 /// # Safety
@@ -204,11 +211,11 @@ pub unsafe extern "C" fn secllama_cancel_handle_cancel(
 }
 
 /// Ends the runner's session at once, from any thread, for a runner that does not answer
-/// `secllama_cancel_handle_cancel` (stopped, stuck): the request in progress returns
+/// `secllama_cancel_handle_cancel` (stopped, stuck): every request in progress returns
 /// (`SECLLAMA_STATUS_RUNNER_IO` or `..._RUNNER_CRASHED`) and the process is killed if it has not
 /// exited within 2 s; the runner is closed afterwards (`SECLLAMA_STATUS_RUNNER_CLOSED`), free it.
-/// To close a runner another thread is using: cancel, give it a moment, terminate, then free it
-/// once that thread's call has returned (`secllama_runner_free` gives `SECLLAMA_STATUS_BUSY`
+/// To close a runner other threads are using: cancel, give them a moment, terminate, then free
+/// it once their calls have returned (`secllama_runner_free` gives `SECLLAMA_STATUS_BUSY`
 /// before).
 ///
 /// # Safety

@@ -6,6 +6,7 @@ use std::time::Duration;
 
 use ::secllama_runner::{Done, GenerationParams, MAX_STOP_STRINGS, Metrics, StopReason};
 
+use super::token::secllama_request_token;
 use crate::error::fail;
 use crate::handle::try_out;
 use crate::panic::ffi_boundary;
@@ -26,7 +27,8 @@ pub enum secllama_stop_reason {
     MaxTokens = 3,
     /// The context window is full.
     ContextFull = 4,
-    /// The request was cancelled (by the piece callback or a cancel handle).
+    /// The request was cancelled (by the piece callback, its request token, its deadline or a
+    /// cancel handle).
     Cancelled = 5,
 }
 
@@ -143,10 +145,15 @@ pub struct secllama_generation_params {
     pub stop: *const *const c_char,
     /// The number of stop strings.
     pub stop_len: usize,
-    /// The request's deadline in milliseconds from sending it; 0 means none. When it passes the
-    /// request is cancelled, and if the runner does not stop within a short grace (stopped,
-    /// stuck) its process is killed; the call then returns `SECLLAMA_STATUS_RUNNER_TIMEOUT`.
+    /// The request's deadline in milliseconds from sending it (time waiting for a free slot
+    /// included); 0 means none. When it passes this request (no other) is cancelled, and if
+    /// the runner does not stop within a short grace (stopped, stuck) its process is killed,
+    /// which ends every request on it; the call then returns `SECLLAMA_STATUS_RUNNER_TIMEOUT`.
     pub timeout_ms: u64,
+    /// A request token (`secllama_request_token_new`) that cancels this request, and no other,
+    /// from any thread; NULL for none. Borrowed for the call: it cannot be freed before the
+    /// call returns (`SECLLAMA_STATUS_BUSY`).
+    pub cancel: *const secllama_request_token,
 }
 
 impl secllama_generation_params {
@@ -163,6 +170,7 @@ impl secllama_generation_params {
             stop: std::ptr::null(),
             stop_len: 0,
             timeout_ms: 0,
+            cancel: std::ptr::null(),
         }
     }
 

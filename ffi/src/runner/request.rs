@@ -1,6 +1,7 @@
 //! `secllama_runner_complete` and `secllama_runner_chat`: one streamed request, with its
 //! deadline.
 
+use std::cell::RefCell;
 use std::ffi::{c_char, c_void};
 use std::mem::MaybeUninit;
 use std::ops::ControlFlow;
@@ -19,8 +20,9 @@ use super::params::{
     secllama_chat_message, secllama_done, secllama_generation_params, secllama_piece_callback,
 };
 use super::secllama_runner;
+use super::token::RequestToken;
 use crate::error::{fail, fail_with};
-use crate::handle::{try_mut, try_out, try_str};
+use crate::handle::{Shared, try_out, try_ref, try_str};
 use crate::panic::ffi_boundary;
 use crate::status::secllama_status;
 
@@ -34,14 +36,25 @@ use crate::status::secllama_status;
 /// `SECLLAMA_STATUS_RUNNER_INVALID_REQUEST` before anything is sent. The caller keeps
 /// ownership of every argument.
 ///
+/// Several threads may each run a request on the same runner at once: each call blocks only
+/// its own thread. The runner generates for as many requests together as it has slots (4)
+/// and queues the others in arrival order (a queued request's deadline runs while it waits;
+/// past 64 waiting, a request gets `SECLLAMA_STATUS_RUNNER_INVALID_REQUEST`). Only the
+/// request's own piece callback, request token (`params.cancel`) and deadline
+/// (`params.timeout_ms`) cancel it; `secllama_cancel_handle_cancel` cancels every request in
+/// flight. `SECLLAMA_STATUS_BUSY` when started from inside a piece callback of a request on
+/// the same runner (start it from another thread, or after that request returns), when
+/// `params.cancel` is given to another request that has not returned, and while
+/// `secllama_runner_free` runs on the runner.
+///
 /// # Safety
 /// `runner` is NULL or a live runner, not freed during the call; `prompt` is
 /// NULL or NUL-terminated; `params` is NULL or a valid `secllama_generation_params` (with
-/// `stop_len` readable stop strings); `out_done` is NULL or valid for writing a
+/// `stop_len` readable stop strings and a `cancel` token that is NULL or live); `out_done` is NULL or valid for writing a
 /// `secllama_done`; `on_piece`, if not NULL, is safe to call with `user_data`.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn secllama_runner_complete(
-    runner: *mut secllama_runner,
+    runner: *const secllama_runner,
     prompt: *const c_char,
     params: *const secllama_generation_params,
     on_piece: secllama_piece_callback,
@@ -51,15 +64,15 @@ pub unsafe extern "C" fn secllama_runner_complete(
     ffi_boundary!({
         let out = try_out!(out_done);
         out.write(secllama_done::NONE);
-        let runner = try_mut!(runner);
+        let key = refuse_reentry(runner)?;
+        let runner = try_ref!(runner);
         let prompt = try_str!(prompt);
         // SAFETY: per the `# Safety` section, `params` is NULL or valid.
-        let (params, timeout) = unsafe { read_params(params) }?;
+        let (params, options) = unsafe { read_params(params) }?;
         let request = CompletionRequest::new(prompt).with_params(params);
-        let watchdog = timeout.map(|t| (t, runner.cancel_handle()));
         let generation = runner.complete(request).map_err(fail_with)?;
         // SAFETY: per the `# Safety` section, `on_piece` may be called with `user_data`.
-        unsafe { stream(generation, watchdog, on_piece, user_data, out) }
+        unsafe { stream(key, generation, options, on_piece, user_data, out) }
     })
 }
 
@@ -71,7 +84,7 @@ pub unsafe extern "C" fn secllama_runner_complete(
 /// reading `messages_len` `secllama_chat_message`s whose strings are NUL-terminated.
 #[unsafe(no_mangle)]
 pub unsafe extern "C" fn secllama_runner_chat(
-    runner: *mut secllama_runner,
+    runner: *const secllama_runner,
     messages: *const secllama_chat_message,
     messages_len: usize,
     params: *const secllama_generation_params,
@@ -82,7 +95,8 @@ pub unsafe extern "C" fn secllama_runner_chat(
     ffi_boundary!({
         let out = try_out!(out_done);
         out.write(secllama_done::NONE);
-        let runner = try_mut!(runner);
+        let key = refuse_reentry(runner)?;
+        let runner = try_ref!(runner);
         if messages_len > MAX_CHAT_MESSAGES {
             return Err(fail(
                 secllama_status::RunnerInvalidRequest,
@@ -102,30 +116,93 @@ pub unsafe extern "C" fn secllama_runner_chat(
             list.push(ChatMessage::new(role, content));
         }
         // SAFETY: per the `# Safety` section, `params` is NULL or valid.
-        let (params, timeout) = unsafe { read_params(params) }?;
+        let (params, options) = unsafe { read_params(params) }?;
         let request = ChatRequest::new(list).with_params(params);
-        let watchdog = timeout.map(|t| (t, runner.cancel_handle()));
         let generation = runner.chat(request).map_err(fail_with)?;
         // SAFETY: per the `# Safety` section, `on_piece` may be called with `user_data`.
-        unsafe { stream(generation, watchdog, on_piece, user_data, out) }
+        unsafe { stream(key, generation, options, on_piece, user_data, out) }
     })
 }
 
+/// What a request's parameters say beyond sampling: its deadline and its request token.
+struct Options<'a> {
+    timeout: Option<Duration>,
+    token: Option<Shared<'a, RequestToken>>,
+}
+
 /// # Safety
-/// `params` is NULL or valid, with readable stop strings.
-unsafe fn read_params(
+/// `params` is NULL or valid, with readable stop strings and a `cancel` token that is NULL or
+/// live for the call.
+unsafe fn read_params<'a>(
     params: *const secllama_generation_params,
-) -> Result<(GenerationParams, Option<Duration>), secllama_status> {
+) -> Result<(GenerationParams, Options<'a>), secllama_status> {
     // SAFETY: forwarded contract.
-    match unsafe { params.as_ref() } {
-        // SAFETY: forwarded contract.
-        Some(p) => Ok((unsafe { (*p).into_params() }?, p.timeout())),
-        None => Ok((GenerationParams::default(), None)),
+    let Some(p) = (unsafe { params.as_ref() }) else {
+        let none = Options {
+            timeout: None,
+            token: None,
+        };
+        return Ok((GenerationParams::default(), none));
+    };
+    let token = if p.cancel.is_null() {
+        None
+    } else {
+        // SAFETY: forwarded contract: a non-NULL token is live for the call.
+        Some(unsafe { crate::handle::as_ref(p.cancel, "params.cancel") }?)
+    };
+    // SAFETY: forwarded contract.
+    let params = unsafe { (*p).into_params() }?;
+    let options = Options {
+        timeout: p.timeout(),
+        token,
+    };
+    Ok((params, options))
+}
+
+thread_local! {
+    /// The runners whose request is streaming on this thread (its piece callback may run).
+    static STREAMING: RefCell<Vec<usize>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Refuses a generation started from inside a piece callback of the same runner (it would
+/// stall the outer request, whose callback waits for it): `SECLLAMA_STATUS_BUSY`. Returns the
+/// runner's key for [`Streaming`].
+fn refuse_reentry(runner: *const secllama_runner) -> Result<usize, secllama_status> {
+    let key = runner as usize;
+    if STREAMING.with(|s| s.borrow().contains(&key)) {
+        return Err(fail(
+            secllama_status::Busy,
+            "a request was started on the runner from inside a piece callback of that runner's \
+             own request; start it after that request returns, or from another thread",
+        ));
+    }
+    Ok(key)
+}
+
+/// Marks this thread as streaming a request of runner `key` while it lives.
+struct Streaming(usize);
+
+impl Streaming {
+    fn start(key: usize) -> Streaming {
+        STREAMING.with(|s| s.borrow_mut().push(key));
+        Streaming(key)
+    }
+}
+
+impl Drop for Streaming {
+    fn drop(&mut self) {
+        STREAMING.with(|s| {
+            let mut s = s.borrow_mut();
+            if let Some(at) = s.iter().rposition(|k| *k == self.0) {
+                s.remove(at);
+            }
+        });
     }
 }
 
 /// How long a runner gets to stop after its request's deadline cancelled it, before its
-/// session is ended (the process is then killed within the runner crate's shutdown grace).
+/// session is ended (the process is then killed within the runner crate's shutdown grace, and
+/// every request in flight on it ends: a runner that ignores a cancel is stuck for all).
 pub(crate) const CANCEL_GRACE: Duration = Duration::from_secs(3);
 
 /// The watchdog of one request's deadline: a thread that cancels the request when the
@@ -182,18 +259,24 @@ impl Deadline {
 /// # Safety
 /// `on_piece`, if not NULL, is safe to call with `user_data`.
 unsafe fn stream(
+    key: usize,
     generation: Generation<'_>,
-    watchdog: Option<(Duration, CancelHandle)>,
+    options: Options<'_>,
     on_piece: secllama_piece_callback,
     user_data: *mut c_void,
     out: &mut MaybeUninit<secllama_done>,
 ) -> Result<(), secllama_status> {
-    // Started only now that the request is sent: a cancel sent earlier would name the previous
-    // request and be ignored.
-    let deadline = match watchdog {
-        Some((timeout, handle)) => Some(Deadline::start(timeout, handle)?),
+    // Both cancel this request only (its id), never another one in flight on the runner.
+    let own = generation.cancel_handle();
+    let _binding = match &options.token {
+        Some(token) => Some(token.bind(own.clone())?),
         None => None,
     };
+    let deadline = match options.timeout {
+        Some(timeout) => Some(Deadline::start(timeout, own)?),
+        None => None,
+    };
+    let _streaming = Streaming::start(key);
     // SAFETY: forwarded contract.
     let result =
         generation.for_each_piece(|piece| unsafe { call_piece(on_piece, user_data, piece) });

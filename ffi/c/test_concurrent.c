@@ -1,0 +1,275 @@
+/* Several requests in flight on one runner from C threads (the default model, sandboxed):
+ * interleaved greedy requests each give exactly the text they give alone; cancelling one
+ * (request token, deadline) leaves the others' text intact; freeing the runner while requests
+ * run is refused with BUSY and frees nothing; a re-entrant request from a piece callback is
+ * BUSY while one from another thread runs. CI runs it plain, under AddressSanitizer and under
+ * valgrind (the host side: threads, the shared handle, the request tokens).
+ *
+ *   test_concurrent   (needs the default model and SECLLAMA_RUNNER_PATH)
+ */
+#define _GNU_SOURCE
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "secllama.h"
+
+static int failures;
+static int checks;
+
+#define CHECK(cond)                                                                          \
+    do {                                                                                     \
+        checks++;                                                                            \
+        if (!(cond)) {                                                                       \
+            failures++;                                                                      \
+            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);         \
+        }                                                                                    \
+    } while (0)
+
+#define CHECK_STATUS(expr, expected) check_status((expr), (expected), #expr, __LINE__)
+
+static int check_status(secllama_status got, secllama_status expected, const char *expr, int line) {
+    checks++;
+    if (got == expected) return 1;
+    failures++;
+    char msg[512] = "";
+    size_t n = 0;
+    if (secllama_last_error(msg, sizeof msg, &n) != SECLLAMA_STATUS_OK) snprintf(msg, sizeof msg, "(%zu bytes)", n);
+    fprintf(stderr, "%s:%d: %s\n  returned %u, expected %u\n  last error: %s\n", __FILE__, line, expr, got,
+            expected, msg);
+    return 0;
+}
+
+/* The prompts the runner crate's own batching test uses. */
+static const char *const PROMPTS[4] = {
+    "The three primary colors are",
+    "The capital of France is",
+    "Water boils at a temperature of",
+    "A week has seven days: Monday,",
+};
+#define SHORT_TOKENS 8
+#define LONG_TOKENS 400
+#define LONG_PROMPT "Count from one to two hundred, one number per line:"
+
+struct job {
+    secllama_runner *runner;
+    const char *prompt;
+    uint32_t max_tokens;
+    uint64_t timeout_ms;
+    secllama_request_token *token; /* NULL: none */
+    pthread_barrier_t *start;      /* NULL: start at once */
+    int reenter;                   /* the callback tries a request on the same runner */
+    secllama_status reenter_status;
+    char text[4096];
+    size_t len;
+    atomic_int pieces;
+    secllama_status status;
+    secllama_done done;
+};
+
+static int32_t collect(void *user_data, const char *piece, size_t piece_len) {
+    struct job *j = user_data;
+    if (j->len + piece_len < sizeof j->text) {
+        memcpy(j->text + j->len, piece, piece_len);
+        j->len += piece_len;
+        j->text[j->len] = '\0';
+    }
+    if (j->reenter && atomic_load(&j->pieces) == 0) {
+        secllama_done inner;
+        j->reenter_status = secllama_runner_complete(j->runner, "again", NULL, NULL, NULL, &inner);
+    }
+    atomic_fetch_add(&j->pieces, 1);
+    return 0;
+}
+
+static void *run_job(void *arg) {
+    struct job *j = arg;
+    secllama_generation_params params;
+    if (secllama_generation_params_greedy(j->max_tokens, &params) != SECLLAMA_STATUS_OK) {
+        j->status = SECLLAMA_STATUS_PANIC;
+        return NULL;
+    }
+    params.timeout_ms = j->timeout_ms;
+    params.cancel = j->token;
+    if (j->start) pthread_barrier_wait(j->start);
+    j->status = secllama_runner_complete(j->runner, j->prompt, &params, collect, j, &j->done);
+    return NULL;
+}
+
+static void job_init(struct job *j, secllama_runner *runner, const char *prompt, uint32_t max_tokens) {
+    memset(j, 0, sizeof *j);
+    j->runner = runner;
+    j->prompt = prompt;
+    j->max_tokens = max_tokens;
+    atomic_init(&j->pieces, 0);
+}
+
+/* Waits (bounded: generous for a loaded machine under valgrind) until `j` streamed a piece. */
+static int first_piece_within(struct job *j, int seconds) {
+    struct timespec tick = {0, 20 * 1000 * 1000};
+    for (int waited = 0; waited < seconds * 50; waited++) {
+        if (atomic_load(&j->pieces) > 0) return 1;
+        nanosleep(&tick, NULL);
+    }
+    return atomic_load(&j->pieces) > 0;
+}
+
+static void alone_texts(secllama_runner *runner, char alone[4][4096]) {
+    for (int i = 0; i < 4; i++) {
+        struct job j;
+        job_init(&j, runner, PROMPTS[i], SHORT_TOKENS);
+        run_job(&j);
+        CHECK_STATUS(j.status, SECLLAMA_STATUS_OK);
+        CHECK(j.len > 0);
+        memcpy(alone[i], j.text, sizeof j.text);
+        printf("alone %d: %s\n", i, alone[i]);
+    }
+}
+
+/* Four greedy requests at once (four slots): each gives exactly its alone text. */
+static void test_interleaved(secllama_runner *runner, char alone[4][4096]) {
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, 4);
+    static struct job jobs[4];
+    pthread_t threads[4];
+    for (int i = 0; i < 4; i++) {
+        job_init(&jobs[i], runner, PROMPTS[i], SHORT_TOKENS);
+        jobs[i].start = &start;
+        pthread_create(&threads[i], NULL, run_job, &jobs[i]);
+    }
+    for (int i = 0; i < 4; i++) pthread_join(threads[i], NULL);
+    pthread_barrier_destroy(&start);
+    for (int i = 0; i < 4; i++) {
+        CHECK_STATUS(jobs[i].status, SECLLAMA_STATUS_OK);
+        CHECK(strcmp(jobs[i].text, alone[i]) == 0);
+        if (strcmp(jobs[i].text, alone[i]) != 0) fprintf(stderr, "  %d: %s\n  alone: %s\n", i, jobs[i].text, alone[i]);
+    }
+}
+
+/* A long request with a token among three short ones: while it runs the runner cannot be
+ * freed, the token cannot be freed, model info can be read; cancelling the token ends the long
+ * one and the short ones give their alone text. A re-entrant request from a callback is BUSY. */
+static void test_cancel_one_of_several(secllama_runner *runner, char alone[4][4096]) {
+    secllama_request_token *token = NULL;
+    CHECK_STATUS(secllama_request_token_new(&token), SECLLAMA_STATUS_OK);
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, 4);
+    static struct job jobs[4];
+    pthread_t threads[4];
+    for (int i = 0; i < 3; i++) {
+        job_init(&jobs[i], runner, PROMPTS[i], SHORT_TOKENS);
+        jobs[i].start = &start;
+    }
+    jobs[0].reenter = 1;
+    job_init(&jobs[3], runner, LONG_PROMPT, LONG_TOKENS);
+    jobs[3].start = &start;
+    jobs[3].token = token;
+    for (int i = 0; i < 4; i++) pthread_create(&threads[i], NULL, run_job, &jobs[i]);
+
+    CHECK(first_piece_within(&jobs[3], 300));
+    CHECK_STATUS(secllama_runner_free(runner), SECLLAMA_STATUS_BUSY);
+    CHECK_STATUS(secllama_request_token_free(token), SECLLAMA_STATUS_BUSY);
+    secllama_buf info = {0};
+    CHECK_STATUS(secllama_runner_model_info_json(runner, &info), SECLLAMA_STATUS_OK);
+    secllama_buf_free(&info);
+    CHECK_STATUS(secllama_request_token_cancel(token), SECLLAMA_STATUS_OK);
+    for (int i = 0; i < 4; i++) pthread_join(threads[i], NULL);
+    pthread_barrier_destroy(&start);
+
+    CHECK_STATUS(jobs[3].status, SECLLAMA_STATUS_OK);
+    CHECK(jobs[3].done.reason == SECLLAMA_STOP_REASON_CANCELLED);
+    CHECK(jobs[3].done.metrics.eval_count < LONG_TOKENS);
+    printf("cancelled after %d pieces, %llu tokens\n", atomic_load(&jobs[3].pieces),
+           (unsigned long long)jobs[3].done.metrics.eval_count);
+    CHECK_STATUS(jobs[0].reenter_status, SECLLAMA_STATUS_BUSY);
+    for (int i = 0; i < 3; i++) {
+        CHECK_STATUS(jobs[i].status, SECLLAMA_STATUS_OK);
+        CHECK(strcmp(jobs[i].text, alone[i]) == 0);
+        if (strcmp(jobs[i].text, alone[i]) != 0) fprintf(stderr, "  %d: %s\n  alone: %s\n", i, jobs[i].text, alone[i]);
+    }
+
+    /* A cancelled token stays cancelled: the next request given it ends at once. */
+    struct job again;
+    job_init(&again, runner, LONG_PROMPT, LONG_TOKENS);
+    again.token = token;
+    run_job(&again);
+    CHECK_STATUS(again.status, SECLLAMA_STATUS_OK);
+    CHECK(again.done.reason == SECLLAMA_STOP_REASON_CANCELLED);
+    CHECK(again.done.metrics.eval_count < LONG_TOKENS);
+    CHECK_STATUS(secllama_request_token_free(token), SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_request_token_cancel(NULL), SECLLAMA_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(secllama_request_token_new(NULL), SECLLAMA_STATUS_NULL_PARAMETER);
+    secllama_request_token_free(NULL);
+}
+
+/* One request's deadline among others: it ends with TIMEOUT; if the runner stopped it within
+ * the grace (CANCELLED, the usual case) the other request's text is intact. */
+static void test_deadline_of_one(secllama_runner *runner, char alone[4][4096]) {
+    static struct job jobs[2];
+    pthread_t threads[2];
+    job_init(&jobs[0], runner, LONG_PROMPT, LONG_TOKENS);
+    jobs[0].timeout_ms = 1500;
+    job_init(&jobs[1], runner, PROMPTS[1], SHORT_TOKENS);
+    pthread_create(&threads[0], NULL, run_job, &jobs[0]);
+    CHECK(first_piece_within(&jobs[0], 300));
+    pthread_create(&threads[1], NULL, run_job, &jobs[1]);
+    for (int i = 0; i < 2; i++) pthread_join(threads[i], NULL);
+    CHECK_STATUS(jobs[0].status, SECLLAMA_STATUS_RUNNER_TIMEOUT);
+    if (jobs[0].done.reason == SECLLAMA_STOP_REASON_CANCELLED) {
+        CHECK_STATUS(jobs[1].status, SECLLAMA_STATUS_OK);
+        CHECK(strcmp(jobs[1].text, alone[1]) == 0);
+    } else {
+        /* Not stopped within the grace: the runner was killed, for every request on it. */
+        CHECK(jobs[0].done.reason == SECLLAMA_STOP_REASON_NONE);
+        fprintf(stderr, "note: the runner did not stop within the grace (loaded machine)\n");
+    }
+}
+
+/* Closing with requests in flight: free is refused (BUSY, nothing freed), the cancel handle
+ * stops them all, then free succeeds. */
+static void test_close_while_in_flight(secllama_runner *runner) {
+    static struct job jobs[2];
+    pthread_t threads[2];
+    for (int i = 0; i < 2; i++) {
+        job_init(&jobs[i], runner, LONG_PROMPT, LONG_TOKENS);
+        pthread_create(&threads[i], NULL, run_job, &jobs[i]);
+    }
+    CHECK(first_piece_within(&jobs[0], 300));
+    CHECK(first_piece_within(&jobs[1], 300));
+    CHECK_STATUS(secllama_runner_free(runner), SECLLAMA_STATUS_BUSY);
+    secllama_cancel_handle *cancel = NULL;
+    CHECK_STATUS(secllama_runner_cancel_handle(runner, &cancel), SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_cancel_handle_cancel(cancel), SECLLAMA_STATUS_OK);
+    for (int i = 0; i < 2; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK_STATUS(jobs[i].status, SECLLAMA_STATUS_OK);
+        CHECK(jobs[i].done.reason == SECLLAMA_STOP_REASON_CANCELLED);
+    }
+    CHECK_STATUS(secllama_runner_free(runner), SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_cancel_handle_free(cancel), SECLLAMA_STATUS_OK);
+}
+
+int main(void) {
+    setvbuf(stdout, NULL, _IONBF, 0);
+    secllama_runner_config *cfg = NULL;
+    secllama_runner *runner = NULL;
+    CHECK_STATUS(secllama_runner_config_default_model(&cfg), SECLLAMA_STATUS_OK);
+    /* One thread: on a loaded machine ggml's thread barriers spin against the other work. */
+    CHECK_STATUS(secllama_runner_config_set_threads(cfg, 1), SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_runner_config_set_context_length(cfg, 1024), SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_runner_spawn(cfg, NULL, NULL, &runner), SECLLAMA_STATUS_OK);
+    secllama_runner_config_free(cfg);
+    if (runner) {
+        static char alone[4][4096];
+        alone_texts(runner, alone);
+        test_interleaved(runner, alone);
+        test_cancel_one_of_several(runner, alone);
+        test_deadline_of_one(runner, alone);
+        test_close_while_in_flight(runner);
+    }
+    printf("%s concurrent\n%d checks, %d failed\n", failures ? "FAIL" : "ok  ", checks, failures);
+    return failures ? 1 : 0;
+}
