@@ -1,5 +1,7 @@
 /* Several requests in flight on one runner from C threads (the default model, sandboxed):
- * interleaved greedy requests each give exactly the text they give alone; cancelling one
+ * interleaved greedy requests each give exactly the text they give alone, also more of them
+ * than the runner has slots; embeddings, tokenize/detokenize and the context length (with
+ * their limits) while a generation runs on another thread; cancelling one
  * (request token, deadline) leaves the others' text intact; freeing the runner while requests
  * run is refused with BUSY and frees nothing; a re-entrant request from a piece callback is
  * BUSY while one from another thread runs. CI runs it plain, under AddressSanitizer and under
@@ -8,6 +10,7 @@
  *   test_concurrent   (needs the default model and SECLLAMA_RUNNER_PATH)
  */
 #define _GNU_SOURCE
+#include <math.h>
 #include <pthread.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -228,6 +231,141 @@ static void test_deadline_of_one(secllama_runner *runner, char alone[4][4096]) {
     }
 }
 
+/* More requests than slots (six on four): the two past the slots queue, none gets BUSY, and
+ * each gives exactly its alone text. */
+static void test_more_requests_than_slots(secllama_runner *runner, char alone[4][4096]) {
+    enum { N = 6 };
+    pthread_barrier_t start;
+    pthread_barrier_init(&start, NULL, N);
+    static struct job jobs[N];
+    pthread_t threads[N];
+    for (int i = 0; i < N; i++) {
+        job_init(&jobs[i], runner, PROMPTS[i % 4], SHORT_TOKENS);
+        jobs[i].start = &start;
+        pthread_create(&threads[i], NULL, run_job, &jobs[i]);
+    }
+    for (int i = 0; i < N; i++) pthread_join(threads[i], NULL);
+    pthread_barrier_destroy(&start);
+    for (int i = 0; i < N; i++) {
+        CHECK_STATUS(jobs[i].status, SECLLAMA_STATUS_OK);
+        CHECK(strcmp(jobs[i].text, alone[i % 4]) == 0);
+        if (strcmp(jobs[i].text, alone[i % 4]) != 0)
+            fprintf(stderr, "  %d: %s\n  alone: %s\n", i, jobs[i].text, alone[i % 4]);
+    }
+}
+
+/* Embeddings, the tokenizer and the context length, each limit with its exact status and the
+ * out-parameters reset on every error. Runs while a long generation is in flight on another
+ * thread (model calls do not wait for it to end), which is cancelled afterwards. */
+static void test_model_calls(secllama_runner *runner) {
+    secllama_request_token *token = NULL;
+    CHECK_STATUS(secllama_request_token_new(&token), SECLLAMA_STATUS_OK);
+    static struct job long_job;
+    pthread_t thread;
+    job_init(&long_job, runner, LONG_PROMPT, LONG_TOKENS);
+    long_job.token = token;
+    pthread_create(&thread, NULL, run_job, &long_job);
+    CHECK(first_piece_within(&long_job, 300));
+
+    uint32_t n_ctx = 7;
+    CHECK_STATUS(secllama_runner_context_length(runner, &n_ctx), SECLLAMA_STATUS_OK);
+    CHECK(n_ctx == 1024);
+    CHECK_STATUS(secllama_runner_context_length(NULL, &n_ctx), SECLLAMA_STATUS_NULL_PARAMETER);
+    CHECK(n_ctx == 0);
+    CHECK_STATUS(secllama_runner_context_length(runner, NULL), SECLLAMA_STATUS_NULL_PARAMETER);
+
+    const char *texts[3] = {"a cat sat on the mat", "a dog ran in the park", "Paris is the capital of France"};
+    secllama_embeddings e = {0};
+    CHECK_STATUS(secllama_runner_embed(runner, texts, 3, true, &e), SECLLAMA_STATUS_OK);
+    CHECK(e.count == 3 && e.dimensions == 576 && e.data != NULL);
+    for (size_t v = 0; e.data && v < e.count; v++) {
+        double norm = 0;
+        for (size_t k = 0; k < e.dimensions; k++) norm += (double)e.data[v * e.dimensions + k] * e.data[v * e.dimensions + k];
+        CHECK(fabs(sqrt(norm) - 1.0) < 1e-3);
+    }
+    secllama_embeddings_free(&e);
+    CHECK(e.data == NULL && e.count == 0 && e.dimensions == 0);
+    secllama_embeddings_free(&e); /* twice is harmless */
+    secllama_embeddings_free(NULL);
+
+    /* Limits: no text, too many, an empty one, together over 2 MiB; NULLs; invalid UTF-8. */
+    static const char *many[SECLLAMA_MAX_EMBED_INPUTS + 1];
+    for (int i = 0; i <= SECLLAMA_MAX_EMBED_INPUTS; i++) many[i] = "x";
+    e.count = 9;
+    CHECK_STATUS(secllama_runner_embed(runner, texts, 0, true, &e), SECLLAMA_STATUS_RUNNER_INVALID_REQUEST);
+    CHECK(e.data == NULL && e.count == 0 && e.dimensions == 0);
+    CHECK_STATUS(secllama_runner_embed(runner, many, SECLLAMA_MAX_EMBED_INPUTS + 1, true, &e),
+                 SECLLAMA_STATUS_RUNNER_INVALID_REQUEST);
+    const char *empty[1] = {""};
+    CHECK_STATUS(secllama_runner_embed(runner, empty, 1, true, &e), SECLLAMA_STATUS_RUNNER_INVALID_REQUEST);
+    size_t big_len = 1100 * 1024;
+    char *big = malloc(big_len + 1);
+    CHECK(big != NULL);
+    if (big) {
+        memset(big, 'a', big_len);
+        big[big_len] = '\0';
+        const char *two_big[2] = {big, big};
+        CHECK_STATUS(secllama_runner_embed(runner, two_big, 2, true, &e), SECLLAMA_STATUS_RUNNER_INVALID_REQUEST);
+        CHECK(e.data == NULL);
+    }
+    CHECK_STATUS(secllama_runner_embed(runner, NULL, 1, true, &e), SECLLAMA_STATUS_NULL_PARAMETER);
+    const char *with_null[2] = {"fine", NULL};
+    CHECK_STATUS(secllama_runner_embed(runner, with_null, 2, true, &e), SECLLAMA_STATUS_NULL_PARAMETER);
+    const char *bad_utf8[1] = {"\xff\xfe"};
+    CHECK_STATUS(secllama_runner_embed(runner, bad_utf8, 1, true, &e), SECLLAMA_STATUS_INVALID_UTF8);
+    CHECK_STATUS(secllama_runner_embed(NULL, texts, 1, true, &e), SECLLAMA_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(secllama_runner_embed(runner, texts, 1, true, NULL), SECLLAMA_STATUS_NULL_PARAMETER);
+
+    /* Tokenize / detokenize: non-ASCII text round trips byte for byte. */
+    const char *text = "Gr\xc3\xbc\xc3\x9f" "e aus Z\xc3\xbcrich \xe2\x80\x94 \xe6\x9d\xb1\xe4\xba\xac \xe2\x98\x95";
+    secllama_tokens t = {0};
+    CHECK_STATUS(secllama_runner_tokenize(runner, text, false, false, &t), SECLLAMA_STATUS_OK);
+    CHECK(t.len > 0 && t.ptr != NULL);
+    secllama_buf back = {0};
+    CHECK_STATUS(secllama_runner_detokenize(runner, t.ptr, t.len, &back), SECLLAMA_STATUS_OK);
+    CHECK(back.len == strlen(text) && memcmp(back.ptr, text, back.len) == 0);
+    secllama_buf_free(&back);
+    secllama_tokens_free(&t);
+    CHECK(t.ptr == NULL && t.len == 0);
+    secllama_tokens_free(&t);
+    secllama_tokens_free(NULL);
+    /* Special tokens: "<|im_start|>" is one token only with parse_special. */
+    CHECK_STATUS(secllama_runner_tokenize(runner, "<|im_start|>", false, true, &t), SECLLAMA_STATUS_OK);
+    CHECK(t.len == 1);
+    secllama_tokens_free(&t);
+    CHECK_STATUS(secllama_runner_tokenize(runner, "<|im_start|>", false, false, &t), SECLLAMA_STATUS_OK);
+    CHECK(t.len > 1);
+    secllama_tokens_free(&t);
+
+    if (big) {
+        big[SECLLAMA_MAX_TOKENIZE_BYTES + 1] = '\0';
+        t.len = 9;
+        CHECK_STATUS(secllama_runner_tokenize(runner, big, false, false, &t), SECLLAMA_STATUS_RUNNER_INVALID_REQUEST);
+        CHECK(t.ptr == NULL && t.len == 0);
+        free(big);
+    }
+    CHECK_STATUS(secllama_runner_tokenize(runner, "\xff", false, false, &t), SECLLAMA_STATUS_INVALID_UTF8);
+    CHECK_STATUS(secllama_runner_tokenize(runner, NULL, false, false, &t), SECLLAMA_STATUS_NULL_PARAMETER);
+    static int32_t zeros[SECLLAMA_MAX_DETOKENIZE_TOKENS + 1];
+    back.len = 9;
+    CHECK_STATUS(secllama_runner_detokenize(runner, zeros, SECLLAMA_MAX_DETOKENIZE_TOKENS + 1, &back),
+                 SECLLAMA_STATUS_RUNNER_INVALID_REQUEST);
+    CHECK(back.ptr == NULL && back.len == 0);
+    int32_t outside[1] = {-1};
+    CHECK_STATUS(secllama_runner_detokenize(runner, outside, 1, &back), SECLLAMA_STATUS_RUNNER_INVALID_REQUEST);
+    CHECK_STATUS(secllama_runner_detokenize(runner, NULL, 1, &back), SECLLAMA_STATUS_NULL_PARAMETER);
+    CHECK_STATUS(secllama_runner_detokenize(runner, NULL, 0, &back), SECLLAMA_STATUS_OK);
+    CHECK(back.len == 0);
+    secllama_buf_free(&back);
+
+    /* The long generation went on meanwhile; cancel it. */
+    CHECK_STATUS(secllama_request_token_cancel(token), SECLLAMA_STATUS_OK);
+    pthread_join(thread, NULL);
+    CHECK_STATUS(long_job.status, SECLLAMA_STATUS_OK);
+    CHECK(long_job.done.reason == SECLLAMA_STOP_REASON_CANCELLED);
+    CHECK_STATUS(secllama_request_token_free(token), SECLLAMA_STATUS_OK);
+}
+
 /* Closing with requests in flight: free is refused (BUSY, nothing freed), the cancel handle
  * stops them all, then free succeeds. */
 static void test_close_while_in_flight(secllama_runner *runner) {
@@ -266,6 +404,8 @@ int main(void) {
         static char alone[4][4096];
         alone_texts(runner, alone);
         test_interleaved(runner, alone);
+        test_more_requests_than_slots(runner, alone);
+        test_model_calls(runner);
         test_cancel_one_of_several(runner, alone);
         test_deadline_of_one(runner, alone);
         test_close_while_in_flight(runner);
