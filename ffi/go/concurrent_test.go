@@ -111,6 +111,30 @@ func TestInterleavedGreedyRequestsFromGoroutinesGiveTheirAloneText(t *testing.T)
 			t.Errorf("request %d: %q (%v), alone %q", i, texts[i], errs[i], alone[i])
 		}
 	}
+
+	// More requests than slots (six on four): two wait for a slot, none is refused, each
+	// gives its alone text.
+	const n = 6
+	texts, errs = make([]string, n), make([]error, n)
+	start = make(chan struct{})
+	for i := 0; i < n; i++ {
+		wg.Add(1)
+		go func(i int) {
+			defer wg.Done()
+			c, cancel := context.WithTimeout(ctx, 10*time.Minute)
+			defer cancel()
+			<-start
+			resp, err := r.Complete(c, concurrentPrompts[i%len(concurrentPrompts)], GreedyParams(8), nil)
+			texts[i], errs[i] = resp.Text, err
+		}(i)
+	}
+	close(start)
+	wg.Wait()
+	for i := 0; i < n; i++ {
+		if want := alone[i%len(concurrentPrompts)]; errs[i] != nil || texts[i] != want {
+			t.Errorf("request %d of %d: %q (%v), alone %q", i, n, texts[i], errs[i], want)
+		}
+	}
 }
 
 func TestADeadlineEndsOnlyItsOwnRequest(t *testing.T) {

@@ -63,6 +63,27 @@ def test_interleaved_greedy_requests_from_threads_give_their_alone_text(runner, 
     assert results == alone
 
 
+
+def test_more_requests_than_slots_queue_and_each_gives_its_alone_text(runner, alone):
+    # Six at once on the four slots: two wait for a slot, none is refused.
+    n = 6
+    results = [None] * n
+    barrier = threading.Barrier(n)
+
+    def work(i):
+        barrier.wait()
+        try:
+            results[i] = runner.complete(PROMPTS[i % 4], GenerationParams.greedy(8), timeout=600).text
+        except BaseException as e:  # reported below
+            results[i] = e
+
+    threads = [threading.Thread(target=work, args=(i,)) for i in range(n)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [alone[i % 4] for i in range(n)]
+
 def test_cancelling_one_of_several_leaves_the_others_text_intact(runner, alone):
     token = secllama.CancelToken()
     pieces = []
