@@ -78,3 +78,44 @@ fn prompts_over_the_context_are_cut_keeping_num_keep_and_the_answer_has_room() {
     let usage = json_of(r.body())["usage"].clone();
     assert!(cut(&usage["prompt_tokens"]), "{usage}");
 }
+
+#[test]
+fn num_keep_decides_which_front_of_a_cut_prompt_the_model_still_sees() {
+    require_model();
+    let server = TestServer::start(|c| c.context_length = 512);
+    // A fact at the front, about 1,200 tokens of filler, and a question about the fact at the
+    // end: cut to the context, the model can only answer it if the front was kept.
+    let prompt = format!(
+        "The secret code word is PINEAPPLE. Remember it: the secret code word is PINEAPPLE.\n{}\
+         \nQuestion: what is the secret code word?\nAnswer: the secret code word is",
+        "la ".repeat(1200)
+    );
+    let answer = |keep: Option<i64>| {
+        let mut o = options(6);
+        if let Some(k) = keep {
+            o["num_keep"] = json!(k);
+        }
+        let r = server.post(
+            "/api/generate",
+            &json!({"model": model(), "prompt": prompt, "raw": true, "stream": false, "options": o}),
+        );
+        assert_eq!(r.status(), 200, "{}", r.text_lossy());
+        let v = json_of(r.body());
+        assert_eq!(v["eval_count"], 6, "{v}");
+        v["response"].as_str().unwrap().to_owned()
+    };
+    let kept = answer(Some(32));
+    let all = answer(Some(-1));
+    let none = answer(Some(0));
+    let four = answer(Some(4));
+    let default = answer(None);
+    println!("num_keep 32: {kept:?}, -1: {all:?}, 0: {none:?}, 4: {four:?}, unset: {default:?}");
+    assert!(kept.contains("PINEAPPLE"), "{kept:?}");
+    assert!(all.contains("PINEAPPLE"), "{all:?}");
+    assert!(!none.contains("PINEAPPLE"), "{none:?}");
+    assert!(!four.contains("PINEAPPLE"), "{four:?}");
+    // unset is Ollama's 4: the same cut (and so the same greedy answer) as an explicit 4, and
+    // not the same as keeping nothing
+    assert_eq!(default, four);
+    assert_ne!(four, none);
+}
