@@ -351,7 +351,12 @@ fn embedding_requests_with_bad_input_are_refused_before_any_model_loads() {
     }
     let m = server_support::model();
     let many: Vec<&str> = vec!["x"; 257];
+    let big = "y".repeat(1024 * 1024 + 1);
     let ollama_cases = [
+        (
+            json!({"model": m, "input": [&big, &big]}),
+            "the inputs exceed 2097152 bytes together",
+        ),
         (json!({"model": m, "input": ["a", ""]}), "input 1 is empty"),
         (
             json!({"model": m, "input": many}),
