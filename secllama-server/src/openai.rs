@@ -18,6 +18,7 @@ use crate::body::{JsonBody, collect, first_event, stream};
 use crate::error::{ApiError, Dialect};
 use crate::ollama::{check_role, done_reason, find_model};
 use crate::pool::{Event, Work};
+use crate::registry::ModelEntry;
 use crate::server::AppRef;
 use crate::time::unix_secs;
 
@@ -305,7 +306,7 @@ fn finish_reason(done: &Done) -> &'static str {
 async fn respond(
     app: AppRef,
     audit: AuditHandle,
-    entry: crate::registry::ModelEntry,
+    entry: ModelEntry,
     work: Work,
     streamed: bool,
     include_usage: bool,
@@ -402,17 +403,25 @@ async fn respond(
         .into_response())
 }
 
+fn model_object(e: &ModelEntry) -> Value {
+    json!({"id": e.name, "object": "model", "created": e.added, "owned_by": "library"})
+}
+
+/// `GET /v1/models/{model}` (OpenAI's "retrieve model"): the one model object, or 404.
+pub(crate) async fn model(
+    State(app): State<AppRef>,
+    axum::extract::Path(name): axum::extract::Path<String>,
+) -> Result<Response, ApiError> {
+    let entry = find_model(&app, &name).await.map_err(oa)?;
+    Ok(axum::Json(model_object(&entry)).into_response())
+}
+
 pub(crate) async fn models(State(app): State<AppRef>) -> Result<Response, ApiError> {
     let registry = app.registry.clone();
     let entries = tokio::task::spawn_blocking(move || registry.list())
         .await
         .map_err(|_| oa(ApiError::internal("the registry lookup failed")))?
         .map_err(|e| oa(ApiError::internal(e.to_string())))?;
-    let data: Vec<Value> = entries
-        .iter()
-        .map(
-            |e| json!({"id": e.name, "object": "model", "created": e.added, "owned_by": "library"}),
-        )
-        .collect();
+    let data: Vec<Value> = entries.iter().map(model_object).collect();
     Ok(axum::Json(json!({"object": "list", "data": data})).into_response())
 }

@@ -200,6 +200,7 @@ fn router(state: AppRef) -> Router {
         .route("/api/push", post(ollama::not_here))
         .route("/api/create", post(ollama::not_here))
         .route("/v1/models", get(openai::models))
+        .route("/v1/models/{*model}", get(openai::model))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/completions", post(openai::completions))
         .route("/metrics", get(metrics))
@@ -376,6 +377,9 @@ fn endpoint_label(path: &str) -> String {
         "/v1/completions",
         "/metrics",
     ];
+    if path.starts_with("/v1/models/") {
+        return "/v1/models/{model}".to_owned();
+    }
     KNOWN
         .iter()
         .find(|k| **k == path)

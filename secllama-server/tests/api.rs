@@ -86,6 +86,20 @@ fn bad_input_is_400_404_or_413_with_a_json_error_never_5xx() {
     );
     assert_eq!(code, 404);
     assert!(v["error"].as_str().unwrap().contains("not found"), "{v}");
+    // OpenAI's "retrieve model" for an unknown name (with a slash): 404 in OpenAI's shape,
+    // counted under one bounded metric label
+    let r = server.get("/v1/models/library/no-such-model:7b");
+    assert_eq!(r.status(), 404);
+    assert_eq!(
+        json_of(r.body()),
+        json!({"error": {"message": "model \"library/no-such-model:7b\" not found; see /api/tags, \
+            or add it with `secllama model add`", "type": "invalid_request_error",
+            "param": null, "code": null}})
+    );
+    assert_eq!(
+        server.metric("secllama_requests_total{endpoint=\"/v1/models/{model}\",status=\"404\"}"),
+        1.0
+    );
     let (code, v) = post(
         "/api/chat",
         br#"{"model":"x","messages":[{"role":"user","content":"hi","images":["AAAA"]}]}"#,

@@ -164,6 +164,16 @@ fn generate_chat_and_openai_answers_have_ollama_and_openai_shapes() {
             .iter()
             .any(|d| d["id"] == m.as_str())
     );
+    // OpenAI's "retrieve model": the same object as in the list
+    let one = json_of(server.get(&format!("/v1/models/{m}")).body());
+    let listed = models["data"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|d| d["id"] == m.as_str())
+        .unwrap();
+    assert_eq!(&one, listed);
+    assert_eq!(one["object"], "model");
 
     // metrics count what happened
     assert!(server.metric("secllama_generated_tokens_total") >= 25.0);
