@@ -1,7 +1,8 @@
 /* Several requests in flight on one runner from C threads (the default model, sandboxed):
  * interleaved greedy requests each give exactly the text they give alone, also more of them
  * than the runner has slots; embeddings, tokenize/detokenize and the context length (with
- * their limits) while a generation runs on another thread; cancelling one
+ * their limits) while a generation runs on another thread; a queued request cancelled by its
+ * token before it gets a slot; cancelling one
  * (request token, deadline) leaves the others' text intact; freeing the runner while requests
  * run is refused with BUSY and frees nothing; a re-entrant request from a piece callback is
  * BUSY while one from another thread runs. CI runs it plain, under AddressSanitizer and under
@@ -69,6 +70,7 @@ struct job {
     char text[4096];
     size_t len;
     atomic_int pieces;
+    atomic_int returned; /* set once secllama_runner_complete returned */
     secllama_status status;
     secllama_done done;
 };
@@ -99,6 +101,7 @@ static void *run_job(void *arg) {
     params.cancel = j->token;
     if (j->start) pthread_barrier_wait(j->start);
     j->status = secllama_runner_complete(j->runner, j->prompt, &params, collect, j, &j->done);
+    atomic_store(&j->returned, 1);
     return NULL;
 }
 
@@ -108,6 +111,7 @@ static void job_init(struct job *j, secllama_runner *runner, const char *prompt,
     j->prompt = prompt;
     j->max_tokens = max_tokens;
     atomic_init(&j->pieces, 0);
+    atomic_init(&j->returned, 0);
 }
 
 /* Waits (bounded: generous for a loaded machine under valgrind) until `j` streamed a piece. */
@@ -366,6 +370,50 @@ static void test_model_calls(secllama_runner *runner) {
     CHECK_STATUS(secllama_request_token_free(token), SECLLAMA_STATUS_OK);
 }
 
+/* A queued request's token cancels it before it gets a slot: four long requests hold the four
+ * slots, a fifth waits; cancelling its token ends it with no piece while the four go on. */
+static void test_cancel_a_queued_request(secllama_runner *runner) {
+    static struct job jobs[5];
+    pthread_t threads[5];
+    for (int i = 0; i < 4; i++) {
+        job_init(&jobs[i], runner, LONG_PROMPT, LONG_TOKENS);
+        pthread_create(&threads[i], NULL, run_job, &jobs[i]);
+    }
+    for (int i = 0; i < 4; i++) CHECK(first_piece_within(&jobs[i], 300));
+    secllama_request_token *token = NULL;
+    CHECK_STATUS(secllama_request_token_new(&token), SECLLAMA_STATUS_OK);
+    job_init(&jobs[4], runner, PROMPTS[1], SHORT_TOKENS);
+    jobs[4].token = token;
+    pthread_create(&threads[4], NULL, run_job, &jobs[4]);
+    /* Sent or about to be: either way it can only wait, the four slots are taken. */
+    struct timespec moment = {0, 200 * 1000 * 1000};
+    nanosleep(&moment, NULL);
+    CHECK_STATUS(secllama_request_token_cancel(token), SECLLAMA_STATUS_OK);
+    pthread_join(threads[4], NULL);
+    int still_running = 0;
+    for (int i = 0; i < 4; i++) still_running += !atomic_load(&jobs[i].returned);
+    CHECK_STATUS(jobs[4].status, SECLLAMA_STATUS_OK);
+    CHECK(jobs[4].done.reason == SECLLAMA_STOP_REASON_CANCELLED);
+    if (still_running == 4) {
+        /* It never had a slot: not one piece. */
+        CHECK(atomic_load(&jobs[4].pieces) == 0);
+        CHECK(jobs[4].done.metrics.eval_count == 0);
+    } else {
+        fprintf(stderr, "note: %d of the four long requests ended before the queued one was cancelled\n",
+                4 - still_running);
+    }
+    CHECK_STATUS(secllama_request_token_free(token), SECLLAMA_STATUS_OK);
+    secllama_cancel_handle *cancel = NULL;
+    CHECK_STATUS(secllama_runner_cancel_handle(runner, &cancel), SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_cancel_handle_cancel(cancel), SECLLAMA_STATUS_OK);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK_STATUS(jobs[i].status, SECLLAMA_STATUS_OK);
+        CHECK(jobs[i].done.reason == SECLLAMA_STOP_REASON_CANCELLED);
+    }
+    CHECK_STATUS(secllama_cancel_handle_free(cancel), SECLLAMA_STATUS_OK);
+}
+
 /* Closing with requests in flight: free is refused (BUSY, nothing freed), the cancel handle
  * stops them all, then free succeeds. */
 static void test_close_while_in_flight(secllama_runner *runner) {
@@ -408,6 +456,7 @@ int main(void) {
         test_model_calls(runner);
         test_cancel_one_of_several(runner, alone);
         test_deadline_of_one(runner, alone);
+        test_cancel_a_queued_request(runner);
         test_close_while_in_flight(runner);
     }
     printf("%s concurrent\n%d checks, %d failed\n", failures ? "FAIL" : "ok  ", checks, failures);
