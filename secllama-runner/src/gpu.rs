@@ -168,8 +168,28 @@ fn manifest_library(root: &Path, manifest: &Path) -> Option<PathBuf> {
     if library.components().count() < 2 {
         return None;
     }
-    let library = manifest.parent()?.join(library);
+    let library = lexically_normal(&manifest.parent()?.join(library));
     at_path(root, &library).exists().then_some(library)
+}
+
+/// `path` with `.` components dropped and each `..` taking off the component before it, so a
+/// grant names the file as `/proc/PID/maps` and the sandbox's bind mounts do
+/// (`/opt/vk/./lib.so` is `/opt/vk/lib.so`). Lexical: a `..` after a symbolic link goes back
+/// along the link's name, not its target, so such a manifest's driver is granted at the wrong
+/// place and the load fails with `GpuUnavailable` rather than reaching another file.
+fn lexically_normal(path: &Path) -> PathBuf {
+    use std::path::Component;
+    let mut out = PathBuf::new();
+    for part in path.components() {
+        match part {
+            Component::CurDir => {}
+            Component::ParentDir => {
+                out.pop();
+            }
+            other => out.push(other.as_os_str()),
+        }
+    }
+    out
 }
 
 /// The entries of `dir` whose file name passes `keep`, sorted; none when `dir` is unreadable.
@@ -280,6 +300,34 @@ mod tests {
                 GpuGrant::ReadOnly("/etc/vulkan/icd.d".into()),
                 GpuGrant::Env("GGML_VK_VISIBLE_DEVICES".into()),
                 GpuGrant::Env("CUDA_VISIBLE_DEVICES".into()),
+            ]
+        );
+    }
+
+    #[test]
+    fn a_library_path_with_dot_components_is_granted_as_the_loader_maps_it() {
+        let root = tempfile::tempdir().unwrap();
+        touch(root.path(), "/opt/vk/lib/libvendor.so");
+        touch(root.path(), "/opt/vk/libtop.so");
+        std::fs::create_dir_all(root.path().join("opt/vk/icd")).unwrap();
+        for (name, library) in [("dot", "./../lib/libvendor.so"), ("up", "../libtop.so")] {
+            std::fs::write(
+                root.path().join(format!("opt/vk/icd/{name}.json")),
+                format!(r#"{{"ICD": {{"library_path": "{library}"}}}}"#),
+            )
+            .unwrap();
+        }
+        let var = |n: &str| {
+            (n == "VK_DRIVER_FILES").then(|| "/opt/vk/icd/dot.json:/opt/vk/icd/up.json".into())
+        };
+        assert_eq!(
+            grants_from(root.path(), &var),
+            [
+                GpuGrant::ReadOnly("/opt/vk/icd/dot.json".into()),
+                GpuGrant::ReadOnly("/opt/vk/lib/libvendor.so".into()),
+                GpuGrant::ReadOnly("/opt/vk/icd/up.json".into()),
+                GpuGrant::ReadOnly("/opt/vk/libtop.so".into()),
+                GpuGrant::Env("VK_DRIVER_FILES".into()),
             ]
         );
     }

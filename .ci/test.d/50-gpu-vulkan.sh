@@ -1,8 +1,4 @@
 #!/usr/bin/env bash
-# NOT YET RUN TO COMPLETION, and so not in .ci/test.d/: the Vulkan build of llama.cpp did not
-# finish on the shared, loaded machine before the deadline (issue 18). Move it to
-# .ci/test.d/50-gpu-vulkan.sh once it has passed here, and measure how long it takes.
-#
 # GPU offload, actually run: a runner built with --features vulkan loads the default model on
 # Mesa's lavapipe (a Vulkan device that runs on the CPU) inside the strict sandbox.
 #
@@ -15,7 +11,7 @@
 #    Vulkan driver in the runner's memory maps, the CPU run's greedy first word, and a clear
 #    GpuUnavailable without any one GPU grant; then, with VK_DRIVER_FILES naming a copy of
 #    lavapipe outside the baseline, that its manifest and library are granted and both needed.
-# 4. `secllama run --gpu-layers 99` (the CPU-built CLI, the Vulkan runner) prints where the
+# 4. `secllama run --verbose --gpu-layers 99` (the CPU-built CLI, the Vulkan runner) prints where the
 #    model runs; `secllama sandbox check --gpu` lists the grants.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
@@ -49,7 +45,7 @@ cargo build -p secllama-examples --bin secllama --locked
 secllama=target/debug/secllama
 err=$scratch/run.err
 printf 'The capital of France is' |
-    SECLLAMA_RUNNER_PATH=$runner "$secllama" run --gpu-layers 99 --temperature 0 --threads 2 \
+    SECLLAMA_RUNNER_PATH=$runner "$secllama" run --verbose --gpu-layers 99 --temperature 0 --threads 2 \
         --context-length 256 --max-tokens 4 >"$scratch/run.out" 2>"$err"
 if ! grep -q '^device: llvmpipe.* on Vulkan, [1-9][0-9]* layers offloaded (runner backends: CPU, Vulkan)$' "$err"; then
     echo "secllama run --gpu-layers 99 did not report the Vulkan device:" >&2
