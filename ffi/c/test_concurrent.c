@@ -1,12 +1,12 @@
 /* Several requests in flight on one runner from C threads (the default model, sandboxed):
  * interleaved greedy requests each give exactly the text they give alone, also more of them
- * than the runner has slots; embeddings, tokenize/detokenize and the context length (with
- * their limits) while a generation runs on another thread; a queued request cancelled by its
- * token before it gets a slot; cancelling one
- * (request token, deadline) leaves the others' text intact; freeing the runner while requests
- * run is refused with BUSY and frees nothing; a re-entrant request from a piece callback is
- * BUSY while one from another thread runs. CI runs it plain, under AddressSanitizer and under
- * valgrind (the host side: threads, the shared handle, the request tokens).
+ * than the runner has slots; embeddings, tokenize/detokenize and the context length (with their
+ * limits) while a generation runs on another thread; a queued request cancelled by its token
+ * before it gets a slot; the bound on waiting requests (64, then INVALID_REQUEST); cancelling
+ * one (request token, deadline) leaves the others' text intact; freeing the runner while
+ * requests run is refused with BUSY and frees nothing; a re-entrant request from a piece
+ * callback is BUSY while one from another thread runs. CI runs it plain, under AddressSanitizer
+ * and under valgrind (the host side: threads, the shared handle, the request tokens).
  *
  *   test_concurrent   (needs the default model and SECLLAMA_RUNNER_PATH)
  */
@@ -414,6 +414,70 @@ static void test_cancel_a_queued_request(secllama_runner *runner) {
     CHECK_STATUS(secllama_cancel_handle_free(cancel), SECLLAMA_STATUS_OK);
 }
 
+/* The wait for a slot is bounded: with the four slots held and 64 requests waiting, each further
+ * request is refused at once with RUNNER_INVALID_REQUEST (never BUSY, never a hang). The waiting
+ * ones are then cancelled through their tokens before any slot frees (none gets a piece), then
+ * the four. */
+static void test_queue_limit(secllama_runner *runner) {
+    enum { QUEUED = 64, EXTRA = 3, N = 4 + QUEUED + EXTRA };
+    static struct job jobs[N];
+    static pthread_t threads[N];
+    static secllama_request_token *tokens[N];
+    for (int i = 0; i < 4; i++) {
+        job_init(&jobs[i], runner, LONG_PROMPT, LONG_TOKENS);
+        pthread_create(&threads[i], NULL, run_job, &jobs[i]);
+    }
+    for (int i = 0; i < 4; i++) CHECK(first_piece_within(&jobs[i], 300));
+    for (int i = 4; i < N; i++) {
+        job_init(&jobs[i], runner, PROMPTS[i % 4], SHORT_TOKENS);
+        CHECK_STATUS(secllama_request_token_new(&tokens[i]), SECLLAMA_STATUS_OK);
+        jobs[i].token = tokens[i];
+        pthread_create(&threads[i], NULL, run_job, &jobs[i]);
+    }
+    /* Wait (bounded) until the refused ones returned, or one of the four ended (a slot freed:
+     * then the queue moved and the counts below are not the limit's). */
+    struct timespec tick = {0, 20 * 1000 * 1000};
+    int refused = 0, long_ended = 0;
+    for (int waited = 0; waited < 300 * 50; waited++) {
+        refused = 0;
+        long_ended = 0;
+        for (int i = 4; i < N; i++) refused += atomic_load(&jobs[i].returned);
+        for (int i = 0; i < 4; i++) long_ended += atomic_load(&jobs[i].returned);
+        if (refused >= EXTRA || long_ended) break;
+        nanosleep(&tick, NULL);
+    }
+    for (int i = 4; i < N; i++) CHECK_STATUS(secllama_request_token_cancel(tokens[i]), SECLLAMA_STATUS_OK);
+    for (int i = 4; i < N; i++) pthread_join(threads[i], NULL);
+    for (int i = 0; i < 4; i++) long_ended += atomic_load(&jobs[i].returned);
+    secllama_cancel_handle *cancel = NULL;
+    CHECK_STATUS(secllama_runner_cancel_handle(runner, &cancel), SECLLAMA_STATUS_OK);
+    CHECK_STATUS(secllama_cancel_handle_cancel(cancel), SECLLAMA_STATUS_OK);
+    for (int i = 0; i < 4; i++) {
+        pthread_join(threads[i], NULL);
+        CHECK_STATUS(jobs[i].status, SECLLAMA_STATUS_OK);
+    }
+    CHECK_STATUS(secllama_cancel_handle_free(cancel), SECLLAMA_STATUS_OK);
+    for (int i = 4; i < N; i++) CHECK_STATUS(secllama_request_token_free(tokens[i]), SECLLAMA_STATUS_OK);
+    if (long_ended) {
+        fprintf(stderr, "note: a long request ended before the waiting ones were cancelled; limit not checked\n");
+        return;
+    }
+    int invalid = 0, cancelled = 0;
+    for (int i = 4; i < N; i++) {
+        if (jobs[i].status == SECLLAMA_STATUS_RUNNER_INVALID_REQUEST) invalid++;
+        else if (jobs[i].status == SECLLAMA_STATUS_OK && jobs[i].done.reason == SECLLAMA_STOP_REASON_CANCELLED &&
+                 atomic_load(&jobs[i].pieces) == 0)
+            cancelled++;
+        else
+            fprintf(stderr, "  waiting request %d: status %u, reason %d, %d pieces\n", i, jobs[i].status,
+                    (int)jobs[i].done.reason, atomic_load(&jobs[i].pieces));
+    }
+    CHECK(invalid == EXTRA);
+    CHECK(cancelled == QUEUED);
+    if (invalid != EXTRA || cancelled != QUEUED) fprintf(stderr, "  refused %d, cancelled waiting %d\n", invalid, cancelled);
+    for (int i = 0; i < 4; i++) CHECK(jobs[i].done.reason == SECLLAMA_STOP_REASON_CANCELLED);
+}
+
 /* Closing with requests in flight: free is refused (BUSY, nothing freed), the cancel handle
  * stops them all, then free succeeds. */
 static void test_close_while_in_flight(secllama_runner *runner) {
@@ -457,6 +521,7 @@ int main(void) {
         test_cancel_one_of_several(runner, alone);
         test_deadline_of_one(runner, alone);
         test_cancel_a_queued_request(runner);
+        test_queue_limit(runner);
         test_close_while_in_flight(runner);
     }
     printf("%s concurrent\n%d checks, %d failed\n", failures ? "FAIL" : "ok  ", checks, failures);
