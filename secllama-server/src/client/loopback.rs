@@ -22,8 +22,8 @@ pub trait HostResolver: Send + Sync + 'static {
 /// `true` only for 127.0.0.0/8 and `::1`.
 ///
 /// IPv4-mapped IPv6 addresses (`::ffff:127.0.0.1`) are deliberately **not** loopback here: they
-/// depend on dual-stack socket behaviour that differs by OS, and the Windows firewall rules of
-/// this crate exclude exactly 127.0.0.0/8 and `::1`. `0.0.0.0`/`::` are refused too.
+/// depend on dual-stack socket behaviour that differs by OS, so one rule reads the same
+/// everywhere: exactly 127.0.0.0/8 and `::1`. `0.0.0.0`/`::` are refused too.
 ///
 /// ```
 /// use secllama_server::client::is_loopback;
