@@ -58,7 +58,13 @@ fn best(samples: &[Sample]) -> Sample {
     s
 }
 
-fn in_process(backend: &LlamaBackend, model: &LlamaModel, threads: i32) -> Sample {
+/// The prompt of round `round`: the runner keeps each slot's evaluated prefix (engine v2), so
+/// every round starts with its own tag and both sides evaluate the whole prompt cold.
+fn prompt(round: usize) -> String {
+    format!("Run {round}. {PROMPT}")
+}
+
+fn in_process(backend: &LlamaBackend, model: &LlamaModel, threads: i32, prompt: &str) -> Sample {
     let params = LlamaContextParams::default()
         .with_n_ctx(NonZeroU32::new(CONTEXT))
         .with_n_batch(512)
@@ -68,7 +74,7 @@ fn in_process(backend: &LlamaBackend, model: &LlamaModel, threads: i32) -> Sampl
     let mut ctx = model.new_context(backend, params).unwrap();
     let start = Instant::now();
     let vocab = model.vocab();
-    let tokens = vocab.tokenize(PROMPT.as_bytes(), true, false);
+    let tokens = vocab.tokenize(prompt.as_bytes(), true, false);
     let mut batch = LlamaBatch::new(512, 1);
     let last = tokens.len() - 1;
     for (i, t) in tokens.iter().enumerate() {
@@ -110,9 +116,9 @@ fn in_process(backend: &LlamaBackend, model: &LlamaModel, threads: i32) -> Sampl
     }
 }
 
-fn through_runner(runner: &mut Runner) -> Sample {
+fn through_runner(runner: &mut Runner, prompt: &str) -> Sample {
     let request =
-        CompletionRequest::new(PROMPT).with_params(GenerationParams::greedy(to_generate()));
+        CompletionRequest::new(prompt).with_params(GenerationParams::greedy(to_generate()));
     let mut stream = runner.complete(request).unwrap();
     let mut done = None;
     for event in stream.by_ref() {
@@ -213,9 +219,10 @@ fn main() {
     let mut a = Vec::new();
     let mut b = Vec::new();
     let threads_i32 = i32::try_from(threads).unwrap();
-    for _ in 0..rounds {
-        a.push(in_process(&backend, &model, threads_i32));
-        b.push(through_runner(&mut runner));
+    for round in 1..=rounds {
+        let prompt = prompt(round);
+        a.push(in_process(&backend, &model, threads_i32, &prompt));
+        b.push(through_runner(&mut runner, &prompt));
     }
     let child_rss = vm_hwm_kib(&pid);
     let self_rss = vm_hwm_kib("self");
