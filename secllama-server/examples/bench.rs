@@ -1,12 +1,13 @@
 //! Benchmark and load test of the server against the `Runner` API directly, in one run.
 //!
 //! `cargo run -p secllama-server --example bench [ROUNDS] [REQUESTS]`: alternates ROUNDS
-//! (default 5) greedy generations of 32 tokens through the `Runner` API and through a streamed
+//! (default 10) greedy generations of 128 tokens through the `Runner` API and through a streamed
 //! `/api/generate` on a loopback server, reporting time to first token and tokens/s of each as
 //! the client sees them (first piece to the end) and their ratio; then sends REQUESTS (default
 //! 300) one-token requests, 8 at a time, and reports the statuses and the server's and
 //! runner's memory before and after. Loopback only. Needs the default model
-//! (examples/fetch-model.sh) and the runner binary (cargo build -p secllama-runner).
+//! (examples/fetch-model.sh) and the runner binary of the same profile
+//! (cargo build --release -p secllama-runner --bins, named by SECLLAMA_RUNNER_PATH).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic, missing_docs)]
 
 use std::collections::BTreeMap;
@@ -21,7 +22,7 @@ use serde_json::{Value, json};
 
 const TOKEN: &str = "benchmark-token-0123456789abcdef";
 const PROMPT: &str = "The history of the printing press begins";
-const TOKENS: u32 = 32;
+const TOKENS: u32 = 128;
 
 fn rss_self() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap();
@@ -41,8 +42,12 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 fn main() {
-    let rounds: usize = std::env::args().nth(1).map_or(5, |s| s.parse().unwrap());
+    let rounds: usize = std::env::args().nth(1).map_or(10, |s| s.parse().unwrap());
     let requests: u32 = std::env::args().nth(2).map_or(300, |s| s.parse().unwrap());
+    // Inference threads of both runners (default: the runner's own default, one per core).
+    let threads: Option<u32> = std::env::var("BENCH_THREADS")
+        .ok()
+        .map(|s| s.parse().unwrap());
     let models = tempfile::tempdir().unwrap();
     let mut config = ServerConfig::new(
         Auth::Token(ApiToken::new(TOKEN.into()).unwrap()),
@@ -50,6 +55,7 @@ fn main() {
     );
     config.listen = "127.0.0.1:0".parse().unwrap();
     config.context_length = 512;
+    config.threads = threads;
     config.rate_limit = RateLimit {
         per_second: 1000.0,
         burst: 1000,
@@ -80,12 +86,13 @@ fn main() {
         "options": {"temperature": 0, "num_predict": TOKENS, "repeat_penalty": 1.0, "seed": 1}})
     .to_string();
 
-    let runner = Runner::spawn(
-        RunnerConfig::default_model()
-            .unwrap()
-            .with_context_length(512),
-    )
-    .unwrap();
+    let mut runner_config = RunnerConfig::default_model()
+        .unwrap()
+        .with_context_length(512);
+    if let Some(t) = threads {
+        runner_config = runner_config.with_threads(t);
+    }
+    let runner = Runner::spawn(runner_config).unwrap();
     // warm both (the server loads its runner on first use)
     let _ = client
         .post(&url, "application/json", body.as_bytes())
