@@ -118,19 +118,7 @@ fn shorten(vectors: &mut [Vec<f32>], dims: Option<usize>) {
     let Some(n) = dims else { return };
     for v in vectors.iter_mut().filter(|v| n < v.len()) {
         v.truncate(n);
-        let norm = v
-            .iter()
-            .map(|x| f64::from(*x) * f64::from(*x))
-            .sum::<f64>()
-            .sqrt();
-        if norm.is_finite() && norm > 0.0 {
-            for x in v.iter_mut() {
-                // Back to f32 on purpose: the vector's own precision.
-                #[allow(clippy::cast_possible_truncation)]
-                let scaled = (f64::from(*x) / norm) as f32;
-                *x = scaled;
-            }
-        }
+        secllama_runner::normalize_embedding(v);
     }
 }
 

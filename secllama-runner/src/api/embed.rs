@@ -100,10 +100,17 @@ pub(crate) fn validate_detokenize(tokens: &[i32]) -> Result<(), String> {
     Ok(())
 }
 
-/// Scales `v` to unit L2 norm in place (as Ollama's `/api/embed` returns vectors); a zero or
-/// non-finite vector becomes all zeros.
-#[cfg_attr(not(feature = "engine"), allow(dead_code))]
-pub(crate) fn normalize(v: &mut [f32]) {
+/// Scales `v` to unit L2 norm in place, as Ollama's `/api/embed` returns vectors (and as
+/// [`Embeddings`] come from the runner); a zero or non-finite vector becomes all zeros.
+///
+/// Servers use it again after cutting vectors to fewer dimensions (OpenAI's `dimensions`).
+///
+/// ```
+/// let mut v = vec![3.0_f32, 4.0];
+/// secllama_runner::normalize_embedding(&mut v);
+/// assert_eq!(v, [0.6, 0.8]);
+/// ```
+pub fn normalize_embedding(v: &mut [f32]) {
     let norm = v
         .iter()
         .map(|x| f64::from(*x) * f64::from(*x))
@@ -128,16 +135,16 @@ mod tests {
     #[test]
     fn vectors_are_scaled_to_unit_length_and_degenerate_ones_become_zeros() {
         let mut v = vec![3.0, 4.0];
-        normalize(&mut v);
+        normalize_embedding(&mut v);
         assert_eq!(v, vec![0.6, 0.8]);
         let mut z = vec![0.0, 0.0];
-        normalize(&mut z);
+        normalize_embedding(&mut z);
         assert_eq!(z, vec![0.0, 0.0]);
         let mut nan = vec![f32::NAN, 1.0];
-        normalize(&mut nan);
+        normalize_embedding(&mut nan);
         assert_eq!(nan, vec![0.0, 0.0]);
         let mut inf = vec![f32::INFINITY, 1.0];
-        normalize(&mut inf);
+        normalize_embedding(&mut inf);
         assert_eq!(inf, vec![0.0, 0.0]);
     }
 

@@ -12,11 +12,9 @@ use crate::grammar::OutputFormat;
 
 mod embed;
 
-#[cfg(feature = "engine")]
-pub(crate) use self::embed::normalize;
 pub use self::embed::{
     EmbedRequest, Embeddings, MAX_DETOKENIZE_BYTES, MAX_DETOKENIZE_TOKENS, MAX_EMBED_INPUTS,
-    MAX_TOKENIZE_BYTES,
+    MAX_TOKENIZE_BYTES, normalize_embedding,
 };
 pub(crate) use self::embed::{validate_detokenize, validate_tokenize};
 

@@ -15,8 +15,8 @@ use llama_cpp_2::token::LlamaToken;
 use super::generate::{Scheduler, nanos, send};
 use super::session::{Fatal, send_error};
 use crate::api::{
-    Done, EmbedRequest, MAX_DETOKENIZE_BYTES, Metrics, StopReason, normalize, validate_detokenize,
-    validate_tokenize,
+    Done, EmbedRequest, MAX_DETOKENIZE_BYTES, Metrics, StopReason, normalize_embedding,
+    validate_detokenize, validate_tokenize,
 };
 use crate::wire::{RunnerMessage, WireErrorKind};
 
@@ -164,7 +164,7 @@ impl<'m> Scheduler<'_, 'm> {
                     return Ok(());
                 };
                 let mut vector = pooled.to_vec();
-                normalize(&mut vector);
+                normalize_embedding(&mut vector);
                 let index = u32::try_from(i).unwrap_or(u32::MAX);
                 send(writer, &RunnerMessage::Embedding { id, index, vector })?;
             }
