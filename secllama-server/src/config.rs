@@ -60,6 +60,12 @@ pub struct ServerConfig {
     pub context_length: u32,
     /// Threads per runner; `None` uses the runner's default.
     pub threads: Option<u32>,
+    /// Layers each runner offloads to the GPU (0: CPU only). The runner binary must have a GPU
+    /// backend and find a device, or the model's load fails with the runner's reason, unless
+    /// `cpu_fallback` allows the CPU. `/api/ps` shows where each model runs.
+    pub gpu_layers: u32,
+    /// With `gpu_layers`: load on the CPU instead of failing when no GPU can be used.
+    pub cpu_fallback: bool,
     /// Requests one model's runner serves at once (batched in one context; each takes a
     /// sequence slot with `context_length` tokens of cache); more wait in the queue.
     pub parallel: u32,
@@ -97,6 +103,8 @@ impl ServerConfig {
             keep_alive: DEFAULT_KEEP_ALIVE,
             context_length: 4096,
             threads: None,
+            gpu_layers: 0,
+            cpu_fallback: false,
             parallel: secllama_runner::DEFAULT_SLOTS,
             models_dir,
             audit_log: None,

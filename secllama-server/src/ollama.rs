@@ -503,6 +503,10 @@ pub(crate) async fn ps(State(app): State<AppRef>) -> Response {
                 "queued": m.queued,
                 "running": m.running,
                 "rss_bytes": m.pid.and_then(crate::metrics::rss_bytes),
+                // Where the model runs, as the runner reported it when it loaded.
+                "backend": m.info.as_ref().map(|i| i.backend.as_str()),
+                "device": m.info.as_ref().map(|i| i.device.as_str()),
+                "gpu_layers": m.info.as_ref().map(|i| i.gpu_layers),
             },
         }));
     }

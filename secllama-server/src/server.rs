@@ -133,6 +133,8 @@ impl App {
                 max_loaded: config.max_loaded_models,
                 keep_alive: config.keep_alive,
                 threads: config.threads,
+                gpu_layers: config.gpu_layers,
+                cpu_fallback: config.cpu_fallback,
                 parallel: config.parallel,
             },
             metrics.clone(),

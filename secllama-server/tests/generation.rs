@@ -156,6 +156,10 @@ fn generate_chat_and_openai_answers_have_ollama_and_openai_shapes() {
     assert_eq!(loaded["secllama"]["encrypted"], true);
     assert!(loaded["secllama"]["pid"].as_u64().is_some());
     assert!(loaded["secllama"]["rss_bytes"].as_u64().unwrap() > 10_000_000);
+    // where the model runs, as the CPU-built runner reports it
+    assert_eq!(loaded["secllama"]["backend"], "CPU");
+    assert_eq!(loaded["secllama"]["device"], "CPU");
+    assert_eq!(loaded["secllama"]["gpu_layers"], 0);
     let models = json_of(server.get("/v1/models").body());
     assert!(
         models["data"]
@@ -326,4 +330,35 @@ fn shutdown_lets_a_stream_finish_then_stops_the_runners() {
     // no new connections, and the runner process is gone
     assert!(std::net::TcpStream::connect(server.addr).is_err());
     assert!(!std::path::Path::new(&format!("/proc/{pid}")).exists());
+}
+
+#[test]
+fn gpu_layers_on_a_cpu_runner_fail_with_its_reason_unless_the_cpu_may_stand_in() {
+    require_model();
+    let server = TestServer::start(|c| c.gpu_layers = 99);
+    let request = json!({"model": model(), "prompt": "Hi", "raw": true, "stream": false,
+        "options": greedy(1)});
+    let refused = server.post("/api/generate", &request);
+    assert_eq!(refused.status(), 500);
+    assert_eq!(
+        json_of(refused.body())["error"],
+        "the runner failed: 99 GPU layers were asked for, but this secllama-runner was built \
+         without a GPU backend (build it with --features vulkan, cuda or metal, or ask for 0 GPU \
+         layers)"
+    );
+    assert_eq!(
+        json_of(server.get("/api/ps").body()),
+        json!({"models": []}),
+        "a runner that failed to load is not listed"
+    );
+
+    let server = TestServer::start(|c| {
+        c.gpu_layers = 99;
+        c.cpu_fallback = true;
+    });
+    let answered = server.post("/api/generate", &request);
+    assert_eq!(answered.status(), 200);
+    let loaded = &json_of(server.get("/api/ps").body())["models"][0]["secllama"];
+    assert_eq!(loaded["backend"], "CPU");
+    assert_eq!(loaded["gpu_layers"], 0);
 }

@@ -85,6 +85,13 @@ struct ServeOptions {
     /// Threads per runner [default: available cores, at most 8]
     #[arg(long, value_name = "N")]
     threads: Option<u32>,
+    /// Layers each runner offloads to the GPU (the runner must have a GPU backend and find a
+    /// device)
+    #[arg(long, value_name = "N", default_value_t = 0)]
+    gpu_layers: u32,
+    /// With --gpu-layers: load on the CPU instead of failing when no GPU can be used
+    #[arg(long)]
+    cpu_fallback: bool,
     /// Requests one model serves at once, batched (more wait in the queue)
     /// [env: SECLLAMA_NUM_PARALLEL] [default: 4]
     #[arg(long, value_name = "N")]
@@ -175,6 +182,8 @@ impl ServeOptions {
             c.context_length = n;
         }
         c.threads = self.threads;
+        c.gpu_layers = self.gpu_layers;
+        c.cpu_fallback = self.cpu_fallback;
         if let Some(n) = self.parallel.or(env_parse("SECLLAMA_NUM_PARALLEL")?) {
             c.parallel = n;
         }

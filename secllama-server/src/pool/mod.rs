@@ -153,6 +153,9 @@ pub(crate) struct PoolConfig {
     pub(crate) max_loaded: usize,
     pub(crate) keep_alive: Duration,
     pub(crate) threads: Option<u32>,
+    /// Layers offloaded to the GPU, and whether the CPU may stand in.
+    pub(crate) gpu_layers: u32,
+    pub(crate) cpu_fallback: bool,
     /// Requests one runner serves at once (its sequence slots).
     pub(crate) parallel: u32,
 }

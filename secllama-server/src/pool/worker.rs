@@ -239,7 +239,9 @@ impl Worker {
         let mut config = RunnerConfig::new(&entry.path)?
             .with_sha256(entry.sha256.clone())
             .with_context_length(context_length)
-            .with_slots(self.pool.config.parallel);
+            .with_slots(self.pool.config.parallel)
+            .with_gpu_layers(self.pool.config.gpu_layers)
+            .with_cpu_fallback(self.pool.config.cpu_fallback);
         if let Some(t) = self.pool.config.threads {
             config = config.with_threads(t);
         }
