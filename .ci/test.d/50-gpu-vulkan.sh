@@ -13,6 +13,7 @@
 #    lavapipe outside the baseline, that its manifest and library are granted and both needed.
 # 4. `secllama run --verbose --gpu-layers 99` (the CPU-built CLI, the Vulkan runner) prints where the
 #    model runs; `secllama sandbox check --gpu` lists the grants.
+# 5. `secllama serve --gpu-layers 99` with the same runner: /api/ps shows the Vulkan device.
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 started=$SECONDS
@@ -63,4 +64,7 @@ if ! "$secllama" sandbox check --gpu | grep -q '^  env        GGML_VK_VISIBLE_DE
     echo "secllama sandbox check --gpu does not list GGML_VK_VISIBLE_DEVICES" >&2
     exit 1
 fi
+# The server: `secllama serve --gpu-layers 99` answers through /api/generate and /api/ps shows
+# the model on lavapipe through Vulkan, in an enforced sandbox.
+SECLLAMA_RUNNER_PATH=$runner python3 .ci/vulkan-serve-check.py "$secllama"
 echo "Vulkan part: $((built - started)) s to prepare and build, $((SECONDS - built)) s to test" >&2
