@@ -149,4 +149,9 @@ pub mod internal {
     pub fn last_sent_frame(runner: &Runner) -> Vec<u8> {
         runner.last_sent_frame()
     }
+
+    /// Why the session ended (`None` while it runs): the error its streams got.
+    pub fn session_failure(runner: &Runner) -> Option<RunnerError> {
+        runner.session_failure()
+    }
 }

@@ -201,6 +201,18 @@ fn killing_the_runner_mid_stream_gives_crashed_with_its_status() {
     ));
 }
 
+/// The error a request meets after a bad frame was injected. The runner's rejection races the
+/// request: it either ends the request's stream, or ended the session before the request was
+/// made, which then only says `Closed`; the session's own failure says why in that case.
+fn rejection(runner: &Runner, request: CompletionRequest) -> RunnerError {
+    match runner.complete(request) {
+        Err(RunnerError::Closed) => internal::session_failure(runner)
+            .expect("a request found the session closed, so it has ended"),
+        Err(e) => e,
+        Ok(stream) => stream.collect_text().unwrap_err(),
+    }
+}
+
 #[test]
 fn a_forged_frame_injected_on_the_socket_is_rejected_and_closes_the_session() {
     let Some(model) = model() else { return };
@@ -209,10 +221,7 @@ fn a_forged_frame_injected_on_the_socket_is_rejected_and_closes_the_session() {
     forged.push(0x01); // looks like an envelope v1 header...
     forged.extend_from_slice(&[0x5a; 59]); // ...but no key can open it
     internal::inject_raw(&runner, &forged).unwrap();
-    let err = match runner.complete(greedy(PROMPT, 4)) {
-        Err(e) => e,
-        Ok(stream) => stream.collect_text().unwrap_err(),
-    };
+    let err = rejection(&runner, greedy(PROMPT, 4));
     assert!(matches!(err, RunnerError::PeerRejectedFrame), "got {err:?}");
 }
 
@@ -229,10 +238,7 @@ fn a_replayed_frame_is_rejected_and_closes_the_session() {
     let replay = internal::last_sent_frame(&runner);
     assert!(replay.len() > 40);
     internal::inject_raw(&runner, &replay).unwrap();
-    let err = match runner.complete(greedy(PROMPT, 2)) {
-        Err(e) => e,
-        Ok(stream) => stream.collect_text().unwrap_err(),
-    };
+    let err = rejection(&runner, greedy(PROMPT, 2));
     assert!(matches!(err, RunnerError::PeerRejectedFrame), "got {err:?}");
 }
 

@@ -379,6 +379,12 @@ impl Runner {
     pub(crate) fn last_sent_frame(&self) -> Vec<u8> {
         self.writer.last_frame()
     }
+
+    /// Why the session ended, once it has (tests through `internal`): a new request on an
+    /// ended session only says `Closed`.
+    pub(crate) fn session_failure(&self) -> Option<RunnerError> {
+        self.router.is_closed().then(|| self.router.failure())
+    }
 }
 
 impl Drop for Runner {
