@@ -64,6 +64,12 @@ pub(crate) fn normalize_sha256(hex: &str) -> Result<String, RunnerError> {
 /// Slots of a new [`RunnerConfig`]: four requests at a time (Ollama's default too).
 pub const DEFAULT_SLOTS: u32 = 4;
 
+/// The smallest context a slot may have, in tokens.
+pub const MIN_CONTEXT_LENGTH: u32 = 16;
+
+/// The most tokens of context a runner holds over all its slots (`context_length × slots`).
+pub const MAX_TOTAL_CONTEXT: u32 = 1_048_576;
+
 /// Everything [`Runner::spawn`](crate::Runner::spawn) needs. Build it with
 /// [`RunnerConfig::new`] (values from the environment) and the `with_*` methods.
 #[derive(Clone, Debug)]
@@ -210,20 +216,20 @@ impl RunnerConfig {
     }
 
     pub(crate) fn validate(&self) -> Result<Option<String>, RunnerError> {
-        if !(16..=1_048_576).contains(&self.context_length) {
-            return Err(RunnerError::Config(
-                "context_length must be between 16 and 1048576 tokens".into(),
-            ));
+        if !(MIN_CONTEXT_LENGTH..=MAX_TOTAL_CONTEXT).contains(&self.context_length) {
+            return Err(RunnerError::Config(format!(
+                "context_length must be between {MIN_CONTEXT_LENGTH} and {MAX_TOTAL_CONTEXT} tokens"
+            )));
         }
         if !(1..=MAX_SLOTS).contains(&self.slots) {
             return Err(RunnerError::Config(format!(
                 "slots must be between 1 and {MAX_SLOTS}"
             )));
         }
-        if u64::from(self.context_length) * u64::from(self.slots) > 1_048_576 {
-            return Err(RunnerError::Config(
-                "context_length times slots must be at most 1048576 tokens".into(),
-            ));
+        if u64::from(self.context_length) * u64::from(self.slots) > u64::from(MAX_TOTAL_CONTEXT) {
+            return Err(RunnerError::Config(format!(
+                "context_length times slots must be at most {MAX_TOTAL_CONTEXT} tokens"
+            )));
         }
         if !(1..=65_536).contains(&self.batch_size) {
             return Err(RunnerError::Config(

@@ -31,15 +31,15 @@ pub use crate::api::{
 };
 pub use crate::child::runner_main;
 pub use crate::config::{
-    DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, DEFAULT_MODEL_SIZE, DEFAULT_SLOTS, RunnerConfig,
-    SandboxMode, default_model_path, encryption_from_env,
+    DEFAULT_MODEL_FILE, DEFAULT_MODEL_SHA256, DEFAULT_MODEL_SIZE, DEFAULT_SLOTS, MAX_TOTAL_CONTEXT,
+    MIN_CONTEXT_LENGTH, RunnerConfig, SandboxMode, default_model_path, encryption_from_env,
 };
 pub use crate::error::RunnerError;
 pub use crate::gpu::{GPU_ENV, GpuGrant, gpu_grants};
 pub use crate::grammar::{MAX_SCHEMA_BYTES, OutputFormat};
 pub use crate::host::{CancelHandle, Generation, Runner, SHUTDOWN_GRACE, StreamEvent};
 pub use crate::terminal::TerminalText;
-pub use crate::wire::{MAX_FRAME_LEN, PROTOCOL_VERSION};
+pub use crate::wire::{MAX_FRAME_LEN, MAX_SLOTS, PROTOCOL_VERSION};
 pub use secllama_sandbox::{SandboxReport, Strictness};
 
 /// Entry points for fuzz targets and the crate's own attack tests. Not a stable API.

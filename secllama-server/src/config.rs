@@ -4,6 +4,8 @@ use std::net::{IpAddr, Ipv4Addr, SocketAddr};
 use std::path::PathBuf;
 use std::time::Duration;
 
+use secllama_runner::{MAX_TOTAL_CONTEXT, MIN_CONTEXT_LENGTH};
+
 use crate::{Auth, ServerError};
 
 /// The default listen address: Ollama's port, loopback only.
@@ -13,7 +15,7 @@ pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
 /// How long a model stays loaded after its last request unless the request says otherwise.
 pub const DEFAULT_KEEP_ALIVE: Duration = Duration::from_secs(5 * 60);
 /// The most requests one runner may serve at once (the runner's own slot limit).
-pub const MAX_PARALLEL: u32 = 64;
+pub const MAX_PARALLEL: u32 = secllama_runner::MAX_SLOTS;
 /// How long streams may take to finish after a shutdown signal.
 pub const SHUTDOWN_GRACE: Duration = Duration::from_secs(10);
 
@@ -112,10 +114,12 @@ impl ServerConfig {
     }
 
     /// Refuses settings that expose the server: a non-loopback address without TLS, or no
-    /// authentication off loopback.
+    /// authentication off loopback; and limits it cannot run with (among them a context that
+    /// the runner would refuse with `parallel` slots).
     ///
     /// # Errors
-    /// [`ServerError::ExposedWithoutTls`] or [`ServerError::NoAuthNotLoopback`].
+    /// [`ServerError::ExposedWithoutTls`], [`ServerError::NoAuthNotLoopback`] or
+    /// [`ServerError::Config`].
     pub fn check_exposure(&self) -> Result<(), ServerError> {
         let loopback = self.listen.ip().is_loopback();
         if matches!(self.auth, Auth::None) && !loopback {
@@ -132,6 +136,15 @@ impl ServerConfig {
         if !(1..=MAX_PARALLEL).contains(&self.parallel) {
             return Err(ServerError::Config(format!(
                 "parallel must be between 1 and {MAX_PARALLEL}"
+            )));
+        }
+        // The runner's own bounds, checked here so that no request meets them as a 500.
+        let most = crate::params::max_context_length(self.parallel);
+        if !(MIN_CONTEXT_LENGTH..=most).contains(&self.context_length) {
+            return Err(ServerError::Config(format!(
+                "the context length must be between {MIN_CONTEXT_LENGTH} and {most} tokens with \
+                 {} requests at once ({MAX_TOTAL_CONTEXT} tokens of context per runner at most)",
+                self.parallel
             )));
         }
         if !(self.rate_limit.per_second.is_finite() && self.rate_limit.per_second > 0.0)
@@ -229,6 +242,26 @@ mod tests {
         c.listen = "[::1]:1".parse().unwrap();
         c.auth = Auth::None;
         c.check_exposure().unwrap();
+    }
+
+    #[test]
+    fn a_context_the_runner_would_refuse_is_refused_at_start() {
+        let mut c = ServerConfig::new(Auth::None, "/m".into());
+        c.context_length = 131_072;
+        c.parallel = 8;
+        c.check_exposure().unwrap();
+        c.parallel = 9;
+        match c.check_exposure() {
+            Err(ServerError::Config(m)) => assert_eq!(
+                m,
+                "the context length must be between 16 and 116508 tokens with 9 requests at \
+                 once (1048576 tokens of context per runner at most)"
+            ),
+            other => panic!("{other:?}"),
+        }
+        c.parallel = 1;
+        c.context_length = 15;
+        assert!(matches!(c.check_exposure(), Err(ServerError::Config(_))));
     }
 
     #[test]

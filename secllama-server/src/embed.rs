@@ -200,7 +200,11 @@ pub(crate) async fn embed(
     let entry = find_model(&app, &req.model).await?;
     update(&audit, |a| a.model = Some(entry.name.clone()));
     let keep_alive = keep_alive(req.keep_alive.as_ref())?;
-    let ctx = context_length(req.options.num_ctx, app.config.context_length)?;
+    let ctx = context_length(
+        req.options.num_ctx,
+        app.config.context_length,
+        app.config.parallel,
+    )?;
     let truncate = req.truncate.unwrap_or(true);
     let t = Texts {
         texts,
@@ -234,7 +238,11 @@ pub(crate) async fn embeddings(
     let entry = find_model(&app, &req.model).await?;
     update(&audit, |a| a.model = Some(entry.name.clone()));
     let keep_alive = keep_alive(req.keep_alive.as_ref())?;
-    let ctx = context_length(req.options.num_ctx, app.config.context_length)?;
+    let ctx = context_length(
+        req.options.num_ctx,
+        app.config.context_length,
+        app.config.parallel,
+    )?;
     let t = Texts {
         texts,
         truncate: true,

@@ -177,7 +177,11 @@ pub(crate) async fn generate(
     let entry = find_model(&app, &req.model).await?;
     update(&audit, |a| a.model = Some(entry.name.clone()));
     let keep_alive = keep_alive(req.keep_alive.as_ref())?;
-    let ctx = context_length(req.options.num_ctx, app.config.context_length)?;
+    let ctx = context_length(
+        req.options.num_ctx,
+        app.config.context_length,
+        app.config.parallel,
+    )?;
     let params = req.options.to_params(ctx)?;
     let work = if req.prompt.is_empty() {
         if keep_alive == Some(Some(Duration::ZERO)) {
@@ -284,7 +288,11 @@ pub(crate) async fn chat(
     let entry = find_model(&app, &req.model).await?;
     update(&audit, |a| a.model = Some(entry.name.clone()));
     let keep_alive = keep_alive(req.keep_alive.as_ref())?;
-    let ctx = context_length(req.options.num_ctx, app.config.context_length)?;
+    let ctx = context_length(
+        req.options.num_ctx,
+        app.config.context_length,
+        app.config.parallel,
+    )?;
     let params = req.options.to_params(ctx)?;
     let work = if messages.is_empty() {
         if keep_alive == Some(Some(Duration::ZERO)) {

@@ -2,7 +2,7 @@
 
 use std::sync::atomic::{AtomicU32, Ordering};
 
-use secllama_runner::GenerationParams;
+use secllama_runner::{GenerationParams, MAX_TOTAL_CONTEXT, MIN_CONTEXT_LENGTH};
 use serde::Deserialize;
 
 use crate::error::ApiError;
@@ -30,15 +30,29 @@ pub(crate) struct Options {
     pub(crate) num_keep: Option<i64>,
 }
 
-/// The context length a request asks for (`num_ctx`), else the server's.
-pub(crate) fn context_length(num_ctx: Option<i64>, default: u32) -> Result<u32, ApiError> {
+/// The largest context per request the runner accepts with `parallel` slots (it holds at most
+/// [`MAX_TOTAL_CONTEXT`] tokens over all of them), and never over [`MAX_NUM_CTX`].
+pub(crate) fn max_context_length(parallel: u32) -> u32 {
+    let most = MAX_TOTAL_CONTEXT / parallel.max(1);
+    u32::try_from(MAX_NUM_CTX).map_or(most, |cap| most.min(cap))
+}
+
+/// The context length a request asks for (`num_ctx`), else the server's; out of the runner's
+/// bounds with `parallel` slots it is a 400, never a runner that fails to start.
+pub(crate) fn context_length(
+    num_ctx: Option<i64>,
+    default: u32,
+    parallel: u32,
+) -> Result<u32, ApiError> {
+    let most = max_context_length(parallel);
     match num_ctx {
         None => Ok(default),
-        Some(n) if (1..=MAX_NUM_CTX).contains(&n) => {
+        Some(n) if (i64::from(MIN_CONTEXT_LENGTH)..=i64::from(most)).contains(&n) => {
             u32::try_from(n).map_err(|_| ApiError::bad_request("num_ctx is out of range"))
         }
         Some(_) => Err(ApiError::bad_request(format!(
-            "num_ctx must be between 1 and {MAX_NUM_CTX}"
+            "num_ctx must be between {MIN_CONTEXT_LENGTH} and {most} (with {parallel} requests \
+             at once per model)"
         ))),
     }
 }
@@ -171,7 +185,7 @@ mod tests {
         assert_eq!((p.max_tokens, p.seed), (12, 42));
         assert_eq!(p.stop, vec!["\n".to_owned()]);
         assert_eq!((p.repeat_penalty, p.repeat_last_n), (1.2, 2048));
-        assert_eq!(context_length(o.num_ctx, 4096).unwrap(), 2048);
+        assert_eq!(context_length(o.num_ctx, 4096, 4).unwrap(), 2048);
     }
 
     #[test]
@@ -216,8 +230,27 @@ mod tests {
             .to_params(10)
             .unwrap_err();
         assert_eq!(e.message, "top_k must be 0 or more");
-        let e = context_length(Some(0), 4096).unwrap_err();
-        assert_eq!(e.status.as_u16(), 400);
+        let e = context_length(Some(0), 4096, 4).unwrap_err();
+        assert_eq!(
+            (e.status.as_u16(), e.message.as_str()),
+            (
+                400,
+                "num_ctx must be between 16 and 131072 (with 4 requests at once per model)"
+            )
+        );
+        // The runner holds at most 1048576 tokens over all its slots: with 16 of them, a
+        // request's context is at most 65536, refused before any runner starts.
+        assert_eq!(context_length(Some(16), 4096, 16).unwrap(), 16);
+        assert_eq!(context_length(Some(65_536), 4096, 16).unwrap(), 65_536);
+        let e = context_length(Some(65_537), 4096, 16).unwrap_err();
+        assert_eq!(
+            (e.status.as_u16(), e.message.as_str()),
+            (
+                400,
+                "num_ctx must be between 16 and 65536 (with 16 requests at once per model)"
+            )
+        );
+        assert_eq!(max_context_length(1), 131_072);
         let e = opts(serde_json::json!({"stop": [""]}))
             .unwrap()
             .to_params(10)

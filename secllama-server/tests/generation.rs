@@ -362,3 +362,30 @@ fn gpu_layers_on_a_cpu_runner_fail_with_its_reason_unless_the_cpu_may_stand_in()
     assert_eq!(loaded["backend"], "CPU");
     assert_eq!(loaded["gpu_layers"], 0);
 }
+
+#[test]
+fn a_num_ctx_the_runner_would_refuse_is_a_400_before_any_runner_starts() {
+    require_model();
+    let server = TestServer::start(|c| c.parallel = 16);
+    for (num_ctx, most) in [(8, 65_536), (65_537, 65_536)] {
+        let r = server.post(
+            "/api/generate",
+            &json!({"model": model(), "prompt": "Hi", "stream": false,
+                "options": {"num_ctx": num_ctx}}),
+        );
+        assert_eq!(
+            (r.status(), json_of(r.body())),
+            (
+                400,
+                json!({"error": format!(
+                    "num_ctx must be between 16 and {most} (with 16 requests at once per model)"
+                )})
+            )
+        );
+    }
+    assert_eq!(
+        json_of(server.get("/api/ps").body()),
+        json!({"models": []}),
+        "no runner was started"
+    );
+}

@@ -25,8 +25,8 @@ pub(crate) struct LoadRequest {
     pub(crate) cpu_fallback: bool,
 }
 
-/// The most slots a runner accepts.
-pub(crate) const MAX_SLOTS: u32 = 64;
+/// The most slots (requests at once) a runner accepts.
+pub const MAX_SLOTS: u32 = 64;
 
 /// Messages from host to runner.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]

@@ -12,6 +12,7 @@ pub(crate) mod writer;
 pub use frame::Direction;
 pub(crate) use frame::{FrameError, FrameReader, Mode};
 pub use frame::{MAX_FRAME_LEN, PROTOCOL_VERSION};
-pub(crate) use message::{HostMessage, LoadRequest, MAX_SLOTS, RunnerMessage, WireErrorKind};
+pub use message::MAX_SLOTS;
+pub(crate) use message::{HostMessage, LoadRequest, RunnerMessage, WireErrorKind};
 pub(crate) use printable::{MAX_ERROR_TEXT_BYTES, MAX_NAME_BYTES, printable};
 pub(crate) use writer::SharedWriter;
