@@ -27,7 +27,7 @@ pub use crate::api::{
     ChatMessage, ChatRequest, CompletionRequest, Done, EmbedRequest, Embeddings, GenerationParams,
     LoadProgress, LoadStage, MAX_CHAT_MESSAGES, MAX_DETOKENIZE_BYTES, MAX_DETOKENIZE_TOKENS,
     MAX_EMBED_INPUTS, MAX_PROMPT_BYTES, MAX_STOP_STRING_BYTES, MAX_STOP_STRINGS,
-    MAX_TOKENIZE_BYTES, Metrics, ModelInfo, StopReason, normalize_embedding,
+    MAX_TOKENIZE_BYTES, Metrics, ModelInfo, StopReason, check_embed_inputs, normalize_embedding,
 };
 pub use crate::child::runner_main;
 pub use crate::config::{

@@ -7,15 +7,14 @@ use axum::Extension;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use base64::Engine;
-use secllama_runner::{EmbedRequest, Embeddings, MAX_EMBED_INPUTS, MAX_PROMPT_BYTES};
+use secllama_runner::{EmbedRequest, Embeddings, check_embed_inputs};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
 use crate::audit::{AuditHandle, update};
 use crate::body::{JsonBody, first_event};
-use crate::config::parse_keep_alive;
 use crate::error::{ApiError, Dialect};
-use crate::ollama::find_model;
+use crate::ollama::{find_model, keep_alive, nanos};
 use crate::params::{Options, context_length};
 use crate::pool::{Event, Work};
 use crate::registry::ModelEntry;
@@ -83,23 +82,13 @@ fn texts(input: Option<&Value>, dialect: Dialect) -> Result<Vec<String>, ApiErro
     Ok(texts)
 }
 
-/// The runner's limits, checked before anything queues or loads.
+/// The runner's limits, checked before anything queues or loads (none: Ollama loads the model
+/// and answers no vectors).
 fn check_texts(texts: &[String]) -> Result<(), ApiError> {
-    if texts.len() > MAX_EMBED_INPUTS {
-        return Err(ApiError::bad_request(format!(
-            "at most {MAX_EMBED_INPUTS} inputs per request, not {}",
-            texts.len()
-        )));
+    if texts.is_empty() {
+        return Ok(());
     }
-    if let Some(i) = texts.iter().position(String::is_empty) {
-        return Err(ApiError::bad_request(format!("input {i} is empty")));
-    }
-    if texts.iter().map(String::len).sum::<usize>() > MAX_PROMPT_BYTES {
-        return Err(ApiError::bad_request(format!(
-            "the inputs exceed {MAX_PROMPT_BYTES} bytes together"
-        )));
-    }
-    Ok(())
+    check_embed_inputs(texts).map_err(ApiError::bad_request)
 }
 
 /// `dimensions`: keep the first `n` values of each vector and scale them back to unit length
@@ -120,10 +109,6 @@ fn shorten(vectors: &mut [Vec<f32>], dims: Option<usize>) {
         v.truncate(n);
         secllama_runner::normalize_embedding(v);
     }
-}
-
-fn nanos(d: Duration) -> u64 {
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
 /// What to embed and how.
@@ -181,12 +166,6 @@ async fn run(
         a.completed = Some(true);
     });
     Ok(out)
-}
-
-fn keep_alive(v: Option<&Value>) -> Result<Option<Option<Duration>>, ApiError> {
-    v.map(parse_keep_alive)
-        .transpose()
-        .map_err(ApiError::bad_request)
 }
 
 pub(crate) async fn embed(
@@ -322,6 +301,7 @@ pub(crate) async fn openai(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use secllama_runner::MAX_EMBED_INPUTS;
 
     #[test]
     fn inputs_are_a_string_or_strings_and_empty_means_none() {
@@ -337,7 +317,7 @@ mod tests {
             (400, "input must be a string or an array of strings")
         );
         let e = t(json!(["a", ""])).unwrap_err();
-        assert_eq!(e.message, "input 1 is empty");
+        assert_eq!(e.message, "embed input 1 is empty");
         let e = texts(Some(&json!([[1, 2]])), Dialect::OpenAi).unwrap_err();
         assert!(
             e.message.starts_with("input as token arrays"),
@@ -348,7 +328,7 @@ mod tests {
         let many = Value::Array(vec![json!("x"); MAX_EMBED_INPUTS + 1]);
         assert_eq!(
             t(many).unwrap_err().message,
-            "at most 256 inputs per request, not 257"
+            "an embed request needs 1 to 256 inputs, not 257"
         );
     }
 

@@ -61,7 +61,7 @@ pub(crate) fn done_reason(reason: StopReason) -> &'static str {
     }
 }
 
-fn nanos(d: Duration) -> u64 {
+pub(crate) fn nanos(d: Duration) -> u64 {
     u64::try_from(d.as_nanos()).unwrap_or(u64::MAX)
 }
 
@@ -92,7 +92,7 @@ fn json_response(v: &Value) -> Response {
         .into_response()
 }
 
-fn keep_alive(v: Option<&Value>) -> Result<Option<Option<Duration>>, ApiError> {
+pub(crate) fn keep_alive(v: Option<&Value>) -> Result<Option<Option<Duration>>, ApiError> {
     v.map(parse_keep_alive)
         .transpose()
         .map_err(ApiError::bad_request)

@@ -369,12 +369,19 @@ fn embedding_requests_with_bad_input_are_refused_before_any_model_loads() {
     let ollama_cases = [
         (
             json!({"model": m, "input": [&big, &big]}),
-            "the inputs exceed 2097152 bytes together",
+            "the embed inputs exceed 2097152 bytes together",
         ),
-        (json!({"model": m, "input": ["a", ""]}), "input 1 is empty"),
+        (
+            json!({"model": m, "input": ["a", ""]}),
+            "embed input 1 is empty",
+        ),
+        (
+            json!({"model": m, "input": ["a", "b\u{0}c"]}),
+            "embed input 1 contains a NUL character",
+        ),
         (
             json!({"model": m, "input": many}),
-            "at most 256 inputs per request, not 257",
+            "an embed request needs 1 to 256 inputs, not 257",
         ),
         (
             json!({"model": m, "input": 5}),

@@ -46,24 +46,47 @@ impl EmbedRequest {
     }
 
     pub(crate) fn validate(&self) -> Result<(), String> {
-        if self.inputs.is_empty() || self.inputs.len() > MAX_EMBED_INPUTS {
-            return Err(format!(
-                "an embed request needs 1 to {MAX_EMBED_INPUTS} inputs, not {}",
-                self.inputs.len()
-            ));
-        }
-        let total: usize = self.inputs.iter().map(String::len).sum();
-        if total > MAX_PROMPT_BYTES {
-            return Err(format!("the embed inputs exceed {MAX_PROMPT_BYTES} bytes"));
-        }
-        if self.inputs.iter().any(String::is_empty) {
-            return Err("an embed input is empty".into());
-        }
-        if self.inputs.iter().any(|s| s.contains('\0')) {
-            return Err("an embed input contains a NUL character".into());
-        }
-        Ok(())
+        check_embed_inputs(&self.inputs)
     }
+}
+
+/// Checks texts against the limits of one [`EmbedRequest`] (what [`Runner::embed`] refuses
+/// with [`RunnerError::InvalidRequest`]), for servers that want to refuse them before a model
+/// loads: 1 to [`MAX_EMBED_INPUTS`] texts, [`MAX_PROMPT_BYTES`] together, none empty, no NUL.
+///
+/// ```
+/// use secllama_runner::check_embed_inputs;
+/// assert!(check_embed_inputs(&["a".into(), "b".into()]).is_ok());
+/// assert_eq!(
+///     check_embed_inputs(&["a".into(), String::new()]).unwrap_err(),
+///     "embed input 1 is empty"
+/// );
+/// ```
+///
+/// [`Runner::embed`]: crate::Runner::embed
+/// [`RunnerError::InvalidRequest`]: crate::RunnerError::InvalidRequest
+///
+/// # Errors
+/// The first limit the texts break, as a sentence naming it.
+pub fn check_embed_inputs(inputs: &[String]) -> Result<(), String> {
+    if inputs.is_empty() || inputs.len() > MAX_EMBED_INPUTS {
+        return Err(format!(
+            "an embed request needs 1 to {MAX_EMBED_INPUTS} inputs, not {}",
+            inputs.len()
+        ));
+    }
+    if inputs.iter().map(String::len).sum::<usize>() > MAX_PROMPT_BYTES {
+        return Err(format!(
+            "the embed inputs exceed {MAX_PROMPT_BYTES} bytes together"
+        ));
+    }
+    if let Some(i) = inputs.iter().position(String::is_empty) {
+        return Err(format!("embed input {i} is empty"));
+    }
+    if let Some(i) = inputs.iter().position(|s| s.contains('\0')) {
+        return Err(format!("embed input {i} contains a NUL character"));
+    }
+    Ok(())
 }
 
 /// The answer to an [`EmbedRequest`]: one unit-length vector per input, in order.

@@ -14,7 +14,7 @@ mod embed;
 
 pub use self::embed::{
     EmbedRequest, Embeddings, MAX_DETOKENIZE_BYTES, MAX_DETOKENIZE_TOKENS, MAX_EMBED_INPUTS,
-    MAX_TOKENIZE_BYTES, normalize_embedding,
+    MAX_TOKENIZE_BYTES, check_embed_inputs, normalize_embedding,
 };
 pub(crate) use self::embed::{validate_detokenize, validate_tokenize};
 
