@@ -29,24 +29,9 @@ impl secllama_buf {
     /// Hands `bytes` to the caller. The allocation given to C is exactly `len` bytes (so
     /// `secllama_buf_free` can rebuild it); if `bytes` had spare capacity, its contents are
     /// copied and the original allocation is wiped before it is released.
-    pub(crate) fn from_vec(mut bytes: Vec<u8>) -> secllama_buf {
-        if bytes.is_empty() {
-            bytes.zeroize();
-            return secllama_buf::EMPTY;
-        }
-        let boxed: Box<[u8]> = if bytes.len() == bytes.capacity() {
-            bytes.into_boxed_slice()
-        } else {
-            let copy: Box<[u8]> = Box::from(&bytes[..]);
-            // Wipes the whole capacity, not only `len` bytes.
-            bytes.zeroize();
-            copy
-        };
-        let len = boxed.len();
-        secllama_buf {
-            ptr: Box::into_raw(boxed).cast::<u8>(),
-            len,
-        }
+    pub(crate) fn from_vec(bytes: Vec<u8>) -> secllama_buf {
+        let (ptr, len) = into_c(bytes);
+        secllama_buf { ptr, len }
     }
 
     /// Hands secret bytes to the caller; the `Zeroizing` original is wiped.
@@ -55,6 +40,38 @@ impl secllama_buf {
         drop(bytes);
         secllama_buf::from_vec(copy)
     }
+}
+
+/// Hands `v` to C as a boxed slice of exactly `len` elements (NULL when empty), so [`free_c`]
+/// can rebuild it. If `v` had spare capacity, its elements are copied and the original
+/// allocation is wiped (the whole capacity) before it is released.
+pub(crate) fn into_c<T: Copy + Zeroize>(mut v: Vec<T>) -> (*mut T, usize) {
+    if v.is_empty() {
+        v.zeroize();
+        return (std::ptr::null_mut(), 0);
+    }
+    let boxed: Box<[T]> = if v.len() == v.capacity() {
+        v.into_boxed_slice()
+    } else {
+        let copy: Box<[T]> = Box::from(&v[..]);
+        v.zeroize();
+        copy
+    };
+    let len = boxed.len();
+    (Box::into_raw(boxed).cast::<T>(), len)
+}
+
+/// Rebuilds, wipes and frees what [`into_c`] handed out.
+///
+/// # Safety
+/// `ptr`/`len` came from [`into_c`] unchanged and are freed once, or `ptr` is NULL.
+pub(crate) unsafe fn free_c<T: Zeroize>(ptr: *mut T, len: usize) {
+    if ptr.is_null() {
+        return;
+    }
+    // SAFETY: per the contract this is the boxed slice `into_c` leaked, rebuilt once.
+    let mut boxed = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len)) };
+    boxed.zeroize();
 }
 
 /// Overwrites the bytes of `*buf` with zeros, frees them, and sets `*buf` to `{NULL, 0}`.
@@ -72,14 +89,9 @@ pub unsafe extern "C" fn secllama_buf_free(buf: *mut secllama_buf) {
         let Some(b) = (unsafe { buf.as_mut() }) else {
             return;
         };
-        if !b.ptr.is_null() {
-            let slice = std::ptr::slice_from_raw_parts_mut(b.ptr, b.len);
-            // SAFETY: `ptr`/`len` came from `Box::<[u8]>::into_raw` in `from_vec` and were not
-            // changed (contract), so this rebuilds that box exactly once.
-            let mut boxed = unsafe { Box::from_raw(slice) };
-            boxed.zeroize();
-            drop(boxed);
-        }
+        // SAFETY: `ptr`/`len` came from `into_c` (through `from_vec`) and were not changed
+        // (contract), or `ptr` is NULL.
+        unsafe { free_c(b.ptr, b.len) };
         *b = secllama_buf::EMPTY;
     });
 }

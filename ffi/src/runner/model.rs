@@ -6,7 +6,7 @@ use ::secllama_runner::EmbedRequest;
 use zeroize::Zeroize;
 
 use super::secllama_runner;
-use crate::buf::secllama_buf;
+use crate::buf::{free_c, into_c, secllama_buf};
 use crate::error::{fail, fail_with};
 use crate::handle::{try_out, try_ref, try_str};
 use crate::panic::{ffi_boundary, ffi_boundary_void};
@@ -63,29 +63,6 @@ impl secllama_tokens {
     };
 }
 
-/// Hands a vector to C as a boxed slice of exactly `len` elements (NULL when empty).
-fn into_c<T: Copy>(v: Vec<T>) -> (*mut T, usize) {
-    if v.is_empty() {
-        return (std::ptr::null_mut(), 0);
-    }
-    let boxed = v.into_boxed_slice();
-    let len = boxed.len();
-    (Box::into_raw(boxed).cast::<T>(), len)
-}
-
-/// Rebuilds, wipes and frees what [`into_c`] handed out.
-///
-/// # Safety
-/// `ptr`/`len` came from [`into_c`] unchanged, or `ptr` is NULL.
-unsafe fn free_c<T: Zeroize>(ptr: *mut T, len: usize) {
-    if ptr.is_null() {
-        return;
-    }
-    // SAFETY: per the contract this is the boxed slice `into_c` leaked, rebuilt once.
-    let mut boxed = unsafe { Box::from_raw(std::ptr::slice_from_raw_parts_mut(ptr, len)) };
-    boxed.zeroize();
-}
-
 /// Embeds `inputs_len` texts (NUL-terminated UTF-8, none empty): one unit-length vector per
 /// text, pooled as the model declares (mean pooling otherwise), like Ollama's `/api/embed`. A
 /// text longer than the context is cut to its first tokens when `truncate` is true, and refused
@@ -140,7 +117,11 @@ pub unsafe extern "C" fn secllama_runner_embed(
                 "the runner answered vectors of different sizes",
             ));
         }
-        let (data, _) = into_c(embeddings.vectors.concat());
+        let mut vectors = embeddings.vectors;
+        let flat = vectors.concat();
+        // The vectors say much about the texts: the copies are wiped like the data C gets.
+        vectors.zeroize();
+        let (data, _) = into_c(flat);
         out.write(secllama_embeddings {
             data,
             count,
@@ -244,16 +225,8 @@ pub unsafe extern "C" fn secllama_runner_detokenize(
         let out = try_out!(out_text);
         out.write(secllama_buf::EMPTY);
         let runner = try_ref!(runner);
-        if tokens_len > SECLLAMA_MAX_DETOKENIZE_TOKENS {
-            return Err(fail(
-                secllama_status::RunnerInvalidRequest,
-                format_args!(
-                    "invalid request: at most {SECLLAMA_MAX_DETOKENIZE_TOKENS} tokens can be \
-                     detokenized, not {tokens_len}"
-                ),
-            ));
-        }
-        // SAFETY: per the `# Safety` section.
+        // SAFETY: per the `# Safety` section. (The runner refuses more than
+        // SECLLAMA_MAX_DETOKENIZE_TOKENS before anything is sent.)
         let tokens = unsafe { crate::handle::slice(tokens, tokens_len, "tokens") }?;
         let text = runner.detokenize(tokens).map_err(fail_with)?;
         out.write(secllama_buf::from_vec(text.into_bytes()));
