@@ -305,7 +305,11 @@ pub fn launch(
     let program = super::appcontainer::strip_verbatim(what.program);
     let mut report = SandboxReport::default();
     let mut container = None;
-    let mut env: Vec<(String, String)> = std::env::vars().collect();
+    // `vars()` panics on a name or value that is not Unicode (an unpaired surrogate in a
+    // Windows environment): such a variable is left out instead.
+    let mut env: Vec<(String, String)> = std::env::vars_os()
+        .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+        .collect();
     let limits = match policy {
         Some(policy) => {
             let name = container_name(&new_runner_id())?;
