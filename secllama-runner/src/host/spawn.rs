@@ -2,7 +2,7 @@
 //! sandboxed command, start it and hand it the key, then the load handshake.
 
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use std::time::Instant;
 
@@ -10,7 +10,7 @@ use secllama_crypto::Keyset;
 use zeroize::Zeroizing;
 
 use super::errors::{map_wire_error, message_name, reap_error};
-use super::launch::{ModelFile, Started, start_child};
+use super::launch::{CheckedModel, Started, start_child};
 use super::{Runner, send};
 use crate::RunnerError;
 use crate::api::LoadProgress;
@@ -23,13 +23,6 @@ use crate::wire::{
 
 /// At most this many backend names are kept from a runner's ready message.
 const MAX_BACKENDS: usize = 8;
-
-/// The model file as the host checked it: canonical path (the one the sandbox allows), size.
-struct CheckedModel {
-    path: PathBuf,
-    path_str: String,
-    size: u64,
-}
 
 /// The session's protection and the key-pipe message that carries it to the runner.
 struct SessionKey {
@@ -50,14 +43,7 @@ pub(super) fn spawn(
     let runner_path = resolve_runner_path(config.runner_path.as_deref())?;
     let model = check_model(&config.model)?;
     let key = session_key(config.encryption)?;
-    let started = start_child(
-        config,
-        &runner_path,
-        &ModelFile {
-            path: &model.path,
-            size: model.size,
-        },
-    )?;
+    let started = start_child(config, &runner_path, &model)?;
     let mut runner = open_session(started, key, config.encryption)?;
     let load = HostMessage::Load(LoadRequest {
         model_path: model.path_str.clone(),

@@ -13,7 +13,7 @@ mod windows;
 #[cfg(windows)]
 pub(super) use windows::{Process, start_child};
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use secllama_sandbox::{
     Layer, LayerReport, LayerState, SandboxPolicy, SandboxReport, SeatbeltIpc, SeatbeltOptions,
@@ -33,10 +33,12 @@ pub(super) struct Started {
     pub(super) gpu_grants: Vec<GpuGrant>,
 }
 
-/// The model file as the host checked it (canonical path, size).
-pub(super) struct ModelFile<'a> {
-    pub(super) path: &'a Path,
-    pub(super) size: u64,
+/// The model file as the host checked it: canonical path (the one the sandbox allows), the
+/// same as UTF-8 for the load request, size.
+pub(in crate::host) struct CheckedModel {
+    pub(in crate::host) path: PathBuf,
+    pub(in crate::host) path_str: String,
+    pub(in crate::host) size: u64,
 }
 
 /// The runner's sandbox policy as configured (`None`: the sandbox is disabled, said loudly),
@@ -44,7 +46,7 @@ pub(super) struct ModelFile<'a> {
 pub(super) fn sandbox_policy(
     config: &RunnerConfig,
     runner_path: &Path,
-    model: &ModelFile<'_>,
+    model: &CheckedModel,
     gpu_grants: &mut Vec<GpuGrant>,
 ) -> Option<SandboxPolicy> {
     match config.sandbox {
@@ -56,7 +58,7 @@ pub(super) fn sandbox_policy(
             Some(runner_policy(
                 config,
                 runner_path,
-                model.path,
+                &model.path,
                 model.size,
                 strictness,
                 gpu_grants,
@@ -147,8 +149,9 @@ mod tests {
         config.sandbox = SandboxMode::Enabled(Strictness::Strict);
         let runner = Path::new("/opt/secllama/secllama-runner");
         let mut grants = Vec::new();
-        let model = ModelFile {
-            path: Path::new("/models/m.gguf"),
+        let model = CheckedModel {
+            path: "/models/m.gguf".into(),
+            path_str: "/models/m.gguf".into(),
             size: 1 << 30,
         };
         let policy = sandbox_policy(&config, runner, &model, &mut grants).unwrap();

@@ -8,7 +8,7 @@ use std::process::{Command, Stdio};
 
 use secllama_sandbox::{ChildStdio, SandboxPolicy, SandboxReport};
 
-use super::{ModelFile, Started, log_report, sandbox_policy, syscall_allow_list};
+use super::{CheckedModel, Started, log_report, sandbox_policy, syscall_allow_list};
 use crate::RunnerError;
 use crate::config::RunnerConfig;
 use crate::host::stderr;
@@ -21,7 +21,7 @@ pub(crate) type Process = std::process::Child;
 pub(in crate::host) fn start_child(
     config: &RunnerConfig,
     runner_path: &Path,
-    model: &ModelFile<'_>,
+    model: &CheckedModel,
 ) -> Result<Started, RunnerError> {
     let (host, child_ends) = ChildEnds::new().map_err(RunnerError::Spawn)?;
     let (stderr_read, stderr_write) = pipe_cloexec().map_err(RunnerError::Spawn)?;

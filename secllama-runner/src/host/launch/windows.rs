@@ -9,7 +9,7 @@ use std::path::Path;
 
 use secllama_sandbox::WindowsLaunch;
 
-use super::{ModelFile, Started, log_report, sandbox_policy, syscall_allow_list};
+use super::{CheckedModel, Started, log_report, sandbox_policy, syscall_allow_list};
 use crate::RunnerError;
 use crate::config::RunnerConfig;
 use crate::host::stderr;
@@ -22,7 +22,7 @@ pub(crate) type Process = secllama_sandbox::SandboxedProcess;
 pub(in crate::host) fn start_child(
     config: &RunnerConfig,
     runner_path: &Path,
-    model: &ModelFile<'_>,
+    model: &CheckedModel,
 ) -> Result<Started, RunnerError> {
     let (host, child_ends) = ChildEnds::new().map_err(RunnerError::Spawn)?;
     let (stderr_read, stderr_write) = pipe().map_err(RunnerError::Spawn)?;
