@@ -4,6 +4,7 @@ asyncio, with per-request deadlines."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import ctypes
 import enum
 import json
@@ -331,7 +332,6 @@ class Runner(Handle):
             raise BusyError(Status.BUSY, "a request was started from inside another request's callback")
         if cancel is not None and not isinstance(cancel, CancelToken):
             raise TypeError(f"cancel must be a CancelToken, not {type(cancel).__name__}")
-        token = cancel if cancel is not None else CancelToken()
         pieces: list[str] = []
         raised: list[BaseException] = []
 
@@ -348,19 +348,17 @@ class Runner(Handle):
 
         cb = _lib.PIECE_CALLBACK(piece)
         done = _lib.DoneC()
-        try:
-            with self._use() as p, token._use() as tp:
-                c.cancel = tp
+        # Without a token the request has none (NULL); its callback or close() still end it.
+        token_use = cancel._use() if cancel is not None else contextlib.nullcontext(None)
+        with self._use() as p, token_use as tp:
+            c.cancel = tp
+            with self._state:
+                self._active.add(me)
+            try:
+                status = call(p, cb, ctypes.byref(done))
+            finally:
                 with self._state:
-                    self._active.add(me)
-                try:
-                    status = call(p, cb, ctypes.byref(done))
-                finally:
-                    with self._state:
-                        self._active.discard(me)
-        finally:
-            if cancel is None:
-                token.close()
+                    self._active.discard(me)
         if raised:
             raise raised[0]
         check(status)
