@@ -25,30 +25,14 @@ func (r *Runner) Embed(texts []string, truncate bool) ([][]float32, error) {
 		return nil, err
 	}
 	defer r.exit()
-	var arr unsafe.Pointer
-	var strs []*C.char
-	defer func() {
-		for _, s := range strs {
-			C.free(unsafe.Pointer(s))
-		}
-		C.free(arr)
-	}()
-	if len(texts) > 0 {
-		// In C memory: C may not be given Go memory that holds Go pointers.
-		arr = C.calloc(C.size_t(len(texts)), C.size_t(unsafe.Sizeof((*C.char)(nil))))
-		list := unsafe.Slice((**C.char)(arr), len(texts))
-		for i, t := range texts {
-			cs, err := cString(t)
-			if err != nil {
-				return nil, err
-			}
-			strs = append(strs, cs)
-			list[i] = cs
-		}
+	list, err := newCStrings(texts)
+	if err != nil {
+		return nil, err
 	}
+	defer list.free()
 	var out C.secllama_embeddings
-	err := call(func() C.secllama_status {
-		return C.secllama_runner_embed(r.ptr, (**C.char)(arr), C.size_t(len(texts)), C.bool(truncate), &out)
+	err = call(func() C.secllama_status {
+		return C.secllama_runner_embed(r.ptr, list.ptr(), C.size_t(len(texts)), C.bool(truncate), &out)
 	})
 	defer C.secllama_embeddings_free(&out)
 	if err != nil {

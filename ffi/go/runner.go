@@ -89,11 +89,10 @@ func GreedyParams(maxTokens uint32) GenerationParams {
 	return paramsFromC(&c)
 }
 
-// cParams is a C copy of p; free releases the stop strings.
+// cParams is a C copy of p; free releases it and the stop strings.
 type cParams struct {
 	c    *C.secllama_generation_params
-	stop []*C.char
-	arr  unsafe.Pointer
+	stop *cStrings
 }
 
 func newCParams(p GenerationParams) (*cParams, error) {
@@ -107,30 +106,19 @@ func newCParams(p GenerationParams) (*cParams, error) {
 	c.seed = C.uint32_t(p.Seed)
 	c.repeat_penalty = C.float(p.RepeatPenalty)
 	c.repeat_last_n = C.uint32_t(p.RepeatLastN)
-	if len(p.Stop) > 0 {
-		// The array lives in C memory: a Go struct may not point to Go memory holding pointers.
-		cp.arr = C.calloc(C.size_t(len(p.Stop)), C.size_t(unsafe.Sizeof((*C.char)(nil))))
-		arr := unsafe.Slice((**C.char)(cp.arr), len(p.Stop))
-		for i, s := range p.Stop {
-			cs, err := cString(s)
-			if err != nil {
-				cp.free()
-				return nil, err
-			}
-			cp.stop = append(cp.stop, cs)
-			arr[i] = cs
-		}
-		c.stop = (**C.char)(cp.arr)
-		c.stop_len = C.size_t(len(p.Stop))
+	stop, err := newCStrings(p.Stop)
+	if err != nil {
+		C.free(unsafe.Pointer(c))
+		return nil, err
 	}
+	cp.stop = stop
+	c.stop = stop.ptr()
+	c.stop_len = C.size_t(len(p.Stop))
 	return cp, nil
 }
 
 func (cp *cParams) free() {
-	for _, s := range cp.stop {
-		C.free(unsafe.Pointer(s))
-	}
-	C.free(cp.arr)
+	cp.stop.free()
 	C.free(unsafe.Pointer(cp.c))
 }
 

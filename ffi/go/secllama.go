@@ -528,3 +528,42 @@ func cString(s string) (*C.char, error) {
 	}
 	return C.CString(s), nil
 }
+
+// cStrings is an array of C strings in C memory (C may not be given Go memory that holds Go
+// pointers). The zero value is an empty array (NULL); free releases everything, also after a
+// failed copy.
+type cStrings struct {
+	arr  unsafe.Pointer
+	strs []*C.char
+}
+
+// newCStrings copies ss into C memory.
+func newCStrings(ss []string) (*cStrings, error) {
+	cs := &cStrings{}
+	if len(ss) == 0 {
+		return cs, nil
+	}
+	cs.arr = C.calloc(C.size_t(len(ss)), C.size_t(unsafe.Sizeof((*C.char)(nil))))
+	list := unsafe.Slice((**C.char)(cs.arr), len(ss))
+	for i, s := range ss {
+		c, err := cString(s)
+		if err != nil {
+			cs.free()
+			return nil, err
+		}
+		cs.strs = append(cs.strs, c)
+		list[i] = c
+	}
+	return cs, nil
+}
+
+// ptr is the array as C takes it (NULL when empty).
+func (cs *cStrings) ptr() **C.char { return (**C.char)(cs.arr) }
+
+func (cs *cStrings) free() {
+	for _, s := range cs.strs {
+		C.free(unsafe.Pointer(s))
+	}
+	C.free(cs.arr)
+	cs.arr, cs.strs = nil, nil
+}
