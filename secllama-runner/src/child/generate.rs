@@ -15,7 +15,7 @@ use llama_cpp_2::sampling::LlamaSampler;
 use llama_cpp_2::token::LlamaToken;
 
 use super::model::fail;
-use super::sampler::build_sampler;
+use super::sampler::{Candidates, build_sampler};
 use super::session::{Fatal, Inbound, channel_failed, send_error};
 use super::slots::{Active, Phase, Slot, choose_slot, commit, plan_step, reusable, truncate_front};
 use super::template::render_chat;
@@ -67,6 +67,8 @@ pub(super) struct Scheduler<'a, 'm> {
     /// The one batch, refilled each step, and its capacity.
     batch: LlamaBatch<'static>,
     batch_cap: usize,
+    /// The candidates every slot's sampler picks from.
+    candidates: Candidates,
     queue: VecDeque<Queued>,
     shutdown: bool,
 }
@@ -101,6 +103,7 @@ impl<'a, 'm> Scheduler<'a, 'm> {
                 .collect(),
             batch: LlamaBatch::new(batch_cap, 1),
             batch_cap,
+            candidates: Candidates::new(),
             queue: VecDeque::new(),
             shutdown: false,
         }
@@ -420,7 +423,10 @@ impl<'a, 'm> Scheduler<'a, 'm> {
             if active.eval_started.is_none() {
                 active.eval_started = Some(Instant::now());
             }
-            let token = active.sampler.sample(self.ctx, at);
+            let Some(token) = self.candidates.pick(&mut active.sampler, self.ctx, at) else {
+                self.fail_request(i, "the sampler selected no token");
+                continue;
+            };
             let vocab = self.model.vocab();
             if vocab.is_eog(token) {
                 self.finish(i, StopReason::EndOfText)?;
@@ -450,22 +456,28 @@ impl<'a, 'm> Scheduler<'a, 'm> {
         Ok(())
     }
 
+    /// Request `i` cannot go on: it gets the error, and its sequence is dropped from the cache.
+    fn fail_request(&mut self, i: usize, message: &str) {
+        let slot = &mut self.slots[i];
+        let Some(active) = slot.active.take() else {
+            return;
+        };
+        let _ = self.ctx.kv_cache_seq_rm(slot.seq, None, None);
+        slot.cached.clear();
+        send_error(
+            self.writer,
+            Some(active.id),
+            WireErrorKind::Generation,
+            message,
+            None,
+        );
+    }
+
     /// A decode failed: every request in the batch gets the error, and their sequences are
     /// dropped from the cache (their state is unknown).
     fn fail_batch(&mut self, message: &str) -> Result<(), Fatal> {
-        for slot in &mut self.slots {
-            let Some(active) = slot.active.take() else {
-                continue;
-            };
-            let _ = self.ctx.kv_cache_seq_rm(slot.seq, None, None);
-            slot.cached.clear();
-            send_error(
-                self.writer,
-                Some(active.id),
-                WireErrorKind::Generation,
-                message,
-                None,
-            );
+        for i in 0..self.slots.len() {
+            self.fail_request(i, message);
         }
         Ok(())
     }
