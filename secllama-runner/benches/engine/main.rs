@@ -71,13 +71,17 @@ fn main() {
         .collect();
 
     // (d) first: a one-slot runner serving one stream, for the single-stream peak RSS.
+    // Each runner's peak right after loading too: what the context itself costs.
     let single = served::spawn(&model, sizes, 1);
+    let rss_single_loaded = status_kib(&served::pid(&single), "VmHWM:");
     served::streams(&single, &story_prompts(1, 0), sizes.tokens);
     let rss_single = status_kib(&served::pid(&single), "VmHWM:");
     drop(single);
 
     let runner = served::spawn(&model, sizes, sizes.slots);
     let pid = served::pid(&runner);
+    let rss_loaded = status_kib(&pid, "VmHWM:");
+    let mut rss_one_stream = None;
     let context = runner.model_info().context_length;
 
     // (b) streams, alternating in-process and runner, best aggregate of the rounds.
@@ -85,9 +89,14 @@ fn main() {
     let mut run = 1;
     for _ in 0..sizes.rounds {
         for (k, &n) in counts.iter().enumerate() {
-            let a = local.streams(&story_prompts(n, run));
-            let b = served::streams(&runner, &story_prompts(n, run + 1), sizes.tokens);
-            run += 2;
+            // The same prompts on both sides, new ones each run (nothing cached).
+            let prompts = story_prompts(n, run);
+            let a = local.streams(&prompts);
+            let b = served::streams(&runner, &prompts, sizes.tokens);
+            if n == 1 && rss_one_stream.is_none() {
+                rss_one_stream = Some(status_kib(&pid, "VmHWM:"));
+            }
+            run += 1;
             if a.aggregate_tps() > best[k].0.aggregate_tps() {
                 best[k].0 = a;
             }
@@ -233,15 +242,29 @@ fn main() {
     println!();
     println!("| runner | MiB |");
     println!("|---|---|");
-    println!("| 1 slot, 1 stream | {:.0} |", mib(rss_single));
     println!(
-        "| {} slots, after 1, 2 and {} streams | **{:.0}** |",
+        "| 1 slot, loaded (before any request) | {:.1} |",
+        mib(rss_single_loaded)
+    );
+    println!("| 1 slot, after 1 stream | {:.1} |", mib(rss_single));
+    println!(
+        "| {} slots, loaded (before any request) | {:.1} |",
+        sizes.slots,
+        mib(rss_loaded)
+    );
+    println!(
+        "| {} slots, after 1 stream | {:.1} |",
+        sizes.slots,
+        mib(rss_one_stream.unwrap_or(0))
+    );
+    println!(
+        "| {} slots, after 1, 2 and {} streams | **{:.1}** |",
         sizes.slots,
         counts.last().unwrap(),
         mib(rss_streams)
     );
     println!(
-        "| bound: 1-slot RSS + KV cache of {} more slots ({:.0} MiB) | {:.0} ({}) |",
+        "| bound: 1-slot RSS after 1 stream + KV cache of {} more slots ({:.1} MiB) | {:.1} ({}) |",
         sizes.slots - 1,
         mib(extra_kv / 1024),
         mib(bound),
@@ -252,7 +275,7 @@ fn main() {
         }
     );
     println!(
-        "| {} slots, after everything (also the long prompts and the embeddings context) | {:.0} |",
+        "| {} slots, after everything (also the long prompts and the embeddings context) | {:.1} |",
         sizes.slots,
         mib(rss_all)
     );
