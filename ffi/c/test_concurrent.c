@@ -20,32 +20,7 @@
 #include <time.h>
 
 #include "secllama.h"
-
-static int failures;
-static int checks;
-
-#define CHECK(cond)                                                                          \
-    do {                                                                                     \
-        checks++;                                                                            \
-        if (!(cond)) {                                                                       \
-            failures++;                                                                      \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);         \
-        }                                                                                    \
-    } while (0)
-
-#define CHECK_STATUS(expr, expected) check_status((expr), (expected), #expr, __LINE__)
-
-static int check_status(secllama_status got, secllama_status expected, const char *expr, int line) {
-    checks++;
-    if (got == expected) return 1;
-    failures++;
-    char msg[512] = "";
-    size_t n = 0;
-    if (secllama_last_error(msg, sizeof msg, &n) != SECLLAMA_STATUS_OK) snprintf(msg, sizeof msg, "(%zu bytes)", n);
-    fprintf(stderr, "%s:%d: %s\n  returned %u, expected %u\n  last error: %s\n", __FILE__, line, expr, got,
-            expected, msg);
-    return 0;
-}
+#include "check.h"
 
 /* The prompts the runner crate's own batching test uses. */
 static const char *const PROMPTS[4] = {

@@ -16,45 +16,7 @@
 #include <unistd.h>
 
 #include "secllama.h"
-
-static int failures;
-static int checks;
-
-#define CHECK(cond)                                                                          \
-    do {                                                                                     \
-        checks++;                                                                            \
-        if (!(cond)) {                                                                       \
-            failures++;                                                                      \
-            fprintf(stderr, "%s:%d: CHECK failed: %s\n", __FILE__, __LINE__, #cond);         \
-        }                                                                                    \
-    } while (0)
-
-/* Asserts an exact status; on mismatch prints both names and the last error. */
-#define CHECK_STATUS(expr, expected) check_status((expr), (expected), #expr, __LINE__)
-
-static const char *name_of(secllama_status s) {
-    const char *name = NULL;
-    if (secllama_status_name(s, &name) != SECLLAMA_STATUS_OK) return "(not a status)";
-    return name;
-}
-
-static void last_error(char *buf, size_t len) {
-    size_t n = 0;
-    if (secllama_last_error(buf, len, &n) != SECLLAMA_STATUS_OK) snprintf(buf, len, "(%zu bytes)", n);
-}
-
-static int check_status(secllama_status got, secllama_status expected, const char *expr, int line) {
-    checks++;
-    if (got == expected) return 1;
-    failures++;
-    char msg[512];
-    last_error(msg, sizeof msg);
-    fprintf(stderr, "%s:%d: %s\n  returned %s (%u), expected %s (%u)\n  last error: %s\n",
-            __FILE__, line, expr, name_of(got), got, name_of(expected), expected, msg);
-    return 0;
-}
-
-
+#include "check.h"
 
 /* Does the JSON in `b` contain `needle`? (The buffer is not NUL-terminated.) */
 static int json_has(const secllama_buf *b, const char *needle) {
