@@ -14,7 +14,8 @@ fail() { printf 'runner bench smoke: %s\n' "$*" >&2; cat "$out" >&2; exit 1; }
 
 BENCH_SMOKE=1 cargo bench --locked -p secllama-runner --profile dev --bench engine >"$out"
 for row in '| cold |' '| warm: same document, other question |' '| 4 |' '| texts per second |' \
-    '| 1 slot, 1 stream |'; do
+    '| 1 slot, after 1 stream |' '| 4 slots, loaded (before any request) |' \
+    '| 4 slots, after 1, 2 and 4 streams |'; do
     grep -qF -- "$row" "$out" || fail "no row '$row'"
 done
 
