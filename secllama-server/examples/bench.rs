@@ -41,13 +41,23 @@ fn median(v: &mut [f64]) -> f64 {
     v[v.len() / 2]
 }
 
+/// `value` as a number, or the bench stops with a line saying which setting was wrong.
+fn number<T: std::str::FromStr>(value: &str, what: &str) -> T {
+    value.parse().unwrap_or_else(|_| {
+        eprintln!("bench: {what} must be a whole number, not {value:?}");
+        std::process::exit(2)
+    })
+}
+
 fn main() {
-    let rounds: usize = std::env::args().nth(1).map_or(10, |s| s.parse().unwrap());
-    let requests: u32 = std::env::args().nth(2).map_or(300, |s| s.parse().unwrap());
+    let rounds: usize = std::env::args().nth(1).map_or(10, |s| number(&s, "ROUNDS"));
+    let requests: u32 = std::env::args()
+        .nth(2)
+        .map_or(300, |s| number(&s, "REQUESTS"));
     // Inference threads of both runners (default: the runner's own default, one per core).
     let threads: Option<u32> = std::env::var("BENCH_THREADS")
         .ok()
-        .map(|s| s.parse().unwrap());
+        .map(|s| number(&s, "BENCH_THREADS"));
     let models = tempfile::tempdir().unwrap();
     let mut config = ServerConfig::new(
         Auth::Token(ApiToken::new(TOKEN.into()).unwrap()),

@@ -261,7 +261,14 @@ mod tests {
         }
         c.parallel = 1;
         c.context_length = 15;
-        assert!(matches!(c.check_exposure(), Err(ServerError::Config(_))));
+        match c.check_exposure() {
+            Err(ServerError::Config(m)) => assert_eq!(
+                m,
+                "the context length must be between 16 and 131072 tokens with 1 requests at \
+                 once (1048576 tokens of context per runner at most)"
+            ),
+            other => panic!("{other:?}"),
+        }
     }
 
     #[test]
